@@ -1,0 +1,123 @@
+//! `meteo migrate`: the keyspace, the tables (cql/NNN_name.cql in order, recorded in
+//! `schema_migrations`), and the Kafka topics. Idempotent; `--status` changes nothing.
+
+use anyhow::Context;
+
+use crate::cli::{GlobalArgs, MigrateArgs};
+use crate::kafka::{self, TopicOutcome, TopicSpec};
+use crate::store::{self, migrations};
+
+pub async fn run(global: &GlobalArgs, args: MigrateArgs) -> anyhow::Result<()> {
+    // Check the files before touching any service: a bad folder is the user's to fix first.
+    let files = migrations::load_dir(&args.cql_dir)?;
+    let cassandra = global.cassandra();
+    let keyspace = cassandra.keyspace.as_str();
+
+    if args.status {
+        return status(global, &files).await;
+    }
+
+    let replication = args.replication.clone().unwrap_or_else(|| {
+        format!(
+            "{{'class': 'SimpleStrategy', 'replication_factor': {}}}",
+            args.replication_factor
+        )
+    });
+    let session = store::connect(&cassandra, None).await?;
+    if migrations::ensure_keyspace(&session, keyspace, &replication).await? {
+        tracing::info!(keyspace, %replication, "created keyspace");
+    }
+    let session = store::connect(&cassandra, Some(keyspace)).await?;
+    let applied = migrations::applied(&session).await?;
+    for done in &applied {
+        if !files.iter().any(|f| f.version == done.version) {
+            tracing::warn!(version = done.version, name = %done.name, "applied migration has no file any more");
+        }
+    }
+    let pending = migrations::pending(&files, &applied)?;
+    for file in &pending {
+        migrations::apply(&session, file).await?;
+        tracing::info!(file = %file.name, statements = file.statements.len(), "applied migration");
+    }
+
+    let kafka_settings = global.kafka();
+    let specs: Vec<TopicSpec> = [kafka_settings.topic.clone(), kafka_settings.dlq_topic()]
+        .into_iter()
+        .map(|name| TopicSpec {
+            name,
+            partitions: args.partitions,
+            replication_factor: args.topic_replication_factor,
+        })
+        .collect();
+    let outcomes = kafka::ensure_topics(&kafka_settings, &specs, kafka::CONNECT_TIMEOUT)
+        .await
+        .context("creating the Kafka topics")?;
+    let created: Vec<&str> = outcomes
+        .iter()
+        .filter(|(_, o)| *o == TopicOutcome::Created)
+        .map(|(name, _)| name.as_str())
+        .collect();
+
+    if pending.is_empty() && created.is_empty() {
+        tracing::info!(
+            keyspace,
+            migrations = files.len(),
+            "nothing to do: every migration is applied and the topics exist"
+        );
+    } else {
+        tracing::info!(
+            keyspace,
+            applied = pending.len(),
+            topics_created = created.len(),
+            "migration done"
+        );
+    }
+    Ok(())
+}
+
+/// Prints one line per migration file: applied (when) or pending, and any changed file.
+async fn status(global: &GlobalArgs, files: &[migrations::MigrationFile]) -> anyhow::Result<()> {
+    let cassandra = global.cassandra();
+    let session = store::connect(&cassandra, None).await?;
+    let exists = !store::rows(
+        store::query_with_values(
+            &session,
+            "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
+            cdrs_tokio::query_values!(cassandra.keyspace.as_str()),
+        )
+        .await?,
+    )?
+    .is_empty();
+    let applied = if exists {
+        let session = store::connect(&cassandra, Some(&cassandra.keyspace)).await?;
+        migrations::read_applied(&session).await?
+    } else {
+        Vec::new()
+    };
+    println!("keyspace {}{}", cassandra.keyspace, if exists { "" } else { " (does not exist yet)" });
+    let mut pending = 0;
+    for file in files {
+        match applied.iter().find(|a| a.version == file.version) {
+            Some(done) if done.checksum != file.checksum => println!(
+                "  CHANGED  {}  (recorded checksum {}, now {})",
+                file.name, done.checksum, file.checksum
+            ),
+            Some(done) => println!(
+                "  applied  {}  {}",
+                file.name,
+                done.applied_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                    .unwrap_or_default()
+            ),
+            None => {
+                pending += 1;
+                println!("  pending  {}", file.name);
+            }
+        }
+    }
+    for done in applied.iter().filter(|a| !files.iter().any(|f| f.version == a.version)) {
+        println!("  applied  {}  (file missing)", done.name);
+    }
+    println!("{} applied, {pending} pending", files.len() - pending);
+    Ok(())
+}

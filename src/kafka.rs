@@ -1,0 +1,176 @@
+//! Kafka: client configuration built from [`KafkaSettings`] in one place, and topic
+//! administration (the readings topic and its dead-letter topic). Knows nothing of Cassandra
+//! or the weather API.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::settings::KafkaSettings;
+
+/// How long a client waits for the brokers before saying they do not answer.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The base configuration of every client: brokers, then the user's `-X` properties, which
+/// may override anything set here.
+pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &settings.brokers)
+        .set("client.id", "meteo")
+        // librdkafka logs every failed connection attempt; one line per broker and outage
+        // is enough, the caller reports the failure itself.
+        .set("log.connection.close", "false");
+    for (key, value) in &settings.options {
+        config.set(key, value);
+    }
+    config
+}
+
+/// A topic this program needs, and the shape to create it with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: i32,
+    pub replication_factor: i32,
+}
+
+/// What [`ensure_topics`] did for one topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicOutcome {
+    Created,
+    /// Already there with this many partitions (left as it is, even when it differs).
+    Existed { partitions: i32 },
+}
+
+fn admin_client(settings: &KafkaSettings) -> anyhow::Result<AdminClient<DefaultClientContext>> {
+    client_config(settings)
+        .create()
+        .with_context(|| format!("creating a Kafka admin client for {}", settings.brokers))
+}
+
+/// Partition count of every topic in the cluster; fails within `timeout` naming the brokers
+/// when none answers.
+pub fn topic_partitions(
+    settings: &KafkaSettings,
+    timeout: Duration,
+) -> anyhow::Result<BTreeMap<String, i32>> {
+    let admin = admin_client(settings)?;
+    fetch_partitions(&admin, &settings.brokers, timeout)
+}
+
+fn fetch_partitions(
+    admin: &AdminClient<DefaultClientContext>,
+    brokers: &str,
+    timeout: Duration,
+) -> anyhow::Result<BTreeMap<String, i32>> {
+    let metadata = admin.inner().fetch_metadata(None, timeout).with_context(|| {
+        format!(
+            "Kafka at {brokers} did not answer within {} s (is it running? set KAFKA_BROKERS or --brokers)",
+            timeout.as_secs()
+        )
+    })?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .map(|t| (t.name().to_string(), t.partitions().len() as i32))
+        .collect())
+}
+
+/// Creates the topics that do not exist; leaves existing ones as they are, with a warning when
+/// their partition count differs from the spec. Blocks for at most a few `timeout`s.
+pub async fn ensure_topics(
+    settings: &KafkaSettings,
+    specs: &[TopicSpec],
+    timeout: Duration,
+) -> anyhow::Result<Vec<(String, TopicOutcome)>> {
+    let admin = admin_client(settings)?;
+    // fetch_metadata blocks the thread; the runtime is multi-threaded.
+    let existing =
+        tokio::task::block_in_place(|| fetch_partitions(&admin, &settings.brokers, timeout))?;
+    let mut outcomes = Vec::new();
+    let mut to_create = Vec::new();
+    for spec in specs {
+        match existing.get(&spec.name) {
+            Some(&partitions) => {
+                if partitions != spec.partitions {
+                    tracing::warn!(
+                        topic = %spec.name,
+                        partitions,
+                        wanted = spec.partitions,
+                        "topic exists with another partition count; left as it is"
+                    );
+                }
+                outcomes.push((spec.name.clone(), TopicOutcome::Existed { partitions }));
+            }
+            None => to_create.push(spec),
+        }
+    }
+    if to_create.is_empty() {
+        return Ok(outcomes);
+    }
+    let new_topics: Vec<NewTopic> = to_create
+        .iter()
+        .map(|s| {
+            NewTopic::new(
+                &s.name,
+                s.partitions,
+                TopicReplication::Fixed(s.replication_factor),
+            )
+        })
+        .collect();
+    let options = AdminOptions::new()
+        .request_timeout(Some(timeout))
+        .operation_timeout(Some(timeout));
+    let results = admin
+        .create_topics(&new_topics, &options)
+        .await
+        .with_context(|| format!("creating topics on Kafka at {}", settings.brokers))?;
+    for result in results {
+        match result {
+            Ok(name) => {
+                tracing::info!(topic = %name, "created topic");
+                outcomes.push((name, TopicOutcome::Created));
+            }
+            // Another migrate got there first: the topic is there, which is what we want.
+            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                let partitions = to_create
+                    .iter()
+                    .find(|s| s.name == name)
+                    .map_or(0, |s| s.partitions);
+                outcomes.push((name, TopicOutcome::Existed { partitions }));
+            }
+            Err((name, code)) => bail!(
+                "Kafka at {} refused to create topic {name}: {code}",
+                settings.brokers
+            ),
+        }
+    }
+    Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_options_override_the_defaults() {
+        let settings = KafkaSettings {
+            brokers: "b:1".into(),
+            topic: "t".into(),
+            options: vec![
+                ("client.id".into(), "mine".into()),
+                ("security.protocol".into(), "SASL_SSL".into()),
+            ],
+        };
+        let config = client_config(&settings);
+        assert_eq!(config.get("bootstrap.servers"), Some("b:1"));
+        assert_eq!(config.get("client.id"), Some("mine"));
+        assert_eq!(config.get("security.protocol"), Some("SASL_SSL"));
+    }
+}

@@ -1,0 +1,20 @@
+//! meteo: live weather for French cities, from OpenWeatherMap through Kafka into Cassandra
+//! and onto a terminal dashboard.
+//!
+//! Data flows one way; each module owns one step and never reaches into another's:
+//!
+//! - [`cli`]: the command line (clap), turned once into typed settings; exit codes.
+//! - [`settings`]: typed settings shared by the commands, and [`settings::Secret`].
+//! - [`model`]: the reading (message schema 1) and its validation. Depends on nothing of ours.
+//! - [`kafka`]: Kafka clients built from settings: topic administration.
+//! - [`store`]: Cassandra: the session, schema migrations, reading and writing readings.
+//! - [`commands`]: one `run` per subcommand, the only place where the modules meet.
+//! - [`logging`]: `tracing` to stderr, filtered by `RUST_LOG`.
+
+pub mod cli;
+pub mod commands;
+pub mod kafka;
+pub mod logging;
+pub mod model;
+pub mod settings;
+pub mod store;

@@ -1,0 +1,27 @@
+//! Logging: `tracing` events to stderr, filtered by `RUST_LOG` (default `info`).
+//! librdkafka's own log lines arrive through the `log` bridge and are filtered the same way.
+
+use tracing_subscriber::EnvFilter;
+
+/// The filter used when `RUST_LOG` is unset.
+pub const DEFAULT_FILTER: &str = "info";
+
+/// Installs the global subscriber. An unparsable `RUST_LOG` falls back to the default and says so,
+/// rather than silently logging nothing.
+pub fn init() {
+    let (filter, bad_filter) = match std::env::var("RUST_LOG") {
+        Ok(value) if !value.trim().is_empty() => match EnvFilter::try_new(&value) {
+            Ok(filter) => (filter, None),
+            Err(err) => (EnvFilter::new(DEFAULT_FILTER), Some((value, err))),
+        },
+        _ => (EnvFilter::new(DEFAULT_FILTER), None),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+    if let Some((value, err)) = bad_filter {
+        tracing::warn!(%value, %err, "RUST_LOG is not a valid filter; logging at info");
+    }
+}

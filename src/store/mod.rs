@@ -1,0 +1,131 @@
+//! Cassandra: the session (connect with a time limit, every request with a time limit),
+//! schema migrations ([`migrations`]) and the readings tables ([`readings`]).
+//! Knows nothing of Kafka or the weather API.
+
+pub mod migrations;
+pub mod readings;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use cdrs_tokio::authenticators::{NoneAuthenticatorProvider, StaticPasswordAuthenticatorProvider};
+use cdrs_tokio::cluster::session::{Session, SessionBuilder, TcpSessionBuilder};
+use cdrs_tokio::cluster::{NodeTcpConfigBuilder, TcpConnectionManager};
+use cdrs_tokio::frame::Envelope;
+use cdrs_tokio::load_balancing::RoundRobinLoadBalancingStrategy;
+use cdrs_tokio::query::QueryValues;
+use cdrs_tokio::transport::TransportTcp;
+use cdrs_tokio::types::rows::Row;
+
+use crate::settings::CassandraSettings;
+
+/// The one session type: plain TCP, round-robin over the nodes. Shared through `Arc`.
+pub type CassandraSession = Session<
+    TransportTcp,
+    TcpConnectionManager,
+    RoundRobinLoadBalancingStrategy<TransportTcp, TcpConnectionManager>,
+>;
+
+/// How long connecting may take before the nodes are reported as not answering.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The driver has no request time limit of its own; every request gets this one.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(12);
+/// Schema changes wait for schema agreement and may take longer than a write.
+pub const DDL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Connects to the cluster; with `keyspace`, every connection uses it. Fails within
+/// [`CONNECT_TIMEOUT`] naming the nodes when none answers.
+pub async fn connect(
+    settings: &CassandraSettings,
+    keyspace: Option<&str>,
+) -> anyhow::Result<Arc<CassandraSession>> {
+    let nodes = settings.nodes.join(",");
+    let attempt = async {
+        let mut builder = NodeTcpConfigBuilder::new()
+            .with_contact_points(settings.nodes.iter().map(|n| n.as_str().into()).collect());
+        builder = match (&settings.user, &settings.password) {
+            (Some(user), Some(password)) => builder.with_authenticator_provider(Arc::new(
+                StaticPasswordAuthenticatorProvider::new(user, &password.expose().to_string()),
+            )),
+            _ => builder.with_authenticator_provider(Arc::new(NoneAuthenticatorProvider)),
+        };
+        let config = builder.build().await.map_err(|e| anyhow!(describe(&e)))?;
+        let mut session = TcpSessionBuilder::new(RoundRobinLoadBalancingStrategy::new(), config);
+        if let Some(keyspace) = keyspace {
+            session = session.with_keyspace(keyspace.to_string());
+        }
+        session.build().await.map_err(|e| anyhow!(e))
+    };
+    let session = tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+        .await
+        .map_err(|_| {
+            anyhow!(
+                "Cassandra at {nodes} did not answer within {} s (is it running? set CASSANDRA_NODES or --cassandra)",
+                CONNECT_TIMEOUT.as_secs()
+            )
+        })?
+        .with_context(|| format!("connecting to Cassandra at {nodes}"))?;
+    let session = Arc::new(session);
+    // Building a session does not prove a node answers queries: ask one.
+    query(&session, "SELECT release_version FROM system.local")
+        .await
+        .with_context(|| format!("Cassandra at {nodes} does not answer queries"))?;
+    Ok(session)
+}
+
+/// The server's own message for a server error, the driver's text otherwise.
+pub fn describe(err: &cdrs_tokio::error::Error) -> String {
+    match err {
+        cdrs_tokio::error::Error::Server { body, addr } => {
+            format!("{} (from {addr})", body.message)
+        }
+        other => other.to_string(),
+    }
+}
+
+async fn with_timeout<F>(limit: Duration, what: &str, request: F) -> anyhow::Result<Envelope>
+where
+    F: std::future::Future<Output = cdrs_tokio::error::Result<Envelope>>,
+{
+    match tokio::time::timeout(limit, request).await {
+        Ok(Ok(envelope)) => Ok(envelope),
+        Ok(Err(err)) => Err(anyhow!(describe(&err))),
+        Err(_) => Err(anyhow!(
+            "no answer within {} s to {what}",
+            limit.as_secs()
+        )),
+    }
+}
+
+/// Runs one statement without values.
+pub async fn query(session: &CassandraSession, cql: &str) -> anyhow::Result<Envelope> {
+    with_timeout(REQUEST_TIMEOUT, "a query", session.query(cql)).await
+}
+
+/// Runs one schema statement (longer time limit: it waits for schema agreement).
+pub async fn ddl(session: &CassandraSession, cql: &str) -> anyhow::Result<Envelope> {
+    with_timeout(DDL_TIMEOUT, "a schema change", session.query(cql)).await
+}
+
+/// Runs one statement with bound values.
+pub async fn query_with_values(
+    session: &CassandraSession,
+    cql: &str,
+    values: QueryValues,
+) -> anyhow::Result<Envelope> {
+    with_timeout(
+        REQUEST_TIMEOUT,
+        "a query",
+        session.query_with_values(cql, values),
+    )
+    .await
+}
+
+/// The rows of a result (none for a statement that returns none).
+pub fn rows(envelope: Envelope) -> anyhow::Result<Vec<Row>> {
+    let body = envelope
+        .response_body()
+        .map_err(|e| anyhow!("decoding Cassandra's answer: {}", describe(&e)))?;
+    Ok(body.into_rows().unwrap_or_default())
+}

@@ -1,0 +1,281 @@
+//! The `readings` and `latest` tables: writing a [`Reading`] to both (prepared once, idempotent)
+//! and reading them back for the dashboard.
+//!
+//! `latest` is written `USING TIMESTAMP` = `observed_at` in microseconds, so an older reading
+//! delivered late or twice never overwrites a newer one. Its absent fields are written as
+//! nulls (a newer reading without rain must clear the old rain), while `readings` leaves them
+//! unset: each row there is written once, and unset values cost no tombstones.
+
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context};
+use cdrs_tokio::query::{PreparedQuery, QueryValues};
+use cdrs_tokio::statement::StatementParamsBuilder;
+use cdrs_tokio::types::rows::Row;
+use cdrs_tokio::types::value::Value;
+use cdrs_tokio::types::IntoRustByName;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{describe, query_with_values, rows, CassandraSession, REQUEST_TIMEOUT};
+use crate::model::{Reading, SCHEMA_VERSION};
+
+/// The reading's columns, in the order [`values`] binds them.
+const READING_COLUMNS: &str = "city_id, day, observed_at, source, city_name, country, lat, lon, \
+     fetched_at, temperature, feels_like, temp_min, temp_max, humidity, pressure, wind_speed, \
+     wind_deg, wind_gust, clouds, visibility, rain_1h, rain_3h, snow_1h, snow_3h, weather_id, \
+     weather_main, weather_description, weather_icon, sunrise, sunset, timezone, ingested_at";
+const READING_COLUMN_COUNT: usize = 32;
+
+/// Writes readings with statements prepared once. Cheap to share through `Arc`.
+pub struct ReadingWriter {
+    session: Arc<CassandraSession>,
+    insert_reading: PreparedQuery,
+    insert_latest: PreparedQuery,
+}
+
+impl ReadingWriter {
+    /// Prepares the two inserts. Fails when the tables do not exist (migrate first).
+    pub async fn prepare(session: Arc<CassandraSession>) -> anyhow::Result<Self> {
+        let placeholders = vec!["?"; READING_COLUMN_COUNT].join(", ");
+        let insert_reading = prepare(
+            &session,
+            format!("INSERT INTO readings ({READING_COLUMNS}) VALUES ({placeholders})"),
+        )
+        .await?;
+        let insert_latest = prepare(
+            &session,
+            format!(
+                "INSERT INTO latest ({READING_COLUMNS}) VALUES ({placeholders}) USING TIMESTAMP ?"
+            ),
+        )
+        .await?;
+        Ok(Self {
+            session,
+            insert_reading,
+            insert_latest,
+        })
+    }
+
+    /// Writes one reading to `readings` and `latest`. Idempotent: writing it again changes
+    /// nothing, and an older reading never replaces a newer one in `latest`.
+    pub async fn write(&self, reading: &Reading, ingested_at: DateTime<Utc>) -> anyhow::Result<()> {
+        let history = values(reading, ingested_at, Value::NotSet);
+        let mut latest = values(reading, ingested_at, Value::Null);
+        latest.push(Value::new(reading.observed_at.timestamp_micros()));
+        let (a, b) = tokio::join!(
+            self.execute(&self.insert_reading, history),
+            self.execute(&self.insert_latest, latest)
+        );
+        a.context("writing to readings")?;
+        b.context("writing to latest")?;
+        Ok(())
+    }
+
+    async fn execute(&self, prepared: &PreparedQuery, values: Vec<Value>) -> anyhow::Result<()> {
+        let params = StatementParamsBuilder::new()
+            .with_values(QueryValues::SimpleValues(values))
+            .idempotent(true)
+            .build();
+        match tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            self.session.exec_with_params(prepared, &params),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) => Err(anyhow!(describe(&err))),
+            Err(_) => Err(anyhow!(
+                "no answer from Cassandra within {} s",
+                REQUEST_TIMEOUT.as_secs()
+            )),
+        }
+    }
+}
+
+async fn prepare(session: &CassandraSession, cql: String) -> anyhow::Result<PreparedQuery> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, session.prepare(cql.as_str())).await {
+        Ok(Ok(prepared)) => Ok(prepared),
+        Ok(Err(err)) => Err(anyhow!("preparing `{cql}`: {}", describe(&err))),
+        Err(_) => Err(anyhow!("preparing `{cql}`: no answer from Cassandra")),
+    }
+}
+
+/// CQL `date`: days since 1970-01-01, shifted by 2^31, as an unsigned 32-bit integer.
+fn cql_date(day: NaiveDate) -> Value {
+    let days = (day - NaiveDate::default()).num_days();
+    Value::new((days + (1_i64 << 31)) as u32)
+}
+
+fn opt<T: Into<cdrs_tokio::types::value::Bytes>>(value: Option<T>, absent: &Value) -> Value {
+    match value {
+        Some(v) => Value::new(v),
+        None => absent.clone(),
+    }
+}
+
+/// The reading's values in [`READING_COLUMNS`] order; `absent` stands for a missing field.
+fn values(r: &Reading, ingested_at: DateTime<Utc>, absent: Value) -> Vec<Value> {
+    let a = &absent;
+    vec![
+        Value::new(r.city_id),
+        cql_date(r.day()),
+        Value::new(r.observed_at),
+        opt(r.source.clone(), a),
+        Value::new(r.city_name.clone()),
+        Value::new(r.country.clone()),
+        opt(r.lat, a),
+        opt(r.lon, a),
+        opt(r.fetched_at, a),
+        Value::new(r.temperature),
+        opt(r.feels_like, a),
+        opt(r.temp_min, a),
+        opt(r.temp_max, a),
+        Value::new(r.humidity),
+        opt(r.pressure, a),
+        opt(r.wind_speed, a),
+        opt(r.wind_deg, a),
+        opt(r.wind_gust, a),
+        opt(r.clouds, a),
+        opt(r.visibility, a),
+        opt(r.rain_1h, a),
+        opt(r.rain_3h, a),
+        opt(r.snow_1h, a),
+        opt(r.snow_3h, a),
+        opt(r.weather_id, a),
+        opt(r.weather_main.clone(), a),
+        opt(r.weather_description.clone(), a),
+        opt(r.weather_icon.clone(), a),
+        opt(r.sunrise, a),
+        opt(r.sunset, a),
+        opt(r.timezone, a),
+        Value::new(ingested_at),
+    ]
+}
+
+/// A stored row back into a reading.
+fn from_row(row: &Row) -> anyhow::Result<Reading> {
+    Ok(Reading {
+        schema: SCHEMA_VERSION,
+        source: row.get_by_name("source")?,
+        city_id: row.get_r_by_name("city_id")?,
+        city_name: row.get_by_name("city_name")?.unwrap_or_default(),
+        country: row.get_by_name("country")?.unwrap_or_default(),
+        lat: row.get_by_name("lat")?,
+        lon: row.get_by_name("lon")?,
+        observed_at: row.get_r_by_name("observed_at")?,
+        fetched_at: row.get_by_name("fetched_at")?,
+        temperature: row.get_r_by_name("temperature")?,
+        feels_like: row.get_by_name("feels_like")?,
+        temp_min: row.get_by_name("temp_min")?,
+        temp_max: row.get_by_name("temp_max")?,
+        humidity: row.get_r_by_name("humidity")?,
+        pressure: row.get_by_name("pressure")?,
+        wind_speed: row.get_by_name("wind_speed")?,
+        wind_deg: row.get_by_name("wind_deg")?,
+        wind_gust: row.get_by_name("wind_gust")?,
+        clouds: row.get_by_name("clouds")?,
+        visibility: row.get_by_name("visibility")?,
+        rain_1h: row.get_by_name("rain_1h")?,
+        rain_3h: row.get_by_name("rain_3h")?,
+        snow_1h: row.get_by_name("snow_1h")?,
+        snow_3h: row.get_by_name("snow_3h")?,
+        weather_id: row.get_by_name("weather_id")?,
+        weather_main: row.get_by_name("weather_main")?,
+        weather_description: row.get_by_name("weather_description")?,
+        weather_icon: row.get_by_name("weather_icon")?,
+        sunrise: row.get_by_name("sunrise")?,
+        sunset: row.get_by_name("sunset")?,
+        timezone: row.get_by_name("timezone")?,
+    })
+}
+
+/// The newest reading of every city of one country: one `latest` partition.
+pub async fn latest(session: &CassandraSession, country: &str) -> anyhow::Result<Vec<Reading>> {
+    let found = rows(
+        query_with_values(
+            session,
+            &format!("SELECT {READING_COLUMNS} FROM latest WHERE country = ?"),
+            QueryValues::SimpleValues(vec![Value::new(country)]),
+        )
+        .await
+        .with_context(|| format!("reading latest for {country}"))?,
+    )?;
+    found.iter().map(from_row).collect()
+}
+
+/// One city's readings observed at or after `since`, newest first: the `readings` partitions
+/// of each UTC day from `since` to now.
+pub async fn history(
+    session: &CassandraSession,
+    city_id: i64,
+    since: DateTime<Utc>,
+) -> anyhow::Result<Vec<Reading>> {
+    let mut out = Vec::new();
+    let today = Utc::now().date_naive();
+    let mut day = today;
+    while day >= since.date_naive() {
+        let found = rows(
+            query_with_values(
+                session,
+                &format!(
+                    "SELECT {READING_COLUMNS} FROM readings WHERE city_id = ? AND day = ? AND observed_at >= ?"
+                ),
+                QueryValues::SimpleValues(vec![
+                    Value::new(city_id),
+                    cql_date(day),
+                    Value::new(since),
+                ]),
+            )
+            .await
+            .with_context(|| format!("reading readings of city {city_id} on {day}"))?,
+        )?;
+        for row in &found {
+            out.push(from_row(row)?);
+        }
+        day = match day.pred_opt() {
+            Some(d) => d,
+            None => break,
+        };
+    }
+    Ok(out)
+}
+
+/// Every reading of one city on one UTC day, newest first (tests and tools).
+pub async fn readings_on(
+    session: &CassandraSession,
+    city_id: i64,
+    day: NaiveDate,
+) -> anyhow::Result<Vec<Reading>> {
+    let found = rows(
+        query_with_values(
+            session,
+            &format!("SELECT {READING_COLUMNS} FROM readings WHERE city_id = ? AND day = ?"),
+            QueryValues::SimpleValues(vec![Value::new(city_id), cql_date(day)]),
+        )
+        .await
+        .with_context(|| format!("reading readings of city {city_id} on {day}"))?,
+    )?;
+    found.iter().map(from_row).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cql_dates_count_days_from_the_epoch_shifted_by_two_to_the_31() {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        assert!(matches!(cql_date(epoch), Value::Some(b) if b == 0x8000_0000_u32.to_be_bytes()));
+        let next = NaiveDate::from_ymd_opt(1970, 1, 2).unwrap();
+        assert!(matches!(cql_date(next), Value::Some(b) if b == 0x8000_0001_u32.to_be_bytes()));
+    }
+
+    #[test]
+    fn every_column_gets_a_value() {
+        let r = Reading::from_json(crate::model::tests::PARIS.as_bytes()).unwrap();
+        let v = values(&r, Utc::now(), Value::NotSet);
+        assert_eq!(v.len(), READING_COLUMN_COUNT);
+        assert_eq!(READING_COLUMNS.split(',').count(), READING_COLUMN_COUNT);
+        assert!(matches!(v[17], Value::NotSet), "wind_gust is absent");
+    }
+}
