@@ -26,6 +26,7 @@ pub struct Cli {
 
 /// Options every command understands. Log level: `RUST_LOG` (default `info`).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Kafka bootstrap servers, comma-separated host:port.
     #[arg(long, env = "KAFKA_BROKERS", default_value = "localhost:9092", value_parser = parse_brokers, global = true)]
@@ -48,7 +49,12 @@ pub struct GlobalArgs {
     pub cassandra_user: Option<String>,
 
     /// Cassandra password.
-    #[arg(long = "cassandra-password", env = "CASSANDRA_PASSWORD", hide_env_values = true, global = true)]
+    #[arg(
+        long = "cassandra-password",
+        env = "CASSANDRA_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
     pub cassandra_password: Option<String>,
 
     /// A librdkafka property, key=value (SASL, TLS, tuning); repeatable. The environment
@@ -113,7 +119,7 @@ pub struct MigrateArgs {
 /// A CQL replication map: `{...}` naming a `class`. Cassandra validates the rest.
 fn parse_replication_map(value: &str) -> Result<String, String> {
     let trimmed = value.trim();
-    if !(trimmed.starts_with('{') && trimmed.ends_with('}')) || !trimmed.contains("'class'") {
+    if !(trimmed.starts_with('{') && trimmed.ends_with('}') && trimmed.contains("'class'")) {
         return Err(format!(
             "'{value}' is not a CQL replication map such as \"{{'class': 'NetworkTopologyStrategy', 'dc1': 3}}\""
         ));

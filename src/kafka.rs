@@ -45,7 +45,9 @@ pub struct TopicSpec {
 pub enum TopicOutcome {
     Created,
     /// Already there with this many partitions (left as it is, even when it differs).
-    Existed { partitions: i32 },
+    Existed {
+        partitions: i32,
+    },
 }
 
 fn admin_client(settings: &KafkaSettings) -> anyhow::Result<AdminClient<DefaultClientContext>> {

@@ -98,7 +98,10 @@ pub fn parse_brokers(value: &str) -> Result<String, String> {
 /// Parses a Cassandra keyspace name: a letter, then letters, digits or underscores, at most 48
 /// characters (Cassandra's own limit). Used unquoted in CQL, so nothing else may pass.
 pub fn parse_keyspace(value: &str) -> Result<String, String> {
-    let ok_start = value.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+    let ok_start = value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic());
     let ok_rest = value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !ok_start || !ok_rest || value.len() > 48 {
         return Err(format!(
@@ -161,8 +164,12 @@ mod tests {
 
     #[test]
     fn host_port_rejects_missing_or_bad_ports_and_says_which() {
-        assert!(parse_host_port("localhost").unwrap_err().contains("port is missing"));
-        assert!(parse_host_port(":9092").unwrap_err().contains("host is missing"));
+        assert!(parse_host_port("localhost")
+            .unwrap_err()
+            .contains("port is missing"));
+        assert!(parse_host_port(":9092")
+            .unwrap_err()
+            .contains("host is missing"));
         assert!(parse_host_port("h:0").unwrap_err().contains("'0'"));
         assert!(parse_host_port("h:99999").unwrap_err().contains("99999"));
         assert!(parse_host_port("::1:9042").is_err());

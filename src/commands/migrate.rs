@@ -94,7 +94,11 @@ async fn status(global: &GlobalArgs, files: &[migrations::MigrationFile]) -> any
     } else {
         Vec::new()
     };
-    println!("keyspace {}{}", cassandra.keyspace, if exists { "" } else { " (does not exist yet)" });
+    println!(
+        "keyspace {}{}",
+        cassandra.keyspace,
+        if exists { "" } else { " (does not exist yet)" }
+    );
     let mut pending = 0;
     for file in files {
         match applied.iter().find(|a| a.version == file.version) {
@@ -115,7 +119,10 @@ async fn status(global: &GlobalArgs, files: &[migrations::MigrationFile]) -> any
             }
         }
     }
-    for done in applied.iter().filter(|a| !files.iter().any(|f| f.version == a.version)) {
+    for done in applied
+        .iter()
+        .filter(|a| !files.iter().any(|f| f.version == a.version))
+    {
         println!("  applied  {}  (file missing)", done.name);
     }
     println!("{} applied, {pending} pending", files.len() - pending);

@@ -8,9 +8,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
 use cdrs_tokio::query_values;
 use cdrs_tokio::types::IntoRustByName;
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::{ddl, query, query_with_values, rows, CassandraSession};
@@ -171,13 +171,15 @@ pub fn load_dir(dir: &Path) -> Result<Vec<MigrationFile>, MigrationError> {
         .map_err(|e| MigrationError::Unreadable(dir.to_path_buf(), e.to_string()))?;
     let mut files: Vec<MigrationFile> = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| MigrationError::Unreadable(dir.to_path_buf(), e.to_string()))?;
+        let entry =
+            entry.map_err(|e| MigrationError::Unreadable(dir.to_path_buf(), e.to_string()))?;
         let path = entry.path();
         let file_name = entry.file_name().to_string_lossy().into_owned();
         if !file_name.ends_with(".cql") {
             continue;
         }
-        let version = parse_file_name(&file_name).ok_or_else(|| MigrationError::BadName(path.clone()))?;
+        let version =
+            parse_file_name(&file_name).ok_or_else(|| MigrationError::BadName(path.clone()))?;
         let bytes = std::fs::read(&path)
             .map_err(|e| MigrationError::Unreadable(path.clone(), e.to_string()))?;
         let text = String::from_utf8(bytes.clone())
@@ -429,10 +431,16 @@ mod tests {
         std::fs::write(dir.join("001_a.cql"), "CREATE TABLE a (x int PRIMARY KEY);").unwrap();
         std::fs::write(dir.join("001_b.cql"), "CREATE TABLE b (x int PRIMARY KEY);").unwrap();
         let err = load_dir(&dir).unwrap_err().to_string();
-        assert!(err.contains("001_a.cql") && err.contains("001_b.cql"), "{err}");
+        assert!(
+            err.contains("001_a.cql") && err.contains("001_b.cql"),
+            "{err}"
+        );
         std::fs::remove_file(dir.join("001_b.cql")).unwrap();
         std::fs::write(dir.join("2_b.cql"), "-- empty\n").unwrap();
-        assert!(matches!(load_dir(&dir), Err(MigrationError::NoStatement(_))));
+        assert!(matches!(
+            load_dir(&dir),
+            Err(MigrationError::NoStatement(_))
+        ));
         std::fs::write(dir.join("2_b.cql"), "CREATE TABLE b (x int PRIMARY KEY);").unwrap();
         std::fs::write(dir.join("third.cql"), "SELECT 1;").unwrap();
         assert!(matches!(load_dir(&dir), Err(MigrationError::BadName(_))));

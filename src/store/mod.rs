@@ -91,10 +91,7 @@ where
     match tokio::time::timeout(limit, request).await {
         Ok(Ok(envelope)) => Ok(envelope),
         Ok(Err(err)) => Err(anyhow!(describe(&err))),
-        Err(_) => Err(anyhow!(
-            "no answer within {} s to {what}",
-            limit.as_secs()
-        )),
+        Err(_) => Err(anyhow!("no answer within {} s to {what}", limit.as_secs())),
     }
 }
 

@@ -1,0 +1,9 @@
+//! Integration tests: one binary, themed modules. Everything here talks to the real Kafka and
+//! the real Cassandra that `scripts/test` started (or that KAFKA_BROKERS / CASSANDRA_NODES
+//! name); a test whose service is missing fails, it never skips.
+
+mod util;
+
+mod kafka_roundtrip;
+mod migrate;
+mod store;

@@ -1,0 +1,320 @@
+//! `meteo migrate` against the real services: what it creates, that a second run is a no-op,
+//! and every bad-input and fault case ending in one clear line and the right exit code.
+
+use std::net::TcpListener;
+
+use cdrs_tokio::types::AsRustType;
+use std::time::Duration;
+
+use crate::util::{
+    copy_cql, drop_keyspace, kafka_settings, meteo, migrated, run, session, temp_dir, unique,
+};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_creates_keyspace_tables_and_topics_and_a_second_run_changes_nothing() {
+    let (keyspace, topic) = migrated(&["--partitions", "3"]);
+
+    let session = session(None).await;
+    let tables = meteo::store::rows(
+        meteo::store::query_with_values(
+            &session,
+            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?",
+            cdrs_tokio::query_values!(keyspace.as_str()),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    let mut names: Vec<String> = tables
+        .iter()
+        .map(|r| cdrs_tokio::types::IntoRustByName::get_r_by_name(r, "table_name").unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["latest", "readings", "schema_migrations"]);
+
+    let partitions =
+        meteo::kafka::topic_partitions(&kafka_settings(&topic), Duration::from_secs(10)).unwrap();
+    assert_eq!(partitions.get(&topic), Some(&3));
+    assert_eq!(partitions.get(&format!("{topic}.dlq")), Some(&3));
+
+    // Again, with another partition count: nothing changes, and it says so.
+    let mut again = meteo();
+    again.args([
+        "--keyspace",
+        &keyspace,
+        "--topic",
+        &topic,
+        "migrate",
+        "--partitions",
+        "4",
+    ]);
+    let again = run(again);
+    again.assert_ok();
+    assert!(
+        again.stderr.contains("nothing to do"),
+        "{}",
+        again.describe()
+    );
+    assert!(
+        again.stderr.contains("another partition count"),
+        "{}",
+        again.describe()
+    );
+    let partitions =
+        meteo::kafka::topic_partitions(&kafka_settings(&topic), Duration::from_secs(10)).unwrap();
+    assert_eq!(partitions.get(&topic), Some(&3));
+
+    let mut status = meteo();
+    status.args(["--keyspace", &keyspace, "migrate", "--status"]);
+    let status = run(status);
+    status.assert_ok();
+    assert!(
+        status.stdout.contains("applied  001_initial.cql"),
+        "{}",
+        status.describe()
+    );
+    assert!(status.stdout.contains("0 pending"), "{}", status.describe());
+
+    drop_keyspace(&keyspace).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_replication_map_is_used_for_the_keyspace() {
+    let (keyspace, _) = migrated(&[
+        "--replication",
+        "{'class': 'NetworkTopologyStrategy', 'datacenter1': 1}",
+    ]);
+    let session = session(None).await;
+    let found = meteo::store::rows(
+        meteo::store::query_with_values(
+            &session,
+            "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?",
+            cdrs_tokio::query_values!(keyspace.as_str()),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    let replication: std::collections::HashMap<String, String> =
+        cdrs_tokio::types::IntoRustByName::<cdrs_tokio::types::map::Map>::get_r_by_name(
+            &found[0],
+            "replication",
+        )
+        .unwrap()
+        .as_rust_type()
+        .unwrap()
+        .unwrap();
+    assert!(
+        replication["class"].ends_with("NetworkTopologyStrategy"),
+        "{replication:?}"
+    );
+    drop_keyspace(&keyspace).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_applied_file_is_refused_naming_the_file_and_both_checksums() {
+    let dir = temp_dir("cql");
+    copy_cql(&dir);
+    let keyspace = unique("t");
+    let migrate = || {
+        let mut cmd = meteo();
+        cmd.args([
+            "--keyspace",
+            &keyspace,
+            "--topic",
+            &keyspace,
+            "migrate",
+            "--cql-dir",
+        ])
+        .arg(&dir);
+        run(cmd)
+    };
+    migrate().assert_ok();
+    let file = dir.join("001_initial.cql");
+    let before = meteo::store::migrations::checksum(&std::fs::read(&file).unwrap());
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("\n-- an innocent-looking edit\n");
+    std::fs::write(&file, &text).unwrap();
+    let after = meteo::store::migrations::checksum(text.as_bytes());
+
+    migrate().assert_fails_with(&["001_initial.cql", "changed", &before, &after]);
+    drop_keyspace(&keyspace).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cql_error_stops_at_that_file_and_a_fixed_file_continues_from_there() {
+    let dir = temp_dir("cql");
+    copy_cql(&dir);
+    std::fs::write(
+        dir.join("002_bad.cql"),
+        "CREATE TABLE IF NOT EXISTS extra (id int PRIMARY KEY);\nCREATE TABLE oops (id int PRIMARY KEY, name nosuchtype);\n",
+    )
+    .unwrap();
+    let keyspace = unique("t");
+    let command = |args: &[&str]| {
+        let mut cmd = meteo();
+        cmd.args([
+            "--keyspace",
+            &keyspace,
+            "--topic",
+            &keyspace,
+            "migrate",
+            "--cql-dir",
+        ])
+        .arg(&dir)
+        .args(args);
+        run(cmd)
+    };
+
+    let failed = command(&[]);
+    failed.assert_fails_with(&["002_bad.cql", "statement 2", "CREATE TABLE oops"]);
+    // Cassandra's own message is in the line.
+    assert!(
+        failed.error_lines()[0].contains("Unknown type"),
+        "{}",
+        failed.describe()
+    );
+
+    let status = command(&["--status"]);
+    status.assert_ok();
+    assert!(
+        status.stdout.contains("applied  001_initial.cql"),
+        "{}",
+        status.describe()
+    );
+    assert!(
+        status.stdout.contains("pending  002_bad.cql"),
+        "{}",
+        status.describe()
+    );
+
+    std::fs::write(
+        dir.join("002_bad.cql"),
+        "CREATE TABLE IF NOT EXISTS extra (id int PRIMARY KEY);\nCREATE TABLE IF NOT EXISTS oops (id int PRIMARY KEY);\n",
+    )
+    .unwrap();
+    command(&[]).assert_ok();
+    let status = command(&["--status"]);
+    assert!(
+        status.stdout.contains("applied  002_bad.cql"),
+        "{}",
+        status.describe()
+    );
+    assert!(
+        status.stdout.contains("2 applied, 0 pending"),
+        "{}",
+        status.describe()
+    );
+    drop_keyspace(&keyspace).await;
+}
+
+/// A port where something accepts connections and never answers: a hung node.
+fn black_hole() -> (TcpListener, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepting = listener.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in accepting.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    (listener, port)
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn cassandra_not_answering_is_one_line_naming_it_within_ten_seconds() {
+    let (_hole, hung) = black_hole();
+    for port in [closed_port(), hung] {
+        let address = format!("127.0.0.1:{port}");
+        let mut cmd = meteo();
+        cmd.args(["--cassandra", &address, "migrate"]);
+        let run = run(cmd);
+        run.assert_fails_with(&[&address, "Cassandra"]);
+        assert!(run.took < Duration::from_secs(15), "{}", run.describe());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_not_answering_is_one_line_naming_it_within_ten_seconds() {
+    let (_hole, hung) = black_hole();
+    let mut keyspaces = Vec::new();
+    for port in [closed_port(), hung] {
+        let address = format!("127.0.0.1:{port}");
+        let keyspace = unique("t");
+        let mut cmd = meteo();
+        cmd.args(["--brokers", &address, "--keyspace", &keyspace, "migrate"]);
+        let run = run(cmd);
+        run.assert_fails_with(&[&address, "Kafka"]);
+        assert!(run.took < Duration::from_secs(15), "{}", run.describe());
+        keyspaces.push(keyspace);
+    }
+    for keyspace in keyspaces {
+        drop_keyspace(&keyspace).await;
+    }
+}
+
+#[test]
+fn folder_problems_fail_before_touching_any_service() {
+    // Unreachable services: the folder must be reported first, quickly.
+    let bad_services = ["--cassandra", "127.0.0.1:1", "--brokers", "127.0.0.1:1"];
+    let check = |dir: &std::path::Path, needles: &[&str]| {
+        let mut cmd = meteo();
+        cmd.args(bad_services)
+            .args(["migrate", "--cql-dir"])
+            .arg(dir);
+        let run = run(cmd);
+        run.assert_fails_with(needles);
+        assert!(run.took < Duration::from_secs(5), "{}", run.describe());
+    };
+
+    let missing = std::env::temp_dir().join(unique("absent"));
+    check(&missing, &["does not exist"]);
+
+    let empty = temp_dir("empty");
+    check(&empty, &["holds no NNN_name.cql"]);
+
+    let bad_name = temp_dir("badname");
+    copy_cql(&bad_name);
+    std::fs::write(bad_name.join("second.cql"), "SELECT 1;").unwrap();
+    check(&bad_name, &["second.cql", "NNN_name.cql"]);
+
+    let duplicate = temp_dir("dup");
+    copy_cql(&duplicate);
+    std::fs::write(duplicate.join("1_again.cql"), "SELECT 1;").unwrap();
+    check(
+        &duplicate,
+        &["001_initial.cql", "1_again.cql", "same number"],
+    );
+}
+
+#[test]
+fn bad_flags_are_usage_errors_with_exit_code_two() {
+    for args in [
+        vec!["migrate", "--partitions", "0"],
+        vec!["migrate", "--replication-factor", "x"],
+        vec!["migrate", "--replication", "3"],
+        vec!["--keyspace", "bad-name", "migrate"],
+        vec!["--brokers", "nohostport", "migrate"],
+        vec!["no-such-command"],
+    ] {
+        let mut cmd = meteo();
+        cmd.args(&args);
+        let run = run(cmd);
+        assert_eq!(run.code, Some(2), "{args:?}\n{}", run.describe());
+    }
+    let mut cmd = meteo();
+    cmd.env("CASSANDRA_NODES", "localhost").arg("migrate");
+    let run = run(cmd);
+    assert_eq!(run.code, Some(2), "{}", run.describe());
+    assert!(run.stderr.contains("port is missing"), "{}", run.describe());
+}
