@@ -1,6 +1,7 @@
 //! Kafka: client configuration built from [`KafkaSettings`] in one place, and topic
-//! administration (the readings topic and its dead-letter topic). Knows nothing of Cassandra
-//! or the weather API.
+//! administration (the readings topic and its dead-letter topic). The producer and the
+//! consumer live in their own files beside this one. Knows nothing of Cassandra or the
+//! weather API.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
