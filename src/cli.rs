@@ -5,13 +5,14 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands;
 use crate::settings::{
-    parse_brokers, parse_host_port, parse_kafka_option, parse_keyspace, parse_topic,
-    CassandraSettings, KafkaSettings, Secret,
+    parse_brokers, parse_duration, parse_host_port, parse_kafka_option, parse_keyspace,
+    parse_topic, CassandraSettings, KafkaSettings, Secret,
 };
 
 /// Live weather for French cities: OpenWeatherMap -> Kafka -> Cassandra -> terminal.
@@ -87,6 +88,32 @@ pub enum Command {
     /// Create the keyspace and tables (cql/NNN_name.cql, in order) and the Kafka topics.
     /// Idempotent: a second run changes nothing.
     Migrate(MigrateArgs),
+    /// Read the topic in a consumer group and write every valid reading to Cassandra; invalid
+    /// records go to the dead-letter topic `<topic>.dlq`.
+    Consume(ConsumeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    /// Consumer group; several consumers in one group share the partitions.
+    #[arg(long, env = "METEO_GROUP", default_value = "meteo-consumer")]
+    pub group: String,
+
+    /// Records written to Cassandra at once.
+    #[arg(long, env = "METEO_CONCURRENCY", default_value_t = 64, value_parser = parse_concurrency)]
+    pub concurrency: usize,
+
+    /// Stop after this many records are handled (written or dead-lettered).
+    #[arg(long, env = "METEO_MAX_MESSAGES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_messages: Option<u64>,
+
+    /// Stop once no record arrived for this long (e.g. 10s) and nothing is in flight.
+    #[arg(long, env = "METEO_UNTIL_IDLE", value_parser = parse_duration)]
+    pub until_idle: Option<Duration>,
+
+    /// How often to log a progress line (counts, lag, write latency).
+    #[arg(long, env = "METEO_STATS_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    pub stats_interval: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +141,13 @@ pub struct MigrateArgs {
     /// List applied and pending migration files, change nothing.
     #[arg(long)]
     pub status: bool,
+}
+
+fn parse_concurrency(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if (1..=4096).contains(&n) => Ok(n),
+        _ => Err(format!("'{value}' is not a number from 1 to 4096")),
+    }
 }
 
 /// A CQL replication map: `{...}` naming a `class`. Cassandra validates the rest.
@@ -152,6 +186,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Migrate(args) => commands::migrate::run(&cli.global, args).await,
+            Command::Consume(args) => commands::consume::run(&cli.global, args).await,
         }
     })
 }

@@ -73,12 +73,48 @@ pub enum InvalidReading {
     NotFinite(&'static str),
     #[error("{0} is empty")]
     Empty(&'static str),
+    #[error("{0} holds control characters")]
+    ControlCharacters(&'static str),
+    #[error("country {0:?} is not a two-letter code such as FR")]
+    BadCountry(String),
+    #[error("the message has no key (expected the city id)")]
+    MissingKey,
+    #[error("key {key:?} is not the city id {city_id}")]
+    KeyMismatch { key: String, city_id: i64 },
+    #[error("value of {0} bytes is larger than {MAX_MESSAGE_BYTES}")]
+    TooLarge(usize),
 }
+
+/// No reading comes near this size; anything larger is not one.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
 impl Reading {
     /// The UTC day of the observation: the `readings` partition it belongs to.
     pub fn day(&self) -> NaiveDate {
         self.observed_at.date_naive()
+    }
+
+    /// Parses and validates one Kafka message: the value is a reading, the key its city id.
+    pub fn from_message(
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) -> Result<Reading, InvalidReading> {
+        let value = value.unwrap_or_default();
+        if value.is_empty() {
+            return Err(InvalidReading::Empty("value"));
+        }
+        if value.len() > MAX_MESSAGE_BYTES {
+            return Err(InvalidReading::TooLarge(value.len()));
+        }
+        let reading = Reading::from_json(value)?;
+        let key = key.ok_or(InvalidReading::MissingKey)?;
+        if key != reading.city_id.to_string().as_bytes() {
+            return Err(InvalidReading::KeyMismatch {
+                key: String::from_utf8_lossy(key).chars().take(40).collect(),
+                city_id: reading.city_id,
+            });
+        }
+        Ok(reading)
     }
 
     /// Parses and validates one message value.
@@ -107,8 +143,27 @@ impl Reading {
         if self.city_name.trim().is_empty() {
             return Err(InvalidReading::Empty("city_name"));
         }
-        if self.country.trim().is_empty() {
-            return Err(InvalidReading::Empty("country"));
+        if self.country.len() != 2 || !self.country.chars().all(|c| c.is_ascii_uppercase()) {
+            return Err(InvalidReading::BadCountry(
+                self.country
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(8)
+                    .collect(),
+            ));
+        }
+        // Text ends up on terminals: no escape sequences or other control characters.
+        let texts = [
+            ("city_name", Some(&self.city_name)),
+            ("source", self.source.as_ref()),
+            ("weather_main", self.weather_main.as_ref()),
+            ("weather_description", self.weather_description.as_ref()),
+            ("weather_icon", self.weather_icon.as_ref()),
+        ];
+        for (field, text) in texts {
+            if text.is_some_and(|t| t.chars().any(char::is_control)) {
+                return Err(InvalidReading::ControlCharacters(field));
+            }
         }
         let floats = [
             ("lat", Some(self.lat)),
@@ -247,6 +302,49 @@ pub(crate) mod tests {
         assert!(Reading::from_json(&with("city_name", " ".into())).is_err());
         assert!(Reading::from_json(&with("observed_at", "yesterday".into())).is_err());
         assert!(Reading::from_json(&with("temperature", "7".into())).is_err());
+    }
+
+    #[test]
+    fn text_with_control_characters_or_a_bad_country_is_rejected() {
+        let err = Reading::from_json(&with("city_name", "Paris\u{1b}[2J".into())).unwrap_err();
+        assert_eq!(err, InvalidReading::ControlCharacters("city_name"));
+        let err = Reading::from_json(&with("weather_description", "a\u{7}".into())).unwrap_err();
+        assert_eq!(
+            err,
+            InvalidReading::ControlCharacters("weather_description")
+        );
+        for country in ["fr", "FRA", "", "F1"] {
+            assert!(
+                Reading::from_json(&with("country", country.into())).is_err(),
+                "{country}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_message_needs_its_city_id_as_key_and_a_sane_size() {
+        let value = PARIS.as_bytes();
+        assert!(Reading::from_message(Some(b"2988507"), Some(value)).is_ok());
+        assert_eq!(
+            Reading::from_message(None, Some(value)),
+            Err(InvalidReading::MissingKey)
+        );
+        assert!(matches!(
+            Reading::from_message(Some(b"42"), Some(value)),
+            Err(InvalidReading::KeyMismatch {
+                city_id: 2988507,
+                ..
+            })
+        ));
+        assert_eq!(
+            Reading::from_message(Some(b"1"), None),
+            Err(InvalidReading::Empty("value"))
+        );
+        let huge = vec![b' '; MAX_MESSAGE_BYTES + 1];
+        assert_eq!(
+            Reading::from_message(Some(b"1"), Some(&huge)),
+            Err(InvalidReading::TooLarge(MAX_MESSAGE_BYTES + 1))
+        );
     }
 
     #[test]

@@ -136,9 +136,50 @@ pub fn parse_kafka_option(value: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Parses a duration: a number and a unit, `ms`, `s`, `m`/`min` or `h` (`500ms`, `10s`,
+/// `10m`, `1h`, `1.5s`); a bare number is seconds.
+pub fn parse_duration(value: &str) -> Result<std::time::Duration, String> {
+    let text = value.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("'{value}' is not a duration such as 500ms, 10s, 10m or 1h"))?;
+    let seconds = match unit.trim() {
+        "ms" => number / 1000.0,
+        "" | "s" | "sec" => number,
+        "m" | "min" => number * 60.0,
+        "h" => number * 3600.0,
+        other => {
+            return Err(format!(
+                "'{value}': unknown unit '{other}' (use ms, s, m or h)"
+            ))
+        }
+    };
+    if !seconds.is_finite() || seconds > 1e9 {
+        return Err(format!("'{value}' is too long"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_take_a_number_and_a_unit() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
+        for bad in ["", "s", "10 parsecs", "-1s", "1e400s"] {
+            assert!(parse_duration(bad).is_err(), "{bad} accepted");
+        }
+    }
 
     #[test]
     fn a_secret_never_shows_in_debug_or_display() {

@@ -41,14 +41,24 @@ pub async fn run(global: &GlobalArgs, args: MigrateArgs) -> anyhow::Result<()> {
     }
 
     let kafka_settings = global.kafka();
-    let specs: Vec<TopicSpec> = [kafka_settings.topic.clone(), kafka_settings.dlq_topic()]
-        .into_iter()
-        .map(|name| TopicSpec {
-            name,
+    let specs = vec![
+        TopicSpec {
+            name: kafka_settings.topic.clone(),
             partitions: args.partitions,
             replication_factor: args.topic_replication_factor,
-        })
-        .collect();
+            configs: Vec::new(),
+        },
+        TopicSpec {
+            name: kafka_settings.dlq_topic(),
+            partitions: args.partitions,
+            replication_factor: args.topic_replication_factor,
+            // A rejected record must always fit, whatever its size.
+            configs: vec![(
+                "max.message.bytes".into(),
+                kafka::DLQ_MAX_MESSAGE_BYTES.to_string(),
+            )],
+        },
+    ];
     let outcomes = kafka::ensure_topics(&kafka_settings, &specs, kafka::CONNECT_TIMEOUT)
         .await
         .context("creating the Kafka topics")?;

@@ -14,6 +14,12 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use crate::settings::KafkaSettings;
 
+pub mod consumer;
+
+/// The dead-letter topic accepts records up to this size: anything the readings topic
+/// accepted, plus the `meteo.*` headers.
+pub const DLQ_MAX_MESSAGE_BYTES: usize = 10 * 1024 * 1024;
+
 /// How long a client waits for the brokers before saying they do not answer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -39,6 +45,8 @@ pub struct TopicSpec {
     pub name: String,
     pub partitions: i32,
     pub replication_factor: i32,
+    /// Topic-level settings, e.g. `max.message.bytes`.
+    pub configs: Vec<(String, String)>,
 }
 
 /// What [`ensure_topics`] did for one topic.
@@ -120,10 +128,13 @@ pub async fn ensure_topics(
     let new_topics: Vec<NewTopic> = to_create
         .iter()
         .map(|s| {
-            NewTopic::new(
-                &s.name,
-                s.partitions,
-                TopicReplication::Fixed(s.replication_factor),
+            s.configs.iter().fold(
+                NewTopic::new(
+                    &s.name,
+                    s.partitions,
+                    TopicReplication::Fixed(s.replication_factor),
+                ),
+                |topic, (key, value)| topic.set(key, value),
             )
         })
         .collect();

@@ -74,6 +74,30 @@ pub async fn connect(
     Ok(session)
 }
 
+/// Connects to the settings' keyspace, saying to run `meteo migrate` when it does not exist.
+pub async fn connect_keyspace(
+    settings: &CassandraSettings,
+) -> anyhow::Result<Arc<CassandraSession>> {
+    let session = connect(settings, None).await?;
+    let found = rows(
+        query_with_values(
+            &session,
+            "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
+            cdrs_tokio::query_values!(settings.keyspace.as_str()),
+        )
+        .await
+        .context("looking up the keyspace")?,
+    )?;
+    if found.is_empty() {
+        anyhow::bail!(
+            "keyspace {} does not exist in Cassandra at {}; run `meteo migrate` first",
+            settings.keyspace,
+            settings.nodes.join(",")
+        );
+    }
+    connect(settings, Some(&settings.keyspace)).await
+}
+
 /// The server's own message for a server error, the driver's text otherwise.
 pub fn describe(err: &cdrs_tokio::error::Error) -> String {
     match err {

@@ -17,6 +17,7 @@ async fn a_message_produced_is_consumed_back_intact() {
         name: topic.clone(),
         partitions: 2,
         replication_factor: 1,
+        configs: Vec::new(),
     };
     let outcome = ensure_topics(
         &settings,

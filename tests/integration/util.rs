@@ -176,3 +176,125 @@ pub fn copy_cql(into: &Path) {
         std::fs::copy(entry.path(), into.join(entry.file_name())).unwrap();
     }
 }
+
+/// A reading of `city_id` observed `minutes_ago` minutes ago (whole seconds), built from the
+/// example of DESIGN.md.
+pub fn reading(city_id: i64, minutes_ago: i64) -> meteo::model::Reading {
+    let mut r: meteo::model::Reading =
+        serde_json::from_str(include_str!("../data/reading.json")).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    r.city_id = city_id;
+    r.city_name = format!("Ville {city_id}");
+    r.observed_at = chrono::DateTime::from_timestamp(now - now % 60 - minutes_ago * 60, 0).unwrap();
+    r.temperature = (city_id % 30) as f64 + minutes_ago as f64 / 100.0;
+    r
+}
+
+/// A Kafka record as tests build it: key and value, either possibly absent.
+pub type KeyValue = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Sends every (key, value) to `topic` and waits for every acknowledgement.
+pub async fn produce(topic: &str, records: &[KeyValue]) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = meteo::kafka::client_config(&kafka_settings(topic))
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        // Room for the 1 MB poison record; the broker's own limit is 1 MiB.
+        .set("message.max.bytes", "1048000")
+        .create()
+        .unwrap();
+    // Enqueue everything first, then wait for the acknowledgements: one round trip per
+    // batch, not per record.
+    let mut deliveries = Vec::new();
+    for (key, value) in records {
+        let mut record = FutureRecord::<[u8], [u8]>::to(topic);
+        if let Some(k) = key {
+            record = record.key(k.as_slice());
+        }
+        if let Some(v) = value {
+            record = record.payload(v.as_slice());
+        }
+        loop {
+            match producer.send_result(record) {
+                Ok(delivery) => {
+                    deliveries.push(delivery);
+                    break;
+                }
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    back,
+                )) => {
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err((err, _)) => panic!("Kafka refused a test record: {err}"),
+            }
+        }
+    }
+    for delivery in deliveries {
+        delivery
+            .await
+            .expect("delivery future dropped")
+            .map_err(|(e, _)| e)
+            .expect("Kafka did not acknowledge a test record");
+    }
+}
+
+/// The key and value of a valid reading message.
+pub fn message(r: &meteo::model::Reading) -> KeyValue {
+    (
+        Some(r.city_id.to_string().into_bytes()),
+        Some(serde_json::to_vec(r).unwrap()),
+    )
+}
+
+/// Rows in `readings` of `keyspace`.
+pub async fn count_readings(session: &CassandraSession) -> i64 {
+    let rows = meteo::store::rows(
+        meteo::store::query(session, "SELECT COUNT(*) FROM readings")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    cdrs_tokio::types::IntoRustByIndex::get_r_by_index(&rows[0], 0).unwrap()
+}
+
+/// Polls `check` every 200 ms until it is true or `limit` passes.
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Every record of `topic` from its start, read by a throwaway group until `count` arrived.
+pub async fn read_topic(topic: &str, count: usize) -> Vec<rdkafka::message::OwnedMessage> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    let consumer: StreamConsumer = meteo::kafka::client_config(&kafka_settings(topic))
+        .set("group.id", unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut out = Vec::new();
+    while out.len() < count {
+        let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {count} records in {topic}", out.len()))
+            .unwrap();
+        out.push(message.detach());
+    }
+    out
+}

@@ -1,0 +1,612 @@
+//! The at-least-once consumer loop: reads the topic in a consumer group, hands every record to
+//! a handler (which makes it durable somewhere, or rejects it), sends rejected records to the
+//! dead-letter topic, and stores a partition's offset only once every record up to it is
+//! durable. Knows nothing of Cassandra: the handler is the caller's.
+//!
+//! - Offsets: `enable.auto.offset.store=false`; the loop stores the contiguous low-water mark
+//!   per partition (records are handled concurrently and finish out of order), and
+//!   librdkafka's auto-commit sends what was stored every second, on revocation and at close.
+//! - Backpressure: when the handler reports its sink down ([`SinkHealth`]), the assigned
+//!   partitions are paused and the loop keeps polling, so the group keeps this member; they
+//!   resume when the sink answers again.
+//! - Shutdown: stop fetching, let in-flight records finish (bounded), commit, leave the group.
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::task::JoinSet;
+
+use super::client_config;
+use crate::settings::KafkaSettings;
+
+/// Dead-letter headers (DESIGN.md).
+pub const HEADER_ERROR: &str = "meteo.error";
+pub const HEADER_TOPIC: &str = "meteo.topic";
+pub const HEADER_PARTITION: &str = "meteo.partition";
+pub const HEADER_OFFSET: &str = "meteo.offset";
+
+/// A Kafka record copied out of the client's buffer at once, so it can cross tasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// What the handler did with a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Durably stored.
+    Stored,
+    /// Not valid; the reason goes into the dead-letter header `meteo.error`.
+    Rejected(String),
+}
+
+/// Whether the handler's sink answers; shared between the handler's tasks and the loop.
+/// The transitions return true to exactly one caller, so an outage is logged once when it
+/// starts and once when it ends, not once per record.
+#[derive(Debug, Default)]
+pub struct SinkHealth {
+    down: AtomicBool,
+    since: std::sync::Mutex<Option<Instant>>,
+}
+
+impl SinkHealth {
+    /// Marks the sink down; true for the caller that saw it go down.
+    pub fn mark_down(&self) -> bool {
+        let changed = !self.down.swap(true, Ordering::SeqCst);
+        if changed {
+            if let Ok(mut since) = self.since.lock() {
+                *since = Some(Instant::now());
+            }
+        }
+        changed
+    }
+
+    /// Marks the sink up; the outage's length for the caller that saw it come back.
+    pub fn mark_up(&self) -> Option<Duration> {
+        if !self.down.swap(false, Ordering::SeqCst) {
+            return None;
+        }
+        let since = self.since.lock().ok().and_then(|mut s| s.take());
+        Some(since.map_or(Duration::ZERO, |s| s.elapsed()))
+    }
+
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::SeqCst)
+    }
+}
+
+/// How a consumer run behaves and when it ends.
+#[derive(Debug, Clone)]
+pub struct ConsumerOptions {
+    pub group: String,
+    /// Records handled at once.
+    pub concurrency: usize,
+    /// End after this many records are handled (stored or dead-lettered).
+    pub max_messages: Option<u64>,
+    /// End when no record arrived for this long and nothing is in flight.
+    pub until_idle: Option<Duration>,
+    /// How long in-flight records may take to finish at shutdown.
+    pub drain_timeout: Duration,
+    /// How often to log a progress line.
+    pub stats_every: Duration,
+}
+
+/// Counters of a run.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub consumed: AtomicU64,
+    pub stored: AtomicU64,
+    pub dead_lettered: AtomicU64,
+}
+
+/// What a finished run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub consumed: u64,
+    pub stored: u64,
+    pub dead_lettered: u64,
+}
+
+/// Offsets of one partition: which records are in flight, and how far everything is done.
+#[derive(Debug, Default, Clone)]
+pub struct PartitionProgress {
+    in_flight: BTreeSet<i64>,
+    highest_done: Option<i64>,
+    stored: Option<i64>,
+}
+
+impl PartitionProgress {
+    pub fn started(&mut self, offset: i64) {
+        self.in_flight.insert(offset);
+    }
+
+    /// Marks `offset` done; returns the offset to store when the low-water mark moved: the
+    /// highest offset below which (and at which) every record seen is done.
+    pub fn finished(&mut self, offset: i64) -> Option<i64> {
+        self.in_flight.remove(&offset);
+        self.highest_done = Some(self.highest_done.map_or(offset, |h| h.max(offset)));
+        let mark = match self.in_flight.first() {
+            Some(&lowest_in_flight) => lowest_in_flight - 1,
+            None => self.highest_done?,
+        };
+        if self.stored.is_none_or(|s| mark > s) && mark >= 0 {
+            self.stored = Some(mark);
+            Some(mark)
+        } else {
+            None
+        }
+    }
+}
+
+/// Logs group membership changes and commits stored offsets before partitions go away.
+struct GroupContext;
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(partitions) => {
+                tracing::info!(partitions = %describe(partitions), "partitions revoked");
+                // Synchronous, so the next owner starts where this one stopped.
+                if let Err(err) = consumer.commit_consumer_state(CommitMode::Sync) {
+                    tracing::debug!(%err, "nothing committed on revocation");
+                }
+            }
+            Rebalance::Assign(partitions) => {
+                tracing::info!(partitions = %describe(partitions), "partitions assigned");
+            }
+            Rebalance::Error(err) => tracing::warn!(%err, "rebalance error"),
+        }
+    }
+}
+
+fn describe(partitions: &TopicPartitionList) -> String {
+    let mut list: Vec<i32> = partitions
+        .elements()
+        .iter()
+        .map(|e| e.partition())
+        .collect();
+    list.sort_unstable();
+    format!("{list:?}")
+}
+
+/// Runs the consumer until `shutdown` resolves or a run limit is reached.
+pub async fn run<H, F>(
+    settings: &KafkaSettings,
+    options: &ConsumerOptions,
+    health: Arc<SinkHealth>,
+    counters: Arc<Counters>,
+    handler: H,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<Summary>
+where
+    H: Fn(Record) -> F,
+    F: Future<Output = Verdict> + Send + 'static,
+{
+    let consumer: StreamConsumer<GroupContext> = client_config(settings)
+        .set("group.id", &options.group)
+        // A new group reads the topic from its start.
+        .set("auto.offset.reset", "earliest")
+        // At-least-once: offsets are stored by hand once a record is durable, and the
+        // stored ones are committed every second (and on revocation and close).
+        .set("enable.auto.offset.store", "false")
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        // Notice a dead member within 10 s, so its partitions move on quickly.
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "2000")
+        .set("enable.partition.eof", "false")
+        .create_with_context(GroupContext)
+        .with_context(|| format!("creating a Kafka consumer for {}", settings.brokers))?;
+    let dlq = DeadLetters::new(settings)?;
+
+    // The topic must exist: a missing one means migrate was not run.
+    let topics =
+        tokio::task::block_in_place(|| super::topic_partitions(settings, super::CONNECT_TIMEOUT))?;
+    for topic in [settings.topic.clone(), settings.dlq_topic()] {
+        if !topics.contains_key(&topic) {
+            bail!(
+                "topic {topic} does not exist on Kafka at {}; run `meteo migrate` first",
+                settings.brokers
+            );
+        }
+    }
+    consumer
+        .subscribe(&[&settings.topic])
+        .with_context(|| format!("subscribing to {}", settings.topic))?;
+
+    let mut progress: HashMap<i32, PartitionProgress> = HashMap::new();
+    let mut in_flight: JoinSet<(Record, Verdict, Duration)> = JoinSet::new();
+    let mut dead_letters: JoinSet<(Record, anyhow::Result<()>)> = JoinSet::new();
+    let mut handled: u64 = 0;
+    let mut last_record_at = Instant::now();
+    let mut paused = false;
+    let mut stats = Stats::new(options.stats_every);
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+
+    let reason = loop {
+        let limit_reached = options.max_messages.is_some_and(|max| handled >= max);
+        let busy = in_flight.len() + dead_letters.len();
+        if limit_reached && busy == 0 {
+            break "the message limit was reached";
+        }
+        if let Some(idle) = options.until_idle {
+            if busy == 0 && last_record_at.elapsed() >= idle {
+                break "the topic was idle";
+            }
+        }
+        let seen = counters.consumed.load(Ordering::Relaxed);
+        let may_fetch =
+            busy < options.concurrency && options.max_messages.is_none_or(|max| seen < max);
+        tokio::select! {
+            _ = &mut shutdown => break "asked to stop",
+            Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                let (record, verdict, took) = done.context("a record handler panicked")?;
+                match verdict {
+                    Verdict::Stored => {
+                        counters.stored.fetch_add(1, Ordering::Relaxed);
+                        stats.latencies.push(took);
+                        handled += 1;
+                        store(&consumer, &mut progress, &record);
+                    }
+                    Verdict::Rejected(reason) => {
+                        tracing::warn!(partition = record.partition, offset = record.offset, %reason, "record rejected; sending it to the dead-letter topic");
+                        let dlq = dlq.clone();
+                        dead_letters.spawn(async move {
+                            let result = dlq.send_until_acknowledged(&record, &reason).await;
+                            (record, result)
+                        });
+                    }
+                }
+            }
+            Some(done) = dead_letters.join_next(), if !dead_letters.is_empty() => {
+                let (record, result) = done.context("a dead-letter task panicked")?;
+                result?;
+                counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                handled += 1;
+                store(&consumer, &mut progress, &record);
+            }
+            message = consumer.recv(), if may_fetch || paused => {
+                let message = match message {
+                    Ok(message) => message,
+                    Err(err) => {
+                        // Broker outages surface here; librdkafka reconnects by itself.
+                        tracing::warn!(%err, "Kafka error while fetching; retrying");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                };
+                let record = Record {
+                    topic: message.topic().to_string(),
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    key: message.key().map(<[u8]>::to_vec),
+                    value: message.payload().map(<[u8]>::to_vec),
+                };
+                drop(message);
+                last_record_at = Instant::now();
+                counters.consumed.fetch_add(1, Ordering::Relaxed);
+                progress.entry(record.partition).or_default().started(record.offset);
+                let work = handler(record.clone());
+                in_flight.spawn(async move {
+                    let start = Instant::now();
+                    let verdict = work.await;
+                    (record, verdict, start.elapsed())
+                });
+            }
+            _ = tick.tick() => {
+                // Idle time counts only while this member holds partitions: a new member
+                // waits for the group to rebalance first (a dead member holds its partitions
+                // until its session times out).
+                if consumer.assignment().map_or(true, |a| a.count() == 0) {
+                    last_record_at = Instant::now();
+                }
+                // Pause fetching while the sink is down, but keep polling: the group must
+                // keep this member, and nothing new should pile up in memory.
+                let down = health.is_down();
+                if down != paused {
+                    if let Ok(assignment) = consumer.assignment() {
+                        let result = if down { consumer.pause(&assignment) } else { consumer.resume(&assignment) };
+                        match result {
+                            Ok(()) => {
+                                paused = down;
+                                tracing::info!(partitions = %describe(&assignment), "{}", if down { "paused fetching until the store answers" } else { "resumed fetching" });
+                            }
+                            Err(err) => tracing::warn!(%err, "could not pause or resume partitions"),
+                        }
+                    }
+                }
+                if stats.due() {
+                    let lag = tokio::task::block_in_place(|| lag(&consumer, &settings.topic));
+                    stats.log(&counters, lag);
+                }
+            }
+        }
+    };
+    tracing::info!(reason, "consumer stopping");
+
+    // Let in-flight records finish, within a bound; what does not finish is not committed
+    // and is read again by the next run.
+    let drain = async {
+        while let Some(done) = in_flight.join_next().await {
+            if let Ok((record, verdict, _)) = done {
+                match verdict {
+                    Verdict::Stored => {
+                        counters.stored.fetch_add(1, Ordering::Relaxed);
+                        store(&consumer, &mut progress, &record);
+                    }
+                    Verdict::Rejected(reason) => {
+                        if dlq.send_until_acknowledged(&record, &reason).await.is_ok() {
+                            counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                            store(&consumer, &mut progress, &record);
+                        }
+                    }
+                }
+            }
+        }
+        while let Some(done) = dead_letters.join_next().await {
+            if let Ok((record, Ok(()))) = done {
+                counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                store(&consumer, &mut progress, &record);
+            }
+        }
+    };
+    if tokio::time::timeout(options.drain_timeout, drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "in-flight records did not finish within {:?}; they will be read again",
+            options.drain_timeout
+        );
+    }
+    if let Err(err) =
+        tokio::task::block_in_place(|| consumer.commit_consumer_state(CommitMode::Sync))
+    {
+        tracing::debug!(%err, "final commit");
+    }
+    dlq.flush();
+    let summary = Summary {
+        consumed: counters.consumed.load(Ordering::Relaxed),
+        stored: counters.stored.load(Ordering::Relaxed),
+        dead_lettered: counters.dead_lettered.load(Ordering::Relaxed),
+    };
+    Ok(summary)
+}
+
+/// Stores the partition's new low-water mark, if it moved.
+fn store(
+    consumer: &StreamConsumer<GroupContext>,
+    progress: &mut HashMap<i32, PartitionProgress>,
+    record: &Record,
+) {
+    if let Some(mark) = progress
+        .entry(record.partition)
+        .or_default()
+        .finished(record.offset)
+    {
+        // librdkafka commits mark + 1, the next record to read. Storing fails for a partition
+        // no longer assigned; its next owner reads the rest again, which is harmless.
+        if let Err(err) = consumer.store_offset(&record.topic, record.partition, mark) {
+            tracing::debug!(%err, partition = record.partition, "offset not stored");
+        }
+    }
+}
+
+/// Messages not yet consumed by this member, over its assigned partitions.
+fn lag(consumer: &StreamConsumer<GroupContext>, topic: &str) -> Option<i64> {
+    let positions = consumer.position().ok()?;
+    let mut total = 0;
+    for element in positions.elements_for_topic(topic) {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, element.partition(), Duration::from_secs(2))
+            .ok()?;
+        let position = match element.offset() {
+            Offset::Offset(o) => o,
+            _ => continue,
+        };
+        total += (high - position).max(0);
+    }
+    Some(total)
+}
+
+/// The dead-letter producer: original key and value, unchanged, plus `meteo.*` headers.
+#[derive(Clone)]
+struct DeadLetters {
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl DeadLetters {
+    fn new(settings: &KafkaSettings) -> anyhow::Result<Self> {
+        let producer: FutureProducer = client_config(settings)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            // Dead letters may be as large as anything the topic accepted, plus headers.
+            .set(
+                "message.max.bytes",
+                super::DLQ_MAX_MESSAGE_BYTES.to_string(),
+            )
+            .create()
+            .with_context(|| {
+                format!("creating the dead-letter producer for {}", settings.brokers)
+            })?;
+        Ok(Self {
+            producer,
+            topic: settings.dlq_topic(),
+        })
+    }
+
+    /// Sends the record to the dead-letter topic, retrying until the broker acknowledges it:
+    /// only then may its offset be stored.
+    async fn send_until_acknowledged(&self, record: &Record, reason: &str) -> anyhow::Result<()> {
+        let partition = record.partition.to_string();
+        let offset = record.offset.to_string();
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let headers = OwnedHeaders::new()
+                .insert(Header {
+                    key: HEADER_ERROR,
+                    value: Some(reason),
+                })
+                .insert(Header {
+                    key: HEADER_TOPIC,
+                    value: Some(&record.topic),
+                })
+                .insert(Header {
+                    key: HEADER_PARTITION,
+                    value: Some(&partition),
+                })
+                .insert(Header {
+                    key: HEADER_OFFSET,
+                    value: Some(&offset),
+                });
+            let mut message = FutureRecord::<[u8], [u8]>::to(&self.topic).headers(headers);
+            if let Some(key) = &record.key {
+                message = message.key(key.as_slice());
+            }
+            if let Some(value) = &record.value {
+                message = message.payload(value.as_slice());
+            }
+            match self.producer.send(message, Duration::from_secs(30)).await {
+                Ok(_) => return Ok(()),
+                Err((err, _)) => {
+                    tracing::warn!(%err, topic = %self.topic, "dead-letter write failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    fn flush(&self) {
+        let _ = self.producer.flush(Duration::from_secs(10));
+    }
+}
+
+/// Periodic progress: counts, lag, and write latency percentiles.
+struct Stats {
+    every: Duration,
+    last: Instant,
+    latencies: Vec<Duration>,
+}
+
+impl Stats {
+    fn new(every: Duration) -> Self {
+        Self {
+            every,
+            last: Instant::now(),
+            latencies: Vec::new(),
+        }
+    }
+
+    fn due(&self) -> bool {
+        self.last.elapsed() >= self.every
+    }
+
+    fn log(&mut self, counters: &Counters, lag: Option<i64>) {
+        let (median, p99) = percentiles(&mut self.latencies);
+        tracing::info!(
+            consumed = counters.consumed.load(Ordering::Relaxed),
+            written = counters.stored.load(Ordering::Relaxed),
+            dead_lettered = counters.dead_lettered.load(Ordering::Relaxed),
+            lag = lag.map_or_else(|| "unknown".to_string(), |l| l.to_string()),
+            write_ms_median = format!("{:.1}", median.as_secs_f64() * 1000.0),
+            write_ms_p99 = format!("{:.1}", p99.as_secs_f64() * 1000.0),
+            "progress"
+        );
+        self.latencies.clear();
+        self.last = Instant::now();
+    }
+}
+
+/// Median and 99th percentile (nearest rank); zero when there is nothing.
+pub fn percentiles(samples: &mut [Duration]) -> (Duration, Duration) {
+    if samples.is_empty() {
+        return (Duration::ZERO, Duration::ZERO);
+    }
+    samples.sort_unstable();
+    let rank = |p: f64| {
+        let index = ((p * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1;
+        samples[index]
+    };
+    (rank(0.5), rank(0.99))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_low_water_mark_waits_for_the_oldest_record_in_flight() {
+        let mut p = PartitionProgress::default();
+        for offset in 10..15 {
+            p.started(offset);
+        }
+        assert_eq!(p.finished(12), Some(9), "10 and 11 are still in flight");
+        assert_eq!(p.finished(11), None);
+        assert_eq!(p.finished(10), Some(12));
+        assert_eq!(p.finished(14), None, "13 is still in flight");
+        assert_eq!(p.finished(13), Some(14));
+    }
+
+    #[test]
+    fn the_first_record_of_a_partition_stores_nothing_below_it() {
+        let mut p = PartitionProgress::default();
+        p.started(0);
+        p.started(1);
+        assert_eq!(p.finished(1), None, "mark would be -1");
+        assert_eq!(p.finished(0), Some(1));
+    }
+
+    #[test]
+    fn the_mark_never_moves_backwards_after_a_re_delivery() {
+        let mut p = PartitionProgress::default();
+        p.started(5);
+        assert_eq!(p.finished(5), Some(5));
+        // The partition comes back after a rebalance and 3 is delivered again.
+        p.started(3);
+        assert_eq!(p.finished(3), None);
+        p.started(6);
+        assert_eq!(p.finished(6), Some(6));
+    }
+
+    #[test]
+    fn an_outage_is_reported_once_when_it_starts_and_once_when_it_ends() {
+        let health = SinkHealth::default();
+        assert_eq!(health.mark_up(), None);
+        assert!(health.mark_down());
+        assert!(!health.mark_down());
+        assert!(health.is_down());
+        assert!(health.mark_up().is_some());
+        assert_eq!(health.mark_up(), None);
+        assert!(!health.is_down());
+    }
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let mut samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(
+            percentiles(&mut samples),
+            (Duration::from_millis(50), Duration::from_millis(99))
+        );
+        assert_eq!(percentiles(&mut []), (Duration::ZERO, Duration::ZERO));
+    }
+}

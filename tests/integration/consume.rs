@@ -1,0 +1,377 @@
+//! `meteo consume` against the real Kafka and Cassandra: every valid reading stored once,
+//! `latest` right whatever the delivery order, poison records in the dead-letter topic with
+//! their headers, and no loss across SIGTERM, kill -9 and a group member dying.
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use meteo::model::Reading;
+use meteo::store::readings;
+use rdkafka::message::{Headers, Message};
+
+use crate::util::{
+    count_readings, drop_keyspace, eventually, message, meteo, migrated, produce, read_topic,
+    reading, run, session, unique, KeyValue,
+};
+
+fn consume(keyspace: &str, topic: &str, group: &str, extra: &[&str]) -> std::process::Command {
+    let mut cmd = meteo();
+    cmd.args([
+        "--keyspace",
+        keyspace,
+        "--topic",
+        topic,
+        "consume",
+        "--group",
+        group,
+    ])
+    .args(extra);
+    cmd
+}
+
+fn spawn(mut cmd: std::process::Command) -> Child {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn signal(child: &Child, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits for the child to exit within `limit`; its exit code and stderr.
+fn wait_exit(mut child: Child, limit: Duration) -> (Option<i32>, String) {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+            return (status.code(), stderr);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the consumer did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The value of `key=` in the last log line that has it.
+fn logged_number(stderr: &str, key: &str) -> Option<u64> {
+    stderr.lines().rev().find_map(|line| {
+        let start = line.find(&format!("{key}="))? + key.len() + 1;
+        line[start..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_reading_is_stored_once_and_latest_holds_each_citys_newest() {
+    let (keyspace, topic) = migrated(&[]);
+    // 8 cities x 5 observations; the newest first, then the older ones, then repeats.
+    let mut sent: Vec<Reading> = Vec::new();
+    for city in 1..=8 {
+        for minutes_ago in [0, 10, 20, 30, 40] {
+            sent.push(reading(city, minutes_ago));
+        }
+    }
+    let mut messages: Vec<_> = sent.iter().map(message).collect();
+    messages.extend(sent.iter().filter(|r| r.city_id % 2 == 0).map(message));
+    produce(&topic, &messages).await;
+
+    let run = run(consume(
+        &keyspace,
+        &topic,
+        &unique("g"),
+        &["--until-idle", "3s"],
+    ));
+    run.assert_ok();
+    assert_eq!(
+        logged_number(&run.stderr, "consumed"),
+        Some(messages.len() as u64),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(
+        logged_number(&run.stderr, "dead_lettered"),
+        Some(0),
+        "{}",
+        run.describe()
+    );
+
+    let session = session(Some(&keyspace)).await;
+    assert_eq!(count_readings(&session).await, sent.len() as i64);
+    for city in 1..=8 {
+        let mut expected: Vec<Reading> =
+            sent.iter().filter(|r| r.city_id == city).cloned().collect();
+        expected.sort_by_key(|r| std::cmp::Reverse(r.observed_at));
+        let mut stored = Vec::new();
+        for day in expected
+            .iter()
+            .map(Reading::day)
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            stored.extend(readings::readings_on(&session, city, day).await.unwrap());
+        }
+        stored.sort_by_key(|r| std::cmp::Reverse(r.observed_at));
+        assert_eq!(stored, expected, "city {city}");
+    }
+    let latest: BTreeMap<i64, Reading> = readings::latest(&session, "FR")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.city_id, r))
+        .collect();
+    assert_eq!(latest.len(), 8);
+    for city in 1..=8 {
+        assert_eq!(latest[&city], reading(city, 0), "latest of city {city}");
+    }
+    drop_keyspace(&keyspace).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poison_records_go_to_the_dead_letter_topic_and_the_rest_is_stored() {
+    let (keyspace, topic) = migrated(&[]);
+    let valid = reading(7, 0);
+    let json = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = serde_json::to_value(&valid).unwrap();
+        edit(&mut v);
+        Some(serde_json::to_vec(&v).unwrap())
+    };
+    let key = Some(b"7".to_vec());
+    let mut poison: Vec<(&str, KeyValue)> = vec![
+        ("not JSON", (key.clone(), Some(b"{not json".to_vec()))),
+        ("empty value", (key.clone(), Some(Vec::new()))),
+        ("no value", (key.clone(), None)),
+        ("a JSON array", (key.clone(), Some(b"[1, 2, 3]".to_vec()))),
+        ("schema 2", (key.clone(), json(&|v| v["schema"] = 2.into()))),
+        (
+            "wrong type",
+            (key.clone(), json(&|v| v["humidity"] = "wet".into())),
+        ),
+        (
+            "temperature 500",
+            (key.clone(), json(&|v| v["temperature"] = 500.0.into())),
+        ),
+        (
+            "humidity -5",
+            (key.clone(), json(&|v| v["humidity"] = (-5).into())),
+        ),
+        ("1 MB value", (key.clone(), Some(vec![b'x'; 1_000_000]))),
+        ("no key", (None, json(&|_| {}))),
+        (
+            "control characters",
+            (
+                key.clone(),
+                json(&|v| v["city_name"] = "Evil\u{1b}[2J\u{7}".into()),
+            ),
+        ),
+    ];
+    for field in [
+        "city_id",
+        "city_name",
+        "country",
+        "observed_at",
+        "temperature",
+        "humidity",
+    ] {
+        poison.push((
+            "missing field",
+            (
+                key.clone(),
+                json(&|v| {
+                    v.as_object_mut().unwrap().remove(field);
+                }),
+            ),
+        ));
+    }
+    // Interleave: valid readings of other cities between every poison record.
+    let mut records = Vec::new();
+    let mut valid_sent = Vec::new();
+    for (i, (_, record)) in poison.iter().enumerate() {
+        let good = reading(100 + i as i64, 0);
+        records.push(message(&good));
+        valid_sent.push(good);
+        records.push(record.clone());
+    }
+    produce(&topic, &records).await;
+
+    let run = run(consume(
+        &keyspace,
+        &topic,
+        &unique("g"),
+        &["--until-idle", "3s"],
+    ));
+    run.assert_ok();
+    assert_eq!(
+        logged_number(&run.stderr, "dead_lettered"),
+        Some(poison.len() as u64),
+        "{}",
+        run.describe()
+    );
+
+    let session = session(Some(&keyspace)).await;
+    assert_eq!(count_readings(&session).await, valid_sent.len() as i64);
+
+    let dead = read_topic(&format!("{topic}.dlq"), poison.len()).await;
+    let mut by_value: HashMap<KeyValue, HashMap<String, String>> = HashMap::new();
+    for m in &dead {
+        let mut headers = HashMap::new();
+        for h in m.headers().unwrap().iter() {
+            headers.insert(
+                h.key.to_string(),
+                String::from_utf8_lossy(h.value.unwrap()).into_owned(),
+            );
+        }
+        by_value.insert(
+            (m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec)),
+            headers,
+        );
+    }
+    for (what, record) in &poison {
+        // Kafka does not distinguish an empty value from a missing one on every path.
+        let found = by_value
+            .get(record)
+            .or_else(|| {
+                by_value
+                    .get(&(record.0.clone(), Some(Vec::new())))
+                    .filter(|_| record.1.is_none())
+            })
+            .or_else(|| {
+                by_value
+                    .get(&(record.0.clone(), None))
+                    .filter(|_| record.1.as_deref() == Some(&[]))
+            })
+            .unwrap_or_else(|| panic!("{what}: not in the dead-letter topic unchanged"));
+        assert!(!found["meteo.error"].is_empty(), "{what}");
+        assert_eq!(found["meteo.topic"], topic, "{what}");
+        assert!(found["meteo.partition"].parse::<i32>().is_ok(), "{what}");
+        assert!(found["meteo.offset"].parse::<i64>().is_ok(), "{what}");
+    }
+    drop_keyspace(&keyspace).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_exits_cleanly_and_a_restart_re_reads_nothing_committed() {
+    let (keyspace, topic) = migrated(&[]);
+    let sent: Vec<Reading> = (1..=300).map(|i| reading(i, i % 7)).collect();
+    produce(&topic, &sent.iter().map(message).collect::<Vec<_>>()).await;
+    let group = unique("g");
+    let child = spawn(consume(&keyspace, &topic, &group, &[]));
+    let session = session(Some(&keyspace)).await;
+    eventually(Duration::from_secs(60), "all rows", || {
+        let session = session.clone();
+        async move { count_readings(&session).await == 300 }
+    })
+    .await;
+    signal(&child, "TERM");
+    let (code, stderr) = wait_exit(child, Duration::from_secs(15));
+    assert_eq!(code, Some(0), "{stderr}");
+
+    let again = run(consume(&keyspace, &topic, &group, &["--until-idle", "2s"]));
+    again.assert_ok();
+    assert_eq!(
+        logged_number(&again.stderr, "consumed"),
+        Some(0),
+        "{}",
+        again.describe()
+    );
+    drop_keyspace(&keyspace).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_killed_mid_stream_loses_nothing_after_a_restart() {
+    let (keyspace, topic) = migrated(&[]);
+    let sent: Vec<Reading> = (1..=400)
+        .flat_map(|city| (0..5).map(move |m| reading(city, m * 10)))
+        .collect();
+    produce(&topic, &sent.iter().map(message).collect::<Vec<_>>()).await;
+    let group = unique("g");
+    let session = session(Some(&keyspace)).await;
+    let child = spawn(consume(&keyspace, &topic, &group, &["--concurrency", "4"]));
+    eventually(Duration::from_secs(60), "some rows", || {
+        let session = session.clone();
+        async move { count_readings(&session).await > 100 }
+    })
+    .await;
+    signal(&child, "KILL");
+    let (code, _) = wait_exit(child, Duration::from_secs(5));
+    assert_eq!(code, None, "killed by a signal");
+    let before = count_readings(&session).await;
+    assert!(
+        before < sent.len() as i64,
+        "the kill came too late to test anything"
+    );
+
+    run(consume(&keyspace, &topic, &group, &["--until-idle", "3s"])).assert_ok();
+    assert_eq!(count_readings(&session).await, sent.len() as i64);
+    drop_keyspace(&keyspace).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_consumers_in_a_group_lose_nothing_when_one_dies() {
+    let (keyspace, topic) = migrated(&[]);
+    let group = unique("g");
+    let first = spawn(consume(&keyspace, &topic, &group, &["--concurrency", "4"]));
+    let second = spawn(consume(&keyspace, &topic, &group, &["--concurrency", "4"]));
+    let sent: Vec<Reading> = (1..=500)
+        .flat_map(|city| (0..4).map(move |m| reading(city, m * 10)))
+        .collect();
+    produce(&topic, &sent.iter().map(message).collect::<Vec<_>>()).await;
+    let session = session(Some(&keyspace)).await;
+    eventually(Duration::from_secs(60), "some rows", || {
+        let session = session.clone();
+        async move { count_readings(&session).await > 200 }
+    })
+    .await;
+    signal(&first, "KILL");
+    let _ = wait_exit(first, Duration::from_secs(5));
+    let expected = sent.len() as i64;
+    eventually(
+        Duration::from_secs(90),
+        "every row after the rebalance",
+        || {
+            let session = session.clone();
+            async move { count_readings(&session).await == expected }
+        },
+    )
+    .await;
+    signal(&second, "TERM");
+    let (code, stderr) = wait_exit(second, Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{stderr}");
+    drop_keyspace(&keyspace).await;
+}
+
+#[test]
+fn a_missing_topic_or_keyspace_says_to_run_migrate() {
+    let mut cmd = meteo();
+    cmd.args([
+        "--keyspace",
+        &unique("absent"),
+        "consume",
+        "--until-idle",
+        "1s",
+    ]);
+    run(cmd).assert_fails_with(&["does not exist", "meteo migrate"]);
+    let (keyspace, _) = migrated(&[]);
+    let mut cmd = meteo();
+    cmd.args([
+        "--keyspace",
+        &keyspace,
+        "--topic",
+        &unique("absent"),
+        "consume",
+        "--until-idle",
+        "1s",
+    ]);
+    run(cmd).assert_fails_with(&["does not exist", "meteo migrate"]);
+}
