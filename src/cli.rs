@@ -3,6 +3,7 @@
 //! turned into typed settings once, here. Exit codes: 0 success, 2 bad usage (clap's own
 //! convention), 1 any other failure with one line on stderr.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,6 +11,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands;
+use crate::owm::cities::{fold_name, Near, Point, Selection};
+use crate::owm::source::{Source, DEFAULT_CITY_LIST_URL};
 use crate::settings::{
     parse_brokers, parse_duration, parse_host_port, parse_kafka_option, parse_keyspace,
     parse_topic, CassandraSettings, KafkaSettings, Secret,
@@ -91,6 +94,127 @@ pub enum Command {
     /// Read the topic in a consumer group and write every valid reading to Cassandra; invalid
     /// records go to the dead-letter topic `<topic>.dlq`.
     Consume(ConsumeArgs),
+    /// Make the producer's city list from OpenWeatherMap's city.list.json.gz.
+    ///
+    /// Reads the list (a URL, downloaded with a progress bar, or a local file; gzip or plain
+    /// JSON) as a stream, keeps the cities of one country that match the filters, drops
+    /// near-duplicates, and writes a JSON array of {id, name, country, lat, lon} sorted by
+    /// name then id. The output is written to a temporary file and renamed, so an interrupted
+    /// run never leaves half a file. A summary goes to stderr.
+    ///
+    /// Near-duplicates: the list repeats some places a few metres apart (Paris 4 times). Of
+    /// the entries of one country whose names are equal ignoring case, accents and hyphens,
+    /// the spelling with the most accented letters is preferred, then the lowest id; taken in
+    /// that order, an entry is dropped when an entry already kept lies within 10 km of it.
+    /// Namesakes further apart (Saint-Sauveur, 14 villages) are all kept.
+    #[command(verbatim_doc_comment)]
+    Cities(CitiesArgs),
+}
+
+/// `meteo cities`: where the list comes from, which cities to keep, where to write them.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "City list options")]
+pub struct CitiesArgs {
+    /// The city list: an http(s) URL or a local file, gzip or plain JSON (told apart by content).
+    #[arg(long, value_name = "URL|PATH", env = "METEO_CITY_LIST", default_value = DEFAULT_CITY_LIST_URL, value_parser = Source::parse)]
+    pub from: Source,
+
+    /// Keep the cities of this country (ISO 3166 alpha-2 code, any case).
+    #[arg(long, value_name = "CC", env = "METEO_CITY_COUNTRY", default_value = "FR", value_parser = parse_country)]
+    pub country: String,
+
+    /// Keep names containing this text, ignoring case, accents and hyphens ("saint etienne"
+    /// finds Saint-Étienne).
+    #[arg(long, value_name = "TEXT", env = "METEO_CITY_NAME", value_parser = parse_name_filter)]
+    pub name: Option<String>,
+
+    /// Keep cities within --radius of this point, in decimal degrees (e.g. 48.85,2.35).
+    #[arg(long, value_name = "LAT,LON", env = "METEO_CITY_NEAR", allow_hyphen_values = true, value_parser = Point::parse, requires = "radius")]
+    pub near: Option<Point>,
+
+    /// The radius around --near, in kilometres.
+    #[arg(long, value_name = "KM", env = "METEO_CITY_RADIUS", value_parser = parse_radius, requires = "near")]
+    pub radius: Option<f64>,
+
+    /// Keep only these city ids, comma-separated; an id not found is an error.
+    #[arg(long, value_name = "ID,ID...", env = "METEO_CITY_IDS", value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..))]
+    pub ids: Vec<u64>,
+
+    /// Keep at most N cities: the nearest N with --near, else the first N by name.
+    #[arg(long, value_name = "N", env = "METEO_CITY_LIMIT", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+
+    /// Keep near-duplicates (same name within 10 km) instead of dropping them.
+    #[arg(long, env = "METEO_CITY_KEEP_DUPLICATES")]
+    pub keep_duplicates: bool,
+
+    /// Fail (exit 1) on any malformed entry instead of skipping it with a warning.
+    #[arg(long, env = "METEO_CITY_STRICT")]
+    pub strict: bool,
+
+    /// Where to write the list; "-" for stdout.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "METEO_CITY_OUT",
+        default_value = "data/cities.fr.json"
+    )]
+    pub out: PathBuf,
+
+    /// Seconds to wait for the server: to connect, for the response, and for each read.
+    #[arg(long, value_name = "SECONDS", env = "METEO_DOWNLOAD_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+}
+
+impl CitiesArgs {
+    /// The filters, as [`Selection`] wants them.
+    pub fn selection(&self) -> Selection {
+        Selection {
+            country: self.country.clone(),
+            name: self.name.as_deref().map(fold_name),
+            near: self
+                .near
+                .zip(self.radius)
+                .map(|(center, radius_km)| Near { center, radius_km }),
+            ids: (!self.ids.is_empty())
+                .then(|| self.ids.iter().copied().collect::<BTreeSet<u64>>()),
+            limit: self.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            keep_duplicates: self.keep_duplicates,
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout)
+    }
+}
+
+/// A country code: two ASCII letters, upper-cased.
+fn parse_country(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    if value.len() != 2 || !value.chars().all(|c| c.is_ascii_alphabetic()) {
+        return Err(format!(
+            "'{value}' is not a two-letter country code such as FR"
+        ));
+    }
+    Ok(value.to_ascii_uppercase())
+}
+
+/// A name filter must keep some letters once folded, or it would match every city.
+fn parse_name_filter(value: &str) -> Result<String, String> {
+    if fold_name(value).is_empty() {
+        return Err(format!("'{value}' has no letters to search for"));
+    }
+    Ok(value.to_string())
+}
+
+/// A radius in kilometres: positive, at most half the Earth's circumference.
+fn parse_radius(value: &str) -> Result<f64, String> {
+    match value.trim().parse::<f64>() {
+        Ok(km) if km.is_finite() && km > 0.0 && km <= 20_040.0 => Ok(km),
+        _ => Err(format!(
+            "'{value}' is not a radius in km (a number above 0, at most 20040)"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +311,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         match cli.command {
             Command::Migrate(args) => commands::migrate::run(&cli.global, args).await,
             Command::Consume(args) => commands::consume::run(&cli.global, args).await,
+            // Blocking file and HTTP work, on this thread: nothing else runs meanwhile.
+            Command::Cities(args) => commands::cities::run(args),
         }
     })
 }
@@ -207,6 +333,43 @@ mod tests {
         assert!(parse_replication_map("3").is_err());
         assert!(parse_replication_map("{'dc1': 3}").is_err());
         assert!(parse_replication_map("{'class': 'X'}; DROP KEYSPACE a").is_err());
+    }
+
+    #[test]
+    fn near_needs_a_radius_and_a_radius_needs_near() {
+        let err = Cli::try_parse_from(["meteo", "cities", "--near", "48.85,2.35"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        assert!(Cli::try_parse_from(["meteo", "cities", "--radius", "5"]).is_err());
+        assert!(
+            Cli::try_parse_from(["meteo", "cities", "--near", "-21.1,55.5", "--radius", "5"])
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn city_filters_are_validated_at_the_edge() {
+        assert_eq!(parse_country("fr").unwrap(), "FR");
+        assert!(parse_country("FRA").is_err());
+        assert!(parse_name_filter(" - ").is_err());
+        assert!(parse_radius("0").is_err());
+        assert!(parse_radius("abc").is_err());
+        assert_eq!(parse_radius("12.5").unwrap(), 12.5);
+        let cli = Cli::try_parse_from([
+            "meteo",
+            "cities",
+            "--ids",
+            "2988507,2996944",
+            "--name",
+            "Saint-Étienne",
+        ])
+        .unwrap();
+        let Command::Cities(args) = cli.command else {
+            panic!("not cities")
+        };
+        let selection = args.selection();
+        assert_eq!(selection.ids.unwrap().len(), 2);
+        assert_eq!(selection.name.as_deref(), Some("saint etienne"));
+        assert_eq!(selection.country, "FR");
     }
 
     #[test]

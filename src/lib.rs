@@ -6,6 +6,7 @@
 //! - [`cli`]: the command line (clap), turned once into typed settings; exit codes.
 //! - [`settings`]: typed settings shared by the commands, and [`settings::Secret`].
 //! - [`model`]: the reading (message schema 1) and its validation. Depends on nothing of ours.
+//! - [`owm`]: OpenWeatherMap: the city list (streamed from a URL or file), selection, dedup.
 //! - [`kafka`]: Kafka clients built from settings: topic administration.
 //! - [`store`]: Cassandra: the session, schema migrations, reading and writing readings.
 //! - [`commands`]: one `run` per subcommand, the only place where the modules meet.
@@ -16,5 +17,6 @@ pub mod commands;
 pub mod kafka;
 pub mod logging;
 pub mod model;
+pub mod owm;
 pub mod settings;
 pub mod store;

@@ -1,6 +1,7 @@
 //! One `run` per subcommand: the only place where settings, Kafka, Cassandra and the model
 //! meet. Each file owns one command and nothing else.
 
+pub mod cities;
 pub mod consume;
 pub mod migrate;
 

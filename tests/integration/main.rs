@@ -4,6 +4,7 @@
 
 mod util;
 
+mod cities;
 mod consume;
 mod kafka_roundtrip;
 mod migrate;
