@@ -2,3 +2,4 @@
 //! meet. Each file owns one command and nothing else.
 
 pub mod migrate;
+pub mod produce;

@@ -3,6 +3,8 @@
 //! consumer live in their own files beside this one. Knows nothing of Cassandra or the
 //! weather API.
 
+pub mod producer;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
