@@ -192,7 +192,9 @@ fn parse_base_url(value: &str) -> Result<String, String> {
         return Err(format!("'{value}' has no host"));
     }
     if rest.contains(['?', '#', ' ']) {
-        return Err(format!("'{value}': give the base URL only, without query or fragment"));
+        return Err(format!(
+            "'{value}': give the base URL only, without query or fragment"
+        ));
     }
     Ok(trimmed.to_string())
 }
@@ -205,10 +207,12 @@ fn parse_secret(value: &str) -> Result<Secret, String> {
 
 /// A language code such as `fr`, `en`, `zh_cn` or `pt_br`.
 fn parse_lang(value: &str) -> Result<String, String> {
-    let ok = (2..=5).contains(&value.len())
-        && value.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+    let ok =
+        (2..=5).contains(&value.len()) && value.chars().all(|c| c.is_ascii_lowercase() || c == '_');
     if !ok {
-        return Err(format!("'{value}' is not a language code such as fr, en or pt_br"));
+        return Err(format!(
+            "'{value}' is not a language code such as fr, en or pt_br"
+        ));
     }
     Ok(value.to_string())
 }

@@ -503,7 +503,10 @@ mod tests {
     /// Every call time; asserts no 60-second window holds more than `per_minute`.
     fn assert_rate(calls: &[Tick], per_minute: usize) {
         for (i, &start) in calls.iter().enumerate() {
-            let in_window = calls[i..].iter().take_while(|&&t| t < start + MINUTE).count();
+            let in_window = calls[i..]
+                .iter()
+                .take_while(|&&t| t < start + MINUTE)
+                .count();
             assert!(
                 in_window <= per_minute,
                 "{in_window} calls in the minute from {start:?}"
@@ -666,14 +669,20 @@ mod tests {
         let mut s = Scheduler::new(&[7], Config::new(plan, false), limits(60));
         let obs = |dt| Outcome::Observation { dt, now_unix: dt };
         assert_eq!(s.next(S(0)), Next::Call(7));
-        assert!(matches!(s.record(7, S(0), obs(1000), 0.0), Verdict::Publish { .. }));
+        assert!(matches!(
+            s.record(7, S(0), obs(1000), 0.0),
+            Verdict::Publish { .. }
+        ));
         assert_eq!(s.next(S(700)), Next::Call(7));
         assert!(matches!(
             s.record(7, S(700), obs(1000), 0.0),
             Verdict::AlreadyPublished { .. }
         ));
         assert_eq!(s.next(S(800)), Next::Call(7));
-        assert!(matches!(s.record(7, S(800), obs(1600), 0.0), Verdict::Publish { .. }));
+        assert!(matches!(
+            s.record(7, S(800), obs(1600), 0.0),
+            Verdict::Publish { .. }
+        ));
         // Forgotten observations stay published.
         for k in 2..40 {
             s.next(S(800 + k * 600));
@@ -734,18 +743,23 @@ mod tests {
         let mut news = 0;
         let mut total = 0;
         let mut last: HashMap<i64, i64> = HashMap::new();
-        simulate(&mut s, S(6 * 3600), Duration::from_millis(200), |id, now| {
-            let now_unix = 1_000_000 + now.as_secs() as i64;
-            let dt = visible_dt(id, now_unix);
-            if now > S(3600) {
-                total += 1;
-                if last.get(&id) != Some(&dt) {
-                    news += 1;
+        simulate(
+            &mut s,
+            S(6 * 3600),
+            Duration::from_millis(200),
+            |id, now| {
+                let now_unix = 1_000_000 + now.as_secs() as i64;
+                let dt = visible_dt(id, now_unix);
+                if now > S(3600) {
+                    total += 1;
+                    if last.get(&id) != Some(&dt) {
+                        news += 1;
+                    }
                 }
-            }
-            last.insert(id, dt);
-            Outcome::Observation { dt, now_unix }
-        });
+                last.insert(id, dt);
+                Outcome::Observation { dt, now_unix }
+            },
+        );
         let share = news as f64 / total as f64;
         assert!(share >= 0.9, "{news} new in {total} calls");
     }
@@ -781,7 +795,10 @@ mod tests {
             Next::Call(id) => id,
             other => panic!("{other:?}"),
         };
-        assert_eq!(s.record(id, now, limited, 0.0), Verdict::Paused { until: now + S(60) });
+        assert_eq!(
+            s.record(id, now, limited, 0.0),
+            Verdict::Paused { until: now + S(60) }
+        );
     }
 
     #[test]
@@ -792,7 +809,10 @@ mod tests {
         let outcome = Outcome::RateLimited {
             retry_after: Some(S(5)),
         };
-        assert_eq!(s.record(1, S(0), outcome, 0.0), Verdict::Paused { until: S(5) });
+        assert_eq!(
+            s.record(1, S(0), outcome, 0.0),
+            Verdict::Paused { until: S(5) }
+        );
         assert_eq!(s.next(S(1)), Next::WaitUntil(S(5)));
     }
 

@@ -108,7 +108,9 @@ impl Synthetic {
         let daily = 4.5 * (2.0 * PI * (solar_hour - 15.0) / 24.0).cos() * (1.0 - 0.5 * cloud);
         let temperature = round2(annual + season + daily + warmth + normal(&mut rng) * 0.4);
 
-        let clouds = ((cloud * 100.0) + normal(&mut rng) * 5.0).clamp(0.0, 100.0).round() as i32;
+        let clouds = ((cloud * 100.0) + normal(&mut rng) * 5.0)
+            .clamp(0.0, 100.0)
+            .round() as i32;
         let precipitating = cloud > 0.75 && wetness > 0.45;
         let amount = if precipitating {
             round2(0.1 + (wetness - 0.45) * 5.0 * rng.random_range(0.5..1.5))
@@ -298,7 +300,9 @@ mod tests {
     }
 
     fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     const TEN_MINUTES: Duration = Duration::from_secs(600);
@@ -363,8 +367,12 @@ mod tests {
         let (mut afternoons, mut nights) = (0.0, 0.0);
         for d in 0..60 {
             let midnight = at("2026-04-01T00:00:00Z").timestamp() + d * 86_400;
-            afternoons += source.reading(&lyon, midnight + 14 * 3600, at("2026-04-01T00:00:00Z")).temperature;
-            nights += source.reading(&lyon, midnight + 3 * 3600, at("2026-04-01T00:00:00Z")).temperature;
+            afternoons += source
+                .reading(&lyon, midnight + 14 * 3600, at("2026-04-01T00:00:00Z"))
+                .temperature;
+            nights += source
+                .reading(&lyon, midnight + 3 * 3600, at("2026-04-01T00:00:00Z"))
+                .temperature;
         }
         assert!(afternoons > nights + 60.0 * 3.0, "{afternoons} vs {nights}");
     }
@@ -392,6 +400,9 @@ mod tests {
         assert_eq!(utc_offset("FR", 2.35, at("2026-12-01T00:00:00Z")), 3600);
         assert_eq!(utc_offset("FR", 2.35, at("2026-03-29T00:59:00Z")), 3600);
         assert_eq!(utc_offset("FR", 2.35, at("2026-03-29T01:00:00Z")), 7200);
-        assert_eq!(sun_times(at("2026-06-21T12:00:00Z"), 80.0, 15.0), (None, None));
+        assert_eq!(
+            sun_times(at("2026-06-21T12:00:00Z"), 80.0, 15.0),
+            (None, None)
+        );
     }
 }

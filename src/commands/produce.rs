@@ -255,7 +255,10 @@ fn choose_source(args: &ProduceArgs, key: Option<Secret>) -> anyhow::Result<Sour
     let synthetic = || {
         let seed = args.seed.unwrap_or_else(rand::random);
         if args.seed.is_none() {
-            tracing::info!(seed, "synthetic seed chosen; pass --seed {seed} to repeat this run");
+            tracing::info!(
+                seed,
+                "synthetic seed chosen; pass --seed {seed} to repeat this run"
+            );
         }
         Source::Synthetic(Synthetic::new(seed, args.interval))
     };
@@ -294,7 +297,9 @@ fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
-        eprintln!("meteo: error: second signal: exiting at once; readings not yet acknowledged are lost");
+        eprintln!(
+            "meteo: error: second signal: exiting at once; readings not yet acknowledged are lost"
+        );
         std::process::exit(1);
     });
     Ok(async move {
@@ -339,11 +344,7 @@ pub async fn produce(producer: Producer, shutdown: impl Future<Output = ()>) -> 
     let mut run = Run {
         origin: Instant::now(),
         scheduler: Scheduler::new(&ids, config, producer.limits),
-        cities: producer
-            .cities
-            .into_iter()
-            .map(|c| (c.id, c))
-            .collect(),
+        cities: producer.cities.into_iter().map(|c| (c.id, c)).collect(),
         synthetic: matches!(producer.source, Source::Synthetic(_)),
         source: producer.source,
         publisher: producer.publisher,
@@ -361,13 +362,12 @@ pub async fn produce(producer: Producer, shutdown: impl Future<Output = ()>) -> 
     tokio::pin!(shutdown);
 
     loop {
-        let next = if run.fetches.len() >= MAX_CALLS_IN_FLIGHT
-            || run.permits.available_permits() == 0
-        {
-            Next::AwaitAnswers
-        } else {
-            run.scheduler.next(run.origin.elapsed())
-        };
+        let next =
+            if run.fetches.len() >= MAX_CALLS_IN_FLIGHT || run.permits.available_permits() == 0 {
+                Next::AwaitAnswers
+            } else {
+                run.scheduler.next(run.origin.elapsed())
+            };
         let wake = match next {
             Next::Call(id) => {
                 run.call(id);
@@ -509,10 +509,7 @@ impl Run {
             dt: reading.observed_at.timestamp(),
             now_unix: Utc::now().timestamp(),
         };
-        match self
-            .scheduler
-            .record(city_id, now, outcome, rand::random())
-        {
+        match self.scheduler.record(city_id, now, outcome, rand::random()) {
             Verdict::Publish { .. } => {
                 self.count(|s| s.new += 1);
                 let publisher = Arc::clone(&self.publisher);
@@ -676,6 +673,9 @@ fn print_summary(report: &Report) {
         }
     }
     if report.abandoned_calls > 0 {
-        println!("abandoned: {} calls unanswered at shutdown", report.abandoned_calls);
+        println!(
+            "abandoned: {} calls unanswered at shutdown",
+            report.abandoned_calls
+        );
     }
 }

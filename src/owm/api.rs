@@ -456,7 +456,10 @@ mod tests {
             (Some(4.12), Some(230), Some(8.75))
         );
         assert_eq!((r.clouds, r.visibility), (Some(90), Some(9000)));
-        assert_eq!((r.rain_1h, r.rain_3h, r.snow_1h, r.snow_3h), (Some(0.42), None, None, None));
+        assert_eq!(
+            (r.rain_1h, r.rain_3h, r.snow_1h, r.snow_3h),
+            (Some(0.42), None, None, None)
+        );
         assert_eq!(r.weather_id, Some(500));
         assert_eq!(r.weather_main.as_deref(), Some("Rain"));
         assert_eq!(r.weather_description.as_deref(), Some("légère pluie"));
@@ -570,9 +573,15 @@ mod tests {
 
     #[test]
     fn retry_after_is_read_as_seconds_or_as_a_date() {
-        assert_eq!(parse_retry_after("120", now()), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("120", now()),
+            Some(Duration::from_secs(120))
+        );
         let date = (now() + chrono::Duration::seconds(30)).to_rfc2822();
-        assert_eq!(parse_retry_after(&date, now()), Some(Duration::from_secs(30)));
+        assert_eq!(
+            parse_retry_after(&date, now()),
+            Some(Duration::from_secs(30))
+        );
         assert_eq!(parse_retry_after("soon", now()), None);
     }
 

@@ -73,16 +73,19 @@ mod tests {
 
     #[test]
     fn a_list_of_complete_entries_is_read() {
-        let cities =
-            parse(r#"[{"id": 2988507, "name": "Paris", "country": "FR", "lat": 48.85, "lon": 2.35}]"#)
-                .unwrap();
+        let cities = parse(
+            r#"[{"id": 2988507, "name": "Paris", "country": "FR", "lat": 48.85, "lon": 2.35}]"#,
+        )
+        .unwrap();
         assert_eq!(cities[0].name, "Paris");
         assert_eq!(cities[0].id, 2988507);
     }
 
     #[test]
     fn malformed_lists_are_refused_with_the_reason() {
-        let err = parse("[{\"id\": 1,\n \"name\": \"A\"}]").unwrap_err().to_string();
+        let err = parse("[{\"id\": 1,\n \"name\": \"A\"}]")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 2"), "{err}");
         assert!(parse("[]").unwrap_err().to_string().contains("no city"));
         let twice = r#"[{"id": 1, "name": "A", "country": "FR", "lat": 1, "lon": 1},

@@ -150,7 +150,12 @@ impl FakeOwm {
             .collect();
         let mut stream = stream;
         if path != "/data/2.5/weather" {
-            respond(&mut stream, 404, r#"{"cod":"404","message":"Internal error"}"#, "");
+            respond(
+                &mut stream,
+                404,
+                r#"{"cod":"404","message":"Internal error"}"#,
+                "",
+            );
             return;
         }
         let city_id: i64 = query.get("id").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -340,7 +345,8 @@ fn spread(city_id: i64, k: i64, max: i64) -> i64 {
     if max <= 0 {
         return 0;
     }
-    let mut z = (city_id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (k as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
+    let mut z = (city_id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (k as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
     z = (z ^ (z >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     (z % (max as u64 + 1)) as i64
 }
@@ -350,7 +356,10 @@ pub fn visible_dt(model: DtModel, city_id: i64) -> i64 {
     match model {
         DtModel::Fixed(dt) => dt,
         DtModel::Cadence { period, jitter } => {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64;
             let phase = spread(city_id, -1, period - 1);
             let k = (now - phase).div_euclid(period);
             let at = |k: i64| phase + k * period + spread(city_id, k, jitter);

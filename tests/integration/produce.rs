@@ -114,7 +114,8 @@ fn read_topic(topic: &str) -> Vec<(String, Value)> {
             .fetch_watermarks(topic, p, Duration::from_secs(10))
             .unwrap();
         if high > low {
-            list.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+            list.add_partition_offset(topic, p, Offset::Beginning)
+                .unwrap();
             remaining += high - low;
         }
     }
@@ -152,7 +153,10 @@ fn observations(messages: &[(String, Value)]) -> Vec<(i64, String)> {
 
 /// The value without `fetched_at` (the only field the API does not set), after checking it.
 fn without_fetched_at(mut value: Value) -> Value {
-    let fetched = value["fetched_at"].as_str().expect("fetched_at").to_string();
+    let fetched = value["fetched_at"]
+        .as_str()
+        .expect("fetched_at")
+        .to_string();
     let fetched = chrono::DateTime::parse_from_rfc3339(&fetched).unwrap();
     let age = chrono::Utc::now().signed_duration_since(fetched);
     assert!(age.num_seconds().abs() < 120, "fetched_at {fetched}");
@@ -166,7 +170,11 @@ async fn a_sweep_publishes_each_city_exactly_as_the_api_described_it() {
     fake.script(PARIS, "Paris", vec![Answer::Full]);
     fake.script(LYON, "Lyon", vec![Answer::Lenient]);
     fake.script(SAINT_ETIENNE, "Saint-Étienne", vec![Answer::Accents]);
-    let list = cities(&[(PARIS, "Paris"), (LYON, "Lyon"), (SAINT_ETIENNE, "Saint-Étienne")]);
+    let list = cities(&[
+        (PARIS, "Paris"),
+        (LYON, "Lyon"),
+        (SAINT_ETIENNE, "Saint-Étienne"),
+    ]);
     let topic = fresh_topic().await;
 
     let result = run(produce(&topic, &fake, &list, &["--once"]));
@@ -239,7 +247,11 @@ async fn a_refused_key_stops_the_run_with_exit_1_and_the_two_hour_hint() {
     let result = run(cmd);
     result.assert_fails_with(&["refused the API key", "2 hours", "OWM_API_KEY"]);
     assert_no_key(&result);
-    assert!(result.took < Duration::from_secs(20), "{}", result.describe());
+    assert!(
+        result.took < Duration::from_secs(20),
+        "{}",
+        result.describe()
+    );
     // It stopped at the first refusal instead of trying every city.
     assert!(fake.calls().len() < 5, "{} calls", fake.calls().len());
     assert!(read_topic(&topic).is_empty());
@@ -253,35 +265,65 @@ async fn faults_are_classified_and_the_healthy_cities_still_get_through() {
         (1002, "Inconnue", vec![Answer::Status(404)]),
         (1003, "Cinq-Cents", vec![Answer::Status(500), Answer::Full]),
         (1004, "Passerelle", vec![Answer::Status(502), Answer::Full]),
-        (1005, "Indisponible", vec![Answer::Status(503), Answer::Full]),
-        (1006, "Lente", vec![Answer::Slow(Duration::from_secs(3)), Answer::Full]),
+        (
+            1005,
+            "Indisponible",
+            vec![Answer::Status(503), Answer::Full],
+        ),
+        (
+            1006,
+            "Lente",
+            vec![Answer::Slow(Duration::from_secs(3)), Answer::Full],
+        ),
         (1007, "Coupée", vec![Answer::CutOff]),
         (1008, "Page HTML", vec![Answer::Html]),
         (1009, "Pas JSON", vec![Answer::NotJson]),
         (
             1010,
             "Limitée",
-            vec![Answer::RateLimited { retry_after: Some(1) }, Answer::Full],
+            vec![
+                Answer::RateLimited {
+                    retry_after: Some(1),
+                },
+                Answer::Full,
+            ],
         ),
         (1011, "Mal Formée", vec![Answer::Status(400)]),
     ];
     for (id, name, answers) in &script {
         fake.script(*id, name, answers.clone());
     }
-    let list = cities(&script.iter().map(|(id, n, _)| (*id, *n)).collect::<Vec<_>>());
+    let list = cities(
+        &script
+            .iter()
+            .map(|(id, n, _)| (*id, *n))
+            .collect::<Vec<_>>(),
+    );
     let topic = fresh_topic().await;
 
     let mut cmd = produce(&topic, &fake, &list, &["--once"]);
     cmd.env("RUST_LOG", "debug");
     let result = run(cmd);
     assert_no_key(&result);
-    result.assert_fails_with(&["Coupée (1007)", "Page HTML (1008)", "Pas JSON (1009)", "Mal Formée (1011)", "Inconnue (1002)"]);
+    result.assert_fails_with(&[
+        "Coupée (1007)",
+        "Page HTML (1008)",
+        "Pas JSON (1009)",
+        "Mal Formée (1011)",
+        "Inconnue (1002)",
+    ]);
     assert!(
-        result.stdout.contains("dropped: Inconnue (1002): unknown to the API (404)"),
+        result
+            .stdout
+            .contains("dropped: Inconnue (1002): unknown to the API (404)"),
         "{}",
         result.describe()
     );
-    assert!(result.took < Duration::from_secs(30), "{}", result.describe());
+    assert!(
+        result.took < Duration::from_secs(30),
+        "{}",
+        result.describe()
+    );
 
     let published: BTreeMap<i64, usize> =
         observations(&read_topic(&topic))
@@ -290,8 +332,10 @@ async fn faults_are_classified_and_the_healthy_cities_still_get_through() {
                 *m.entry(id).or_default() += 1;
                 m
             });
-    let expected: BTreeMap<i64, usize> =
-        [1001, 1003, 1004, 1005, 1006, 1010].into_iter().map(|id| (id, 1)).collect();
+    let expected: BTreeMap<i64, usize> = [1001, 1003, 1004, 1005, 1006, 1010]
+        .into_iter()
+        .map(|id| (id, 1))
+        .collect();
     assert_eq!(published, expected, "{}", result.describe());
     // Retried once after a failure; the cut-off city three times; 404 and 400 never again.
     for id in [1003, 1004, 1005, 1006, 1010] {
@@ -321,7 +365,11 @@ async fn the_rate_limit_holds_and_sigterm_flushes_what_was_fetched() {
     let result = run_then_terminate(cmd, Duration::from_secs(4));
     result.assert_ok();
     assert_no_key(&result);
-    assert!(result.took < Duration::from_secs(15), "{}", result.describe());
+    assert!(
+        result.took < Duration::from_secs(15),
+        "{}",
+        result.describe()
+    );
     let calls = fake.calls();
     assert_eq!(calls.len(), 10, "{}", result.describe());
     // Every reading fetched before the signal is in the topic, once.
@@ -330,7 +378,11 @@ async fn the_rate_limit_holds_and_sigterm_flushes_what_was_fetched() {
     let ids_called: HashSet<i64> = calls.iter().map(|c| c.city_id).collect();
     assert_eq!(published.len(), 10);
     assert_eq!(ids_published, ids_called);
-    assert!(result.stdout.contains("10 published, 0 not delivered"), "{}", result.describe());
+    assert!(
+        result.stdout.contains("10 published, 0 not delivered"),
+        "{}",
+        result.describe()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -352,14 +404,30 @@ async fn a_continuous_run_publishes_each_new_observation_once_and_flushes_on_sig
             .collect::<Vec<_>>(),
     );
     let topic = fresh_topic().await;
-    let cmd = produce(&topic, &fake, &list, &["--interval", "2s", "--rate", "600", "--monthly-quota", "100000000"]);
+    let cmd = produce(
+        &topic,
+        &fake,
+        &list,
+        &[
+            "--interval",
+            "2s",
+            "--rate",
+            "600",
+            "--monthly-quota",
+            "100000000",
+        ],
+    );
     let result = run_then_terminate(cmd, Duration::from_secs(7));
     result.assert_ok();
     assert_no_key(&result);
 
     let published = observations(&read_topic(&topic));
     let distinct: HashSet<(i64, String)> = published.iter().cloned().collect();
-    assert_eq!(distinct.len(), published.len(), "an observation was published twice");
+    assert_eq!(
+        distinct.len(),
+        published.len(),
+        "an observation was published twice"
+    );
     // What the API served (200 with a dt) is exactly what is in the topic: nothing fetched
     // was lost at shutdown, nothing unchanged was published.
     let served: HashSet<(i64, String)> = fake
@@ -383,7 +451,11 @@ async fn a_continuous_run_publishes_each_new_observation_once_and_flushes_on_sig
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rate_limit_without_retry_after_pauses_every_call() {
     let fake = FakeOwm::start(DtModel::Fixed(1795895400));
-    fake.script(301, "Première", vec![Answer::RateLimited { retry_after: None }]);
+    fake.script(
+        301,
+        "Première",
+        vec![Answer::RateLimited { retry_after: None }],
+    );
     fake.script(302, "Deuxième", vec![Answer::Full]);
     fake.script(303, "Troisième", vec![Answer::Full]);
     let list = cities(&[(301, "Première"), (302, "Deuxième"), (303, "Troisième")]);
@@ -394,7 +466,11 @@ async fn a_rate_limit_without_retry_after_pauses_every_call() {
     result.assert_ok();
     assert_no_key(&result);
     assert_eq!(fake.calls().len(), 1, "{}", result.describe());
-    assert!(result.stderr.contains("every call paused"), "{}", result.describe());
+    assert!(
+        result.stderr.contains("every call paused"),
+        "{}",
+        result.describe()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -413,7 +489,11 @@ async fn the_producer_refuses_to_start_without_its_topic_and_does_not_create_it(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_a_key_the_readings_are_synthetic_and_a_seed_repeats_them() {
-    let list_cities = [(PARIS, "Paris"), (LYON, "Lyon"), (SAINT_ETIENNE, "Saint-Étienne")];
+    let list_cities = [
+        (PARIS, "Paris"),
+        (LYON, "Lyon"),
+        (SAINT_ETIENNE, "Saint-Étienne"),
+    ];
     let list = cities(&list_cities);
     let topic = fresh_topic().await;
     let mut cmd = meteo();
@@ -474,7 +554,9 @@ async fn benchmark_freshness_latency_and_footprint() {
         period: cadence,
         jitter,
     });
-    let ids: Vec<(i64, String)> = (1..=n).map(|i| (10_000 + i, format!("Ville {i}"))).collect();
+    let ids: Vec<(i64, String)> = (1..=n)
+        .map(|i| (10_000 + i, format!("Ville {i}")))
+        .collect();
     for (id, name) in &ids {
         fake.script(*id, name, vec![Answer::Full]);
     }
@@ -489,7 +571,14 @@ async fn benchmark_freshness_latency_and_footprint() {
         &topic,
         &fake,
         &list,
-        &["--interval", &interval, "--rate", "100000", "--monthly-quota", "1000000000000"],
+        &[
+            "--interval",
+            &interval,
+            "--rate",
+            "100000",
+            "--monthly-quota",
+            "1000000000000",
+        ],
     );
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();
@@ -511,7 +600,9 @@ async fn benchmark_freshness_latency_and_footprint() {
             }
             let id = blind_ids[k as usize % blind_ids.len()];
             let _ = agent
-                .get(format!("{url}/data/2.5/weather?id={id}&appid=blind&units=metric"))
+                .get(format!(
+                    "{url}/data/2.5/weather?id={id}&appid=blind&units=metric"
+                ))
                 .call()
                 .and_then(|mut r| r.body_mut().read_to_string());
             k += 1;
@@ -546,7 +637,11 @@ async fn benchmark_freshness_latency_and_footprint() {
         }
         report += &format!(
             "{}: {new} new in {total} calls = {:.1}%\n",
-            if key == KEY { "producer" } else { "blind polling at the cadence" },
+            if key == KEY {
+                "producer"
+            } else {
+                "blind polling at the cadence"
+            },
             new as f64 * 100.0 / total.max(1) as f64
         );
     }
@@ -555,8 +650,14 @@ async fn benchmark_freshness_latency_and_footprint() {
         .rsplit_once(')')
         .map(|(_, rest)| rest.split_whitespace().collect())
         .unwrap_or_default();
-    let ticks: f64 = fields.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks: f64 = fields
+        .get(11)
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
     let memory: Vec<&str> = status
         .lines()
         .filter(|l| l.starts_with("VmRSS") || l.starts_with("VmHWM"))
@@ -570,5 +671,10 @@ async fn benchmark_freshness_latency_and_footprint() {
     println!(
         "\n== bench: {n} cities, cadence {cadence} s (jitter up to {jitter} s), {seconds} s\n{report}{stdout}"
     );
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
