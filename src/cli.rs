@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands;
 use crate::owm::cities::{fold_name, Near, Point, Selection};
@@ -91,6 +91,9 @@ pub enum Command {
     /// Create the keyspace and tables (cql/NNN_name.cql, in order) and the Kafka topics.
     /// Idempotent: a second run changes nothing.
     Migrate(MigrateArgs),
+    /// Poll the weather API for every city of the list, within the plan's limits, and publish
+    /// each new observation to the topic. Without an API key, synthetic readings.
+    Produce(ProduceArgs),
     /// Read the topic in a consumer group and write every valid reading to Cassandra; invalid
     /// records go to the dead-letter topic `<topic>.dlq`.
     Consume(ConsumeArgs),
@@ -274,6 +277,103 @@ fn parse_concurrency(value: &str) -> Result<usize, String> {
     }
 }
 
+/// Where readings come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceChoice {
+    /// The OpenWeatherMap API (needs OWM_API_KEY).
+    Owm,
+    /// Made-up but plausible readings; no key needed.
+    Synthetic,
+    /// owm when a key is set, else synthetic (with a warning).
+    Auto,
+}
+
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    /// The city list: a JSON array of {id, name, country, lat, lon}, as `meteo cities` writes it.
+    #[arg(long, env = "METEO_CITIES", default_value = "data/cities.fr.json")]
+    pub cities: PathBuf,
+
+    /// Base URL of the weather API; /data/2.5/weather is appended.
+    #[arg(long, env = "OWM_API_URL", default_value = crate::owm::api::DEFAULT_BASE_URL, value_parser = parse_base_url)]
+    pub api_url: String,
+
+    /// OpenWeatherMap API key. Prefer the OWM_API_KEY variable: a flag shows in `ps` and in
+    /// shell history.
+    #[arg(long, env = "OWM_API_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub api_key: Option<Secret>,
+
+    /// How often each city is refreshed: the API's update cadence. Stretched at start when the
+    /// list cannot be refreshed this often within --rate and --monthly-quota.
+    #[arg(long, env = "METEO_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    pub interval: Duration,
+
+    /// API calls per minute, never exceeded in any 60-second window (free plan: 60).
+    #[arg(long, env = "METEO_RATE", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate: u32,
+
+    /// API calls per 30 days, never exceeded in any 30-day window (free plan: 1,000,000).
+    #[arg(long, env = "METEO_MONTHLY_QUOTA", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub monthly_quota: u64,
+
+    /// Language of the weather descriptions.
+    #[arg(long, env = "METEO_LANG", default_value = "fr", value_parser = parse_lang)]
+    pub lang: String,
+
+    /// One sweep over the list, wait for every delivery, print a summary and exit
+    /// (1 when any city failed).
+    #[arg(long, env = "METEO_ONCE")]
+    pub once: bool,
+
+    /// Where readings come from.
+    #[arg(long, env = "METEO_SOURCE", value_enum, default_value_t = SourceChoice::Auto)]
+    pub source: SourceChoice,
+
+    /// Seed of the synthetic source: the same seed gives the same readings.
+    #[arg(long, env = "METEO_SEED")]
+    pub seed: Option<u64>,
+
+    /// Time limit for connecting to the API, and again for receiving its answer.
+    #[arg(long, env = "METEO_API_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub api_timeout: Duration,
+}
+
+/// An http(s) base URL without query or fragment (the key goes into the query).
+fn parse_base_url(value: &str) -> Result<String, String> {
+    let trimmed = value.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"))
+        .ok_or_else(|| format!("'{value}' is not an http:// or https:// URL"))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("'{value}' has no host"));
+    }
+    if rest.contains(['?', '#', ' ']) {
+        return Err(format!(
+            "'{value}': give the base URL only, without query or fragment"
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// A secret, wrapped at once. Never fails: a parser error would echo the value; the command
+/// checks it instead.
+fn parse_secret(value: &str) -> Result<Secret, String> {
+    Ok(Secret::new(value))
+}
+
+/// A language code such as `fr`, `en`, `zh_cn` or `pt_br`.
+fn parse_lang(value: &str) -> Result<String, String> {
+    let ok =
+        (2..=5).contains(&value.len()) && value.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+    if !ok {
+        return Err(format!(
+            "'{value}' is not a language code such as fr, en or pt_br"
+        ));
+    }
+    Ok(value.to_string())
+}
+
 /// A CQL replication map: `{...}` naming a `class`. Cassandra validates the rest.
 fn parse_replication_map(value: &str) -> Result<String, String> {
     let trimmed = value.trim();
@@ -313,6 +413,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Consume(args) => commands::consume::run(&cli.global, args).await,
             // Blocking file and HTTP work, on this thread: nothing else runs meanwhile.
             Command::Cities(args) => commands::cities::run(args),
+            Command::Produce(args) => commands::produce::run(&cli.global, args).await,
         }
     })
 }
@@ -370,6 +471,48 @@ mod tests {
         assert_eq!(selection.ids.unwrap().len(), 2);
         assert_eq!(selection.name.as_deref(), Some("saint etienne"));
         assert_eq!(selection.country, "FR");
+    }
+
+    #[test]
+    fn produce_has_the_documented_defaults() {
+        let cli = Cli::try_parse_from(["meteo", "produce"]).unwrap();
+        let Command::Produce(args) = cli.command else {
+            panic!("not produce")
+        };
+        assert_eq!(args.cities, PathBuf::from("data/cities.fr.json"));
+        assert_eq!(args.interval, Duration::from_secs(600));
+        assert_eq!((args.rate, args.monthly_quota), (60, 1_000_000));
+        assert_eq!(args.lang, "fr");
+        assert_eq!(args.source, SourceChoice::Auto);
+        assert!(!args.once);
+        assert_eq!(args.api_url, "https://api.openweathermap.org");
+    }
+
+    #[test]
+    fn produce_refuses_bad_values_without_echoing_the_key() {
+        for bad in [
+            &["--interval", "0s"][..],
+            &["--rate", "0"],
+            &["--api-url", "ftp://x"],
+            &["--api-url", "http://x/?appid=1"],
+            &["--lang", "français"],
+            &["--source", "web"],
+        ] {
+            let mut argv = vec!["meteo", "produce"];
+            argv.extend_from_slice(bad);
+            assert!(Cli::try_parse_from(&argv).is_err(), "{bad:?} accepted");
+        }
+        let cli = Cli::try_parse_from(["meteo", "produce", "--api-key", "KEY0123"]).unwrap();
+        assert!(!format!("{cli:?}").contains("KEY0123"));
+    }
+
+    #[test]
+    fn base_urls_are_http_without_a_query() {
+        assert_eq!(
+            parse_base_url("http://127.0.0.1:8080/").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert!(parse_base_url("https://").is_err());
     }
 
     #[test]

@@ -6,8 +6,12 @@
 //! - [`cli`]: the command line (clap), turned once into typed settings; exit codes.
 //! - [`settings`]: typed settings shared by the commands, and [`settings::Secret`].
 //! - [`model`]: the reading (message schema 1) and its validation. Depends on nothing of ours.
-//! - [`owm`]: OpenWeatherMap: the city list (streamed from a URL or file), selection, dedup.
-//! - [`kafka`]: Kafka clients built from settings: topic administration.
+//! - [`owm`]: OpenWeatherMap: the city list (streamed from a URL or file), selection, dedup;
+//!   the Current Weather API client; the producer's city list.
+//! - [`synthetic`]: made-up but plausible readings, repeatable with a seed (no key needed).
+//! - [`schedule`]: when to call the API for which city, within the plan's limits. Pure.
+//! - [`kafka`]: Kafka clients built from settings: topic administration, the producer, the
+//!   at-least-once consumer loop.
 //! - [`store`]: Cassandra: the session, schema migrations, reading and writing readings.
 //! - [`commands`]: one `run` per subcommand, the only place where the modules meet.
 //! - [`logging`]: `tracing` to stderr, filtered by `RUST_LOG`.
@@ -18,5 +22,7 @@ pub mod kafka;
 pub mod logging;
 pub mod model;
 pub mod owm;
+pub mod schedule;
 pub mod settings;
 pub mod store;
+pub mod synthetic;

@@ -6,6 +6,10 @@ use tracing_subscriber::EnvFilter;
 /// The filter used when `RUST_LOG` is unset.
 pub const DEFAULT_FILTER: &str = "info";
 
+/// Caps that apply whatever `RUST_LOG` says: the HTTP client's debug and trace lines quote
+/// request URLs, and the weather API's URL carries the API key in its query.
+const ALWAYS: [&str; 2] = ["ureq=info", "ureq_proto=info"];
+
 /// Installs the global subscriber. An unparsable `RUST_LOG` falls back to the default and says so,
 /// rather than silently logging nothing.
 pub fn init() {
@@ -16,6 +20,12 @@ pub fn init() {
         },
         _ => (EnvFilter::new(DEFAULT_FILTER), None),
     };
+    let filter = ALWAYS
+        .iter()
+        .fold(filter, |filter, directive| match directive.parse() {
+            Ok(directive) => filter.add_directive(directive),
+            Err(_) => filter,
+        });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -136,49 +136,85 @@ pub fn parse_kafka_option(value: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Parses a duration: a number and a unit, `ms`, `s`, `m`/`min` or `h` (`500ms`, `10s`,
-/// `10m`, `1h`, `1.5s`); a bare number is seconds.
+/// Parses a duration: a number and a unit (`ms`, `s`, `m`, `h`), several in a row allowed
+/// (`1h30m`), or a bare number of seconds. Zero is refused: every duration here is a wait.
 pub fn parse_duration(value: &str) -> Result<std::time::Duration, String> {
     let text = value.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("'{value}' is not a duration such as 500ms, 10s, 10m or 1h"))?;
-    let seconds = match unit.trim() {
-        "ms" => number / 1000.0,
-        "" | "s" | "sec" => number,
-        "m" | "min" => number * 60.0,
-        "h" => number * 3600.0,
-        other => {
-            return Err(format!(
-                "'{value}': unknown unit '{other}' (use ms, s, m or h)"
-            ))
-        }
-    };
-    if !seconds.is_finite() || seconds > 1e9 {
-        return Err(format!("'{value}' is too long"));
+    let bad = || format!("'{value}' is not a duration such as 90s, 10m, 1h30m or 500ms");
+    if text.is_empty() {
+        return Err(bad());
     }
-    Ok(std::time::Duration::from_secs_f64(seconds))
+    let total = if let Ok(seconds) = text.parse::<u64>() {
+        std::time::Duration::from_secs(seconds)
+    } else {
+        let mut total = std::time::Duration::ZERO;
+        let mut rest = text;
+        while !rest.is_empty() {
+            let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+            let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
+            rest = &rest[digits..];
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            let unit = match &rest[..unit_len] {
+                "ms" => std::time::Duration::from_millis(1),
+                "s" => std::time::Duration::from_secs(1),
+                "m" | "min" => std::time::Duration::from_secs(60),
+                "h" => std::time::Duration::from_secs(3600),
+                _ => return Err(bad()),
+            };
+            let part = u32::try_from(number)
+                .ok()
+                .and_then(|n| unit.checked_mul(n))
+                .ok_or_else(bad)?;
+            total = total.checked_add(part).ok_or_else(bad)?;
+            rest = &rest[unit_len..];
+        }
+        total
+    };
+    if total.is_zero() {
+        return Err(format!("'{value}': the duration must be more than zero"));
+    }
+    Ok(total)
+}
+
+/// Formats a duration the way [`parse_duration`] reads it: `10m`, `1h30m`, `90s`, `1.5s`.
+pub fn format_duration(duration: std::time::Duration) -> String {
+    let total = duration.as_secs();
+    if duration.subsec_millis() != 0 || total == 0 {
+        return format!("{}s", duration.as_secs_f64());
+    }
+    let (h, m, s) = (total / 3600, total % 3600 / 60, total % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 {
+        out.push_str(&format!("{s}s"));
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
-    fn durations_take_a_number_and_a_unit() {
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
-        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+    fn durations_read_units_and_combinations_and_refuse_zero() {
+        use std::time::Duration;
         assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
-        assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
-        for bad in ["", "s", "10 parsecs", "-1s", "1e400s"] {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        for bad in ["", "0", "0s", "10x", "m", "1.5m", "-1s", "99999999999h"] {
             assert!(parse_duration(bad).is_err(), "{bad} accepted");
         }
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(format_duration(Duration::from_secs(600)), "10m");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod cities;
 pub mod consume;
 pub mod migrate;
+pub mod produce;
 
 /// Resolves on the first SIGINT or SIGTERM. A second signal ends the process at once, for
 /// the user whose graceful stop takes too long.

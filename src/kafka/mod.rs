@@ -3,6 +3,9 @@
 //! consumer live in their own files beside this one. Knows nothing of Cassandra or the
 //! weather API.
 
+pub mod consumer;
+pub mod producer;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -13,8 +16,6 @@ use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::settings::KafkaSettings;
-
-pub mod consumer;
 
 /// The dead-letter topic accepts records up to this size: anything the readings topic
 /// accepted, plus the `meteo.*` headers.

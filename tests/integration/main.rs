@@ -2,10 +2,12 @@
 //! the real Cassandra that `scripts/test` started (or that KAFKA_BROKERS / CASSANDRA_NODES
 //! name); a test whose service is missing fails, it never skips.
 
+mod fake_owm;
 mod util;
 
 mod cities;
 mod consume;
 mod kafka_roundtrip;
 mod migrate;
+mod produce;
 mod store;

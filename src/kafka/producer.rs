@@ -1,0 +1,187 @@
+//! The readings producer: one idempotent `acks=all` Kafka producer, key = city id, value = the
+//! schema-1 JSON. A reading counts as sent only when its delivery report says so; a failed
+//! delivery stays in memory and is sent again until it is acknowledged or the caller's
+//! give-up deadline passes. Also the start-up check that the topic exists, so the broker
+//! never auto-creates a one-partition topic.
+//!
+//! Knows nothing of the weather API or of scheduling; the caller bounds how many readings
+//! wait here (memory) by how many it hands over.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::{client_config, topic_partitions};
+use crate::model::Reading;
+use crate::settings::KafkaSettings;
+
+/// How long librdkafka keeps trying one send before reporting it failed; we then queue it
+/// again. Short enough that a failure surfaces within a minute, long enough to ride out a
+/// broker restart without churn.
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Pause before sending a failed reading again, doubling up to [`RESEND_MAX`].
+const RESEND_BASE: Duration = Duration::from_millis(500);
+const RESEND_MAX: Duration = Duration::from_secs(30);
+
+/// How long `send` waits for room in librdkafka's queue before counting a failure.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The producer's configuration: every key explicit, then the user's `-X` overrides.
+pub fn producer_config(settings: &KafkaSettings) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        // Idempotence: librdkafka's own retries never duplicate or reorder a message.
+        .set("enable.idempotence", "true")
+        // Counted as sent only when every in-sync replica has it.
+        .set("acks", "all")
+        .set(
+            "message.timeout.ms",
+            DELIVERY_TIMEOUT.as_millis().to_string(),
+        )
+        // The producer's default is true: a missing topic would be created with the broker's
+        // defaults (one partition). `meteo migrate` creates topics, nothing else.
+        .set("allow.auto.create.topics", "false")
+        // Readings trickle in; a few milliseconds of batching costs no freshness.
+        .set("linger.ms", "5");
+    // The shared base (brokers, client id, the user's -X options) goes last so it wins.
+    for (key, value) in client_config(settings).config_map() {
+        config.set(key, value);
+    }
+    config
+}
+
+/// Fails, naming the topic and what to do, unless the readings topic exists. Blocks up to
+/// `timeout` on the brokers.
+pub fn check_topic(settings: &KafkaSettings, timeout: Duration) -> anyhow::Result<i32> {
+    let topics = topic_partitions(settings, timeout)?;
+    match topics.get(&settings.topic) {
+        Some(&partitions) if partitions > 0 => Ok(partitions),
+        _ => bail!(
+            "topic {} does not exist on Kafka at {}: run `meteo migrate` first (it creates the topics)",
+            settings.topic,
+            settings.brokers
+        ),
+    }
+}
+
+/// Why a reading was not delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("the reading could not be serialised: {0}")]
+    Serialise(#[from] serde_json::Error),
+    #[error("not acknowledged before the give-up deadline (last error: {last_error})")]
+    GaveUp { last_error: String },
+}
+
+/// Where a reading landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    pub partition: i32,
+    pub offset: i64,
+    /// Failed attempts before this one.
+    pub retries: u32,
+}
+
+/// The readings producer. Share it through `Arc`.
+pub struct Publisher {
+    producer: FutureProducer,
+    topic: String,
+    brokers: String,
+}
+
+impl Publisher {
+    pub fn new(settings: &KafkaSettings) -> anyhow::Result<Self> {
+        let producer: FutureProducer = producer_config(settings)
+            .create()
+            .with_context(|| format!("creating a Kafka producer for {}", settings.brokers))?;
+        Ok(Self {
+            producer,
+            topic: settings.topic.clone(),
+            brokers: settings.brokers.clone(),
+        })
+    }
+
+    /// Sends one reading and waits for its delivery report. A failure is logged and the
+    /// reading sent again after a pause, until it is acknowledged or `give_up` holds a
+    /// deadline that has passed (set at shutdown).
+    pub async fn publish(
+        &self,
+        reading: &Reading,
+        mut give_up: watch::Receiver<Option<Instant>>,
+    ) -> Result<Delivered, PublishError> {
+        let key = reading.city_id.to_string();
+        let value = serde_json::to_vec(reading)?;
+        let mut retries = 0u32;
+        loop {
+            let record = FutureRecord::to(&self.topic).key(&key).payload(&value);
+            let error = match self
+                .producer
+                .send(record, Timeout::After(QUEUE_TIMEOUT))
+                .await
+            {
+                Ok(delivery) => {
+                    return Ok(Delivered {
+                        partition: delivery.partition,
+                        offset: delivery.offset,
+                        retries,
+                    })
+                }
+                Err((error, _message)) => error.to_string(),
+            };
+            retries += 1;
+            let pause = RESEND_BASE
+                .saturating_mul(2u32.saturating_pow(retries.min(16) - 1))
+                .min(RESEND_MAX);
+            let deadline = *give_up.borrow();
+            if deadline.is_some_and(|d| Instant::now() + pause > d) {
+                return Err(PublishError::GaveUp { last_error: error });
+            }
+            tracing::warn!(
+                city_id = reading.city_id,
+                observed_at = %reading.observed_at,
+                retries,
+                %error,
+                brokers = %self.brokers,
+                "delivery failed; the reading stays queued and is sent again"
+            );
+            // Sleep, but wake when a give-up deadline is set meanwhile.
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = give_up.changed() => {}
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for librdkafka to deliver everything it holds.
+    pub async fn flush(&self, timeout: Duration) -> anyhow::Result<()> {
+        tokio::task::block_in_place(|| self.producer.flush(Timeout::After(timeout)))
+            .with_context(|| format!("flushing the producer to Kafka at {}", self.brokers))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_producer_is_idempotent_waits_for_all_replicas_and_never_creates_topics() {
+        let settings = KafkaSettings {
+            brokers: "b:1".into(),
+            topic: "t".into(),
+            options: vec![("linger.ms".into(), "20".into())],
+        };
+        let config = producer_config(&settings);
+        assert_eq!(config.get("enable.idempotence"), Some("true"));
+        assert_eq!(config.get("acks"), Some("all"));
+        assert_eq!(config.get("allow.auto.create.topics"), Some("false"));
+        assert_eq!(config.get("bootstrap.servers"), Some("b:1"));
+        // The user's -X wins.
+        assert_eq!(config.get("linger.ms"), Some("20"));
+    }
+}

@@ -1,0 +1,892 @@
+//! When to call the API for which city: the call budget (the plan's per-minute and 30-day
+//! limits, never exceeded in any window), the interval (stretched when the city list cannot
+//! be refreshed within the budget), the even spread of cities over it, polling a city just
+//! after its next observation is due, backoff after failures, and which observations were
+//! already published.
+//!
+//! Pure: no I/O, no clock, no randomness. Time is a [`Tick`] (time since the scheduler's
+//! origin) passed in by the caller, jitter is a number the caller draws, so tests drive it
+//! with made-up time. Knows nothing of HTTP, Kafka or the reading's fields.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::Duration;
+
+/// Time since the scheduler's origin.
+pub type Tick = Duration;
+
+/// The sliding window of the per-minute limit.
+pub const MINUTE: Duration = Duration::from_secs(60);
+
+/// The window of the monthly quota: 30 days.
+pub const QUOTA_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// A 429 without `Retry-After` pauses every call this long, doubling on each 429 in a row...
+pub const RATE_LIMIT_PAUSE_MIN: Duration = Duration::from_secs(60);
+/// ...up to this.
+pub const RATE_LIMIT_PAUSE_MAX: Duration = Duration::from_secs(600);
+
+/// How many published observation times are remembered per city; older ones are below a
+/// floor and count as published, so memory stays bounded.
+const REMEMBERED_OBSERVATIONS: usize = 16;
+
+/// A time so far away that it means "never".
+const NEVER: Tick = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// The plan's two limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Calls in any 60-second window.
+    pub per_minute: u32,
+    /// Calls in any 30-day window.
+    pub monthly_quota: u64,
+}
+
+impl Limits {
+    /// Calls per minute the two limits allow when sustained for a month.
+    pub fn sustained_per_minute(&self) -> f64 {
+        let monthly = self.monthly_quota as f64 / (QUOTA_WINDOW.as_secs_f64() / 60.0);
+        monthly.min(self.per_minute as f64)
+    }
+}
+
+/// One budget for every call. The per-minute limit is a sliding log of the last minute's
+/// calls (exact). The monthly one is a token bucket holding at most `min(per_minute, quota)`
+/// tokens, refilled at `(quota - capacity) / 30 days`: any 30-day window then holds at most
+/// `capacity + (quota - capacity) = quota` calls, without remembering a month of calls.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    limits: Limits,
+    recent: VecDeque<Tick>,
+    capacity: f64,
+    tokens: f64,
+    refill_per_sec: f64,
+    refilled_at: Tick,
+    total: u64,
+}
+
+impl Budget {
+    pub fn new(limits: Limits) -> Self {
+        let capacity = (limits.per_minute as u64).min(limits.monthly_quota) as f64;
+        let refill_per_sec =
+            (limits.monthly_quota as f64 - capacity).max(0.0) / QUOTA_WINDOW.as_secs_f64();
+        Self {
+            limits,
+            recent: VecDeque::new(),
+            capacity,
+            tokens: capacity,
+            refill_per_sec,
+            refilled_at: Duration::ZERO,
+            total: 0,
+        }
+    }
+
+    fn tokens_at(&self, now: Tick) -> f64 {
+        let elapsed = now.saturating_sub(self.refilled_at).as_secs_f64();
+        (self.tokens + elapsed * self.refill_per_sec).min(self.capacity)
+    }
+
+    /// The earliest time at or after `now` when one more call fits both limits.
+    pub fn next_allowed(&self, now: Tick) -> Tick {
+        let in_window: Vec<Tick> = self
+            .recent
+            .iter()
+            .copied()
+            .filter(|&t| t + MINUTE > now)
+            .collect();
+        let by_minute = if in_window.len() < self.limits.per_minute as usize {
+            now
+        } else {
+            // The window (t - 60 s, t] must lose calls until one more fits.
+            in_window[in_window.len() - self.limits.per_minute as usize] + MINUTE
+        };
+        let tokens = self.tokens_at(now);
+        let by_month = if tokens >= 1.0 {
+            now
+        } else if self.refill_per_sec <= 0.0 {
+            NEVER
+        } else {
+            now + Duration::from_secs_f64((1.0 - tokens) / self.refill_per_sec)
+        };
+        by_minute.max(by_month)
+    }
+
+    /// Records a call at `now`; the caller checked [`Budget::next_allowed`] first.
+    pub fn spend(&mut self, now: Tick) {
+        self.tokens = (self.tokens_at(now) - 1.0).max(0.0);
+        self.refilled_at = now;
+        while self.recent.front().is_some_and(|&t| t + MINUTE <= now) {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(now);
+        self.total += 1;
+    }
+
+    /// Calls in the 60 seconds up to `now`.
+    pub fn used_last_minute(&self, now: Tick) -> usize {
+        self.recent.iter().filter(|&&t| t + MINUTE > now).count()
+    }
+
+    /// Calls since the start.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+}
+
+/// The interval actually used, decided once at start.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Plan {
+    /// `--interval`: also the API's update cadence.
+    pub requested: Duration,
+    /// What the budget allows: `requested`, or longer when the list is too long.
+    pub interval: Duration,
+    /// Calls per minute the list needs at `requested`.
+    pub needed_per_minute: f64,
+    /// Calls per minute the limits sustain.
+    pub sustained_per_minute: f64,
+}
+
+impl Plan {
+    pub fn stretched(&self) -> bool {
+        self.interval > self.requested
+    }
+}
+
+/// Refreshing `cities` cities every `requested` needs `cities / requested` calls a minute;
+/// when that is more than the limits sustain, the interval grows (to the whole second) until
+/// it is not.
+pub fn plan(cities: usize, requested: Duration, limits: Limits) -> Plan {
+    let minutes = requested.as_secs_f64() / 60.0;
+    let needed_per_minute = cities as f64 / minutes.max(f64::MIN_POSITIVE);
+    let sustained_per_minute = limits.sustained_per_minute();
+    let interval = if needed_per_minute <= sustained_per_minute || sustained_per_minute <= 0.0 {
+        requested
+    } else {
+        let seconds = (cities as f64 / sustained_per_minute * 60.0).ceil();
+        Duration::from_secs_f64(seconds).max(requested)
+    };
+    Plan {
+        requested,
+        interval,
+        needed_per_minute,
+        sustained_per_minute,
+    }
+}
+
+/// How the scheduler runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Config {
+    pub plan: Plan,
+    /// One sweep: every city once (transient failures retried a few times), then finished.
+    pub once: bool,
+    /// Attempts per city in a `once` sweep.
+    pub once_attempts: u32,
+    /// First retry delay after a transient failure; doubles per attempt up to `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+}
+
+impl Config {
+    pub fn new(plan: Plan, once: bool) -> Self {
+        Self {
+            plan,
+            once,
+            once_attempts: 3,
+            retry_base: Duration::from_secs(1),
+            retry_max: plan.interval.min(Duration::from_secs(300)),
+        }
+    }
+}
+
+/// What the caller learned from one call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    /// A reading observed at `dt` (Unix seconds), fetched when the wall clock said `now_unix`.
+    Observation { dt: i64, now_unix: i64 },
+    /// 404: stop calling this city.
+    NotFound,
+    /// 429: pause every call.
+    RateLimited { retry_after: Option<Duration> },
+    /// 5xx, timeout, refused: call this city again after a backoff.
+    Transient,
+    /// A useless answer: call the city at its next normal time.
+    Skipped,
+}
+
+/// What the scheduler decided about an [`Outcome`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Verdict {
+    /// A new observation: publish it. The city is called again at `next`.
+    Publish { next: Tick },
+    /// An observation already published: do not publish it again.
+    AlreadyPublished { next: Tick },
+    /// The city is out of the schedule.
+    Dropped,
+    /// Every call waits until `until`.
+    Paused { until: Tick },
+    /// The city is called again at `at`.
+    RetryAt { at: Tick },
+    /// `once`: the city has had its attempts and failed.
+    GaveUp,
+    /// The city is called at its next normal time.
+    NextAt { at: Tick },
+}
+
+/// What to do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Call the API for this city now (the budget is already charged).
+    Call(i64),
+    /// Nothing is due before this time.
+    WaitUntil(Tick),
+    /// Every remaining city has a call in flight: wait for an answer.
+    AwaitAnswers,
+    /// Nothing left to do: the `once` sweep is over, or every city was dropped.
+    Finished,
+}
+
+#[derive(Debug, Clone)]
+struct CityState {
+    id: i64,
+    due: Tick,
+    in_flight: bool,
+    /// Transient failures in a row.
+    attempts: u32,
+    /// Answers in a row that brought nothing new.
+    unchanged: u32,
+    /// The current call was planned at the expected time of the next observation.
+    expecting: bool,
+    published: BTreeSet<i64>,
+    /// Observations at or before this time count as published (forgotten ones).
+    floor: Option<i64>,
+    done: bool,
+    dropped: bool,
+}
+
+/// The schedule of every city. See the module doc.
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    config: Config,
+    budget: Budget,
+    cities: Vec<CityState>,
+    index: HashMap<i64, usize>,
+    paused_until: Tick,
+    /// 429s in a row, for the growing pause.
+    rate_limited: u32,
+    /// How long after an observation's expected time it tends to become visible; learnt.
+    grace: Duration,
+}
+
+impl Scheduler {
+    /// `ids` in the order they are spread over the first interval (`once`: all due at once,
+    /// the budget paces them).
+    pub fn new(ids: &[i64], config: Config, limits: Limits) -> Self {
+        let n = ids.len().max(1) as u32;
+        let cities: Vec<CityState> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, &id)| CityState {
+                id,
+                due: if config.once {
+                    Duration::ZERO
+                } else {
+                    config.plan.interval * i as u32 / n
+                },
+                in_flight: false,
+                attempts: 0,
+                unchanged: 0,
+                expecting: false,
+                published: BTreeSet::new(),
+                floor: None,
+                done: false,
+                dropped: false,
+            })
+            .collect();
+        let index = ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+        Self {
+            budget: Budget::new(limits),
+            cities,
+            index,
+            paused_until: Duration::ZERO,
+            rate_limited: 0,
+            grace: config.plan.requested / 20,
+            config,
+        }
+    }
+
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    /// Cities dropped after a 404.
+    pub fn dropped(&self) -> Vec<i64> {
+        self.cities
+            .iter()
+            .filter(|c| c.dropped)
+            .map(|c| c.id)
+            .collect()
+    }
+
+    /// The learnt delay between an observation's expected time and the call for it.
+    pub fn grace(&self) -> Duration {
+        self.grace
+    }
+
+    /// The next thing to do at `now`. Returning [`Next::Call`] charges the budget.
+    pub fn next(&mut self, now: Tick) -> Next {
+        let mut earliest: Option<usize> = None;
+        let mut any_left = false;
+        for (i, city) in self.cities.iter().enumerate() {
+            if city.done || city.dropped {
+                continue;
+            }
+            any_left = true;
+            if city.in_flight {
+                continue;
+            }
+            if earliest.is_none_or(|e| city.due < self.cities[e].due) {
+                earliest = Some(i);
+            }
+        }
+        let Some(i) = earliest else {
+            return if any_left {
+                Next::AwaitAnswers
+            } else {
+                Next::Finished
+            };
+        };
+        let at = self.cities[i]
+            .due
+            .max(self.paused_until)
+            .max(self.budget.next_allowed(now));
+        if at > now {
+            return Next::WaitUntil(at);
+        }
+        self.budget.spend(now);
+        self.cities[i].in_flight = true;
+        Next::Call(self.cities[i].id)
+    }
+
+    /// Records the outcome of the call for `city_id` that [`Scheduler::next`] started.
+    /// `jitter` is a number in `[0, 1)` the caller draws, spreading retries.
+    pub fn record(&mut self, city_id: i64, now: Tick, outcome: Outcome, jitter: f64) -> Verdict {
+        let Some(&i) = self.index.get(&city_id) else {
+            return Verdict::Dropped;
+        };
+        let config = self.config;
+        let interval = config.plan.interval;
+        let cadence = config.plan.requested;
+        self.cities[i].in_flight = false;
+        match outcome {
+            Outcome::Observation { dt, now_unix } => {
+                self.rate_limited = 0;
+                let city = &mut self.cities[i];
+                city.attempts = 0;
+                let new = !city.published.contains(&dt) && city.floor.is_none_or(|f| dt > f);
+                if new {
+                    city.published.insert(dt);
+                    while city.published.len() > REMEMBERED_OBSERVATIONS {
+                        if let Some(oldest) = city.published.pop_first() {
+                            city.floor = Some(city.floor.map_or(oldest, |f| f.max(oldest)));
+                        }
+                    }
+                }
+                let was_expecting = std::mem::replace(&mut city.expecting, false);
+                if config.once {
+                    city.done = true;
+                } else if config.plan.stretched() {
+                    // More than one observation passes between calls anyway: keep the spread.
+                    city.due = now + interval;
+                } else if new {
+                    city.unchanged = 0;
+                    if was_expecting {
+                        // Called at the expected time and it was there: try a little earlier.
+                        self.grace = self.grace.mul_f64(0.98).max(cadence / 100);
+                    }
+                    // The next observation is due `cadence` after this one; call shortly after.
+                    let expected = dt + cadence.as_secs() as i64;
+                    let wait = Duration::from_secs_f64(
+                        ((expected - now_unix) as f64 + self.grace.as_secs_f64()).max(0.0),
+                    );
+                    let city = &mut self.cities[i];
+                    city.due = now + wait.max(recheck_step(cadence));
+                    city.expecting = true;
+                } else {
+                    if was_expecting {
+                        // Too early: the observation shows up later than we thought.
+                        self.grace = (self.grace + recheck_step(cadence)).min(cadence / 2);
+                    }
+                    let city = &mut self.cities[i];
+                    city.unchanged += 1;
+                    // Look again soon, then less and less often (a station that stopped).
+                    let step = recheck_step(cadence) * 2u32.saturating_pow(city.unchanged - 1);
+                    city.due = now + step.min(interval);
+                }
+                let next = self.cities[i].due;
+                if new {
+                    Verdict::Publish { next }
+                } else {
+                    Verdict::AlreadyPublished { next }
+                }
+            }
+            Outcome::NotFound => {
+                self.cities[i].dropped = true;
+                Verdict::Dropped
+            }
+            Outcome::RateLimited { retry_after } => {
+                self.rate_limited += 1;
+                let pause = retry_after.unwrap_or_else(|| {
+                    RATE_LIMIT_PAUSE_MIN
+                        .saturating_mul(2u32.saturating_pow(self.rate_limited - 1))
+                        .min(RATE_LIMIT_PAUSE_MAX)
+                });
+                self.paused_until = self.paused_until.max(now + pause);
+                // The city keeps its (past) due time: it lost its turn, not an attempt, and
+                // goes among the first after the pause.
+                Verdict::Paused {
+                    until: self.paused_until,
+                }
+            }
+            Outcome::Transient => {
+                let city = &mut self.cities[i];
+                city.attempts += 1;
+                city.expecting = false;
+                if config.once && city.attempts >= config.once_attempts {
+                    city.done = true;
+                    return Verdict::GaveUp;
+                }
+                let full = config
+                    .retry_base
+                    .saturating_mul(2u32.saturating_pow(city.attempts - 1))
+                    .min(config.retry_max);
+                // Equal jitter: at least half the backoff, so retries stay spaced, and a
+                // random rest, so cities that failed together do not retry together.
+                let delay = full / 2 + full.mul_f64(jitter.clamp(0.0, 1.0) / 2.0);
+                city.due = now + delay;
+                Verdict::RetryAt { at: city.due }
+            }
+            Outcome::Skipped => {
+                let city = &mut self.cities[i];
+                city.expecting = false;
+                if config.once {
+                    city.done = true;
+                    return Verdict::GaveUp;
+                }
+                city.due = now + interval;
+                Verdict::NextAt { at: city.due }
+            }
+        }
+    }
+}
+
+/// How soon an unchanged city is looked at again: a tenth of the cadence (1 min for 10 min).
+fn recheck_step(cadence: Duration) -> Duration {
+    (cadence / 10).max(Duration::from_millis(100))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    fn limits(per_minute: u32) -> Limits {
+        Limits {
+            per_minute,
+            monthly_quota: 1_000_000,
+        }
+    }
+
+    /// Every call time; asserts no 60-second window holds more than `per_minute`.
+    fn assert_rate(calls: &[Tick], per_minute: usize) {
+        for (i, &start) in calls.iter().enumerate() {
+            let in_window = calls[i..]
+                .iter()
+                .take_while(|&&t| t < start + MINUTE)
+                .count();
+            assert!(
+                in_window <= per_minute,
+                "{in_window} calls in the minute from {start:?}"
+            );
+        }
+    }
+
+    /// Runs a scheduler on made-up time: each call is answered `latency` later by `answer`.
+    fn simulate(
+        scheduler: &mut Scheduler,
+        until: Tick,
+        latency: Duration,
+        mut answer: impl FnMut(i64, Tick) -> Outcome,
+    ) -> Vec<(Tick, i64)> {
+        let mut now = Duration::ZERO;
+        let mut calls = Vec::new();
+        let mut in_flight: Vec<(Tick, i64)> = Vec::new();
+        while now < until {
+            // Deliver the answers due by now.
+            in_flight.sort();
+            while in_flight.first().is_some_and(|&(t, _)| t <= now) {
+                let (_, id) = in_flight.remove(0);
+                let outcome = answer(id, now);
+                scheduler.record(id, now, outcome, 0.5);
+            }
+            match scheduler.next(now) {
+                Next::Call(id) => {
+                    calls.push((now, id));
+                    in_flight.push((now + latency, id));
+                }
+                Next::WaitUntil(t) => {
+                    let wake = in_flight.iter().map(|&(t, _)| t).min().unwrap_or(t);
+                    now = t.min(wake).max(now + Duration::from_millis(1));
+                }
+                Next::AwaitAnswers => {
+                    now = in_flight.iter().map(|&(t, _)| t).min().unwrap();
+                }
+                Next::Finished => break,
+            }
+        }
+        calls
+    }
+
+    fn ids(n: i64) -> Vec<i64> {
+        (1..=n).collect()
+    }
+
+    #[test]
+    fn the_budget_never_allows_more_than_the_rate_in_any_minute() {
+        let mut budget = Budget::new(limits(60));
+        let mut now = Duration::ZERO;
+        let mut calls = Vec::new();
+        while calls.len() < 500 {
+            now = budget.next_allowed(now);
+            budget.spend(now);
+            calls.push(now);
+            // Irregular demand: sometimes idle, sometimes eager.
+            now += Duration::from_millis((calls.len() as u64 * 7919) % 1500);
+        }
+        assert_rate(&calls, 60);
+    }
+
+    #[test]
+    fn the_monthly_quota_holds_over_any_thirty_days() {
+        // 100 calls per 30 days, 10 a minute: after the first burst, calls are paced.
+        let quota = Limits {
+            per_minute: 10,
+            monthly_quota: 100,
+        };
+        let mut budget = Budget::new(quota);
+        let mut now = Duration::ZERO;
+        let mut calls = Vec::new();
+        while now < QUOTA_WINDOW * 3 {
+            now = budget.next_allowed(now);
+            budget.spend(now);
+            calls.push(now);
+        }
+        for (i, &start) in calls.iter().enumerate() {
+            let n = calls[i..]
+                .iter()
+                .take_while(|&&t| t < start + QUOTA_WINDOW)
+                .count();
+            assert!(n <= 100, "{n} calls in the 30 days from {start:?}");
+        }
+        // And the quota is used, not wasted: about 100 per window.
+        assert!(calls.len() >= 275, "{}", calls.len());
+    }
+
+    #[test]
+    fn the_interval_stretches_only_when_the_list_does_not_fit_the_budget() {
+        let free = Limits {
+            per_minute: 60,
+            monthly_quota: 1_000_000,
+        };
+        let fits = plan(230, S(600), free);
+        assert_eq!(fits.interval, S(600));
+        assert!(!fits.stretched());
+        // 500 cities need 50 calls a minute; a month sustains 23.1.
+        let stretched = plan(500, S(600), free);
+        assert!(stretched.stretched());
+        assert_eq!(stretched.interval, S(1296));
+        assert!((stretched.sustained_per_minute - 23.148).abs() < 0.01);
+        assert_eq!(stretched.needed_per_minute, 50.0);
+    }
+
+    #[test]
+    fn cities_are_spread_evenly_over_the_interval() {
+        let plan = plan(10, S(600), limits(60));
+        let mut s = Scheduler::new(&ids(10), Config::new(plan, false), limits(60));
+        let calls = simulate(&mut s, S(599), Duration::from_millis(50), |_, _| {
+            Outcome::Skipped
+        });
+        let times: Vec<u64> = calls.iter().map(|(t, _)| t.as_secs()).collect();
+        assert_eq!(times, vec![0, 60, 120, 180, 240, 300, 360, 420, 480, 540]);
+    }
+
+    #[test]
+    fn a_long_list_never_exceeds_the_rate_even_with_failures_and_retries() {
+        let free = limits(60);
+        let plan = plan(400, S(600), free);
+        let mut s = Scheduler::new(&ids(400), Config::new(plan, false), free);
+        let mut n = 0u64;
+        let calls = simulate(&mut s, S(3600), Duration::from_millis(300), |id, now| {
+            n += 1;
+            match n % 5 {
+                0 => Outcome::Transient,
+                1 => Outcome::Skipped,
+                _ => Outcome::Observation {
+                    dt: (now.as_secs() as i64 / 600) * 600 + id,
+                    now_unix: now.as_secs() as i64,
+                },
+            }
+        });
+        let times: Vec<Tick> = calls.iter().map(|&(t, _)| t).collect();
+        assert_rate(&times, 60);
+        assert!(calls.len() > 1000, "{}", calls.len());
+    }
+
+    #[test]
+    fn once_calls_every_city_as_fast_as_the_rate_allows() {
+        let plan = plan(25, S(600), limits(10));
+        let mut s = Scheduler::new(&ids(25), Config::new(plan, true), limits(10));
+        let calls = simulate(&mut s, S(3600), Duration::from_millis(10), |id, _| {
+            Outcome::Observation {
+                dt: id,
+                now_unix: 0,
+            }
+        });
+        let times: Vec<u64> = calls.iter().map(|(t, _)| t.as_secs()).collect();
+        assert_eq!(calls.len(), 25);
+        assert_eq!(times[9], 0);
+        assert_eq!(times[10], 60);
+        assert_eq!(times[24], 120);
+        assert_eq!(s.next(S(3600)), Next::Finished);
+    }
+
+    #[test]
+    fn an_observation_is_published_once_however_often_it_is_fetched() {
+        let plan = plan(1, S(600), limits(60));
+        let mut s = Scheduler::new(&[7], Config::new(plan, false), limits(60));
+        let obs = |dt| Outcome::Observation { dt, now_unix: dt };
+        assert_eq!(s.next(S(0)), Next::Call(7));
+        assert!(matches!(
+            s.record(7, S(0), obs(1000), 0.0),
+            Verdict::Publish { .. }
+        ));
+        assert_eq!(s.next(S(700)), Next::Call(7));
+        assert!(matches!(
+            s.record(7, S(700), obs(1000), 0.0),
+            Verdict::AlreadyPublished { .. }
+        ));
+        assert_eq!(s.next(S(800)), Next::Call(7));
+        assert!(matches!(
+            s.record(7, S(800), obs(1600), 0.0),
+            Verdict::Publish { .. }
+        ));
+        // Forgotten observations stay published.
+        for k in 2..40 {
+            s.next(S(800 + k * 600));
+            s.record(7, S(800 + k * 600), obs(1000 + k as i64 * 600), 0.0);
+        }
+        s.next(S(100_000));
+        assert!(matches!(
+            s.record(7, S(100_000), obs(1000), 0.0),
+            Verdict::AlreadyPublished { .. }
+        ));
+    }
+
+    #[test]
+    fn a_city_is_called_shortly_after_its_next_observation_is_due() {
+        let plan = plan(1, S(600), limits(60));
+        let mut s = Scheduler::new(&[7], Config::new(plan, false), limits(60));
+        assert_eq!(s.next(S(0)), Next::Call(7));
+        // Observed 200 s ago: the next one is due in 400 s, plus the grace (30 s).
+        let verdict = s.record(
+            7,
+            S(0),
+            Outcome::Observation {
+                dt: 10_000,
+                now_unix: 10_200,
+            },
+            0.0,
+        );
+        assert_eq!(verdict, Verdict::Publish { next: S(430) });
+        // Too early: looked at again a tenth of the cadence later, and the grace grows.
+        assert_eq!(s.next(S(430)), Next::Call(7));
+        let verdict = s.record(
+            7,
+            S(430),
+            Outcome::Observation {
+                dt: 10_000,
+                now_unix: 10_630,
+            },
+            0.0,
+        );
+        assert_eq!(verdict, Verdict::AlreadyPublished { next: S(490) });
+        assert_eq!(s.grace(), S(90));
+    }
+
+    #[test]
+    fn steady_polling_after_the_due_time_brings_new_data_on_nine_calls_in_ten() {
+        // Observations every 600 s, each visible 0 to 60 s after its time.
+        let plan = plan(50, S(600), limits(60));
+        let mut s = Scheduler::new(&ids(50), Config::new(plan, false), limits(60));
+        let visible_dt = |id: i64, now: i64| {
+            let phase = id * 37 % 600;
+            let mut k = (now - phase).div_euclid(600);
+            let lag = |k: i64| (k * 7919 + id * 104_729).rem_euclid(61);
+            if phase + k * 600 + lag(k) > now {
+                k -= 1;
+            }
+            phase + k * 600
+        };
+        let mut news = 0;
+        let mut total = 0;
+        let mut last: HashMap<i64, i64> = HashMap::new();
+        simulate(
+            &mut s,
+            S(6 * 3600),
+            Duration::from_millis(200),
+            |id, now| {
+                let now_unix = 1_000_000 + now.as_secs() as i64;
+                let dt = visible_dt(id, now_unix);
+                if now > S(3600) {
+                    total += 1;
+                    if last.get(&id) != Some(&dt) {
+                        news += 1;
+                    }
+                }
+                last.insert(id, dt);
+                Outcome::Observation { dt, now_unix }
+            },
+        );
+        let share = news as f64 / total as f64;
+        assert!(share >= 0.9, "{news} new in {total} calls");
+    }
+
+    #[test]
+    fn a_rate_limit_pauses_every_call_for_a_minute_growing_to_ten() {
+        let plan = plan(3, S(60), limits(60));
+        let mut s = Scheduler::new(&[1, 2, 3], Config::new(plan, true), limits(60));
+        let limited = Outcome::RateLimited { retry_after: None };
+        let mut now = S(0);
+        let mut pauses = Vec::new();
+        for _ in 0..7 {
+            let id = match s.next(now) {
+                Next::Call(id) => id,
+                other => panic!("{other:?} at {now:?}"),
+            };
+            let Verdict::Paused { until } = s.record(id, now, limited, 0.0) else {
+                panic!()
+            };
+            pauses.push((until - now).as_secs());
+            // Nothing at all is called during the pause.
+            assert_eq!(s.next(now + S(1)), Next::WaitUntil(until));
+            now = until;
+        }
+        assert_eq!(pauses, vec![60, 120, 240, 480, 600, 600, 600]);
+        // A success ends the streak: the next 429 pauses a minute again.
+        let id = match s.next(now) {
+            Next::Call(id) => id,
+            other => panic!("{other:?}"),
+        };
+        s.record(id, now, Outcome::Observation { dt: 1, now_unix: 1 }, 0.0);
+        let id = match s.next(now) {
+            Next::Call(id) => id,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            s.record(id, now, limited, 0.0),
+            Verdict::Paused { until: now + S(60) }
+        );
+    }
+
+    #[test]
+    fn retry_after_replaces_the_rate_limit_pause() {
+        let plan = plan(2, S(60), limits(60));
+        let mut s = Scheduler::new(&[1, 2], Config::new(plan, true), limits(60));
+        s.next(S(0));
+        let outcome = Outcome::RateLimited {
+            retry_after: Some(S(5)),
+        };
+        assert_eq!(
+            s.record(1, S(0), outcome, 0.0),
+            Verdict::Paused { until: S(5) }
+        );
+        assert_eq!(s.next(S(1)), Next::WaitUntil(S(5)));
+    }
+
+    #[test]
+    fn transient_failures_back_off_exponentially_with_jitter() {
+        let plan = plan(1, S(600), limits(60));
+        let mut s = Scheduler::new(&[1], Config::new(plan, false), limits(60));
+        assert_eq!(s.next(S(0)), Next::Call(1));
+        assert_eq!(
+            s.record(1, S(0), Outcome::Transient, 0.0),
+            Verdict::RetryAt {
+                at: Duration::from_millis(500)
+            }
+        );
+        assert_eq!(s.next(S(1)), Next::Call(1));
+        assert_eq!(
+            s.record(1, S(1), Outcome::Transient, 0.5),
+            Verdict::RetryAt {
+                at: S(1) + Duration::from_millis(1500)
+            }
+        );
+        // Capped at five minutes (the interval being longer).
+        let mut now = S(10);
+        for _ in 0..20 {
+            s.next(now);
+            let Verdict::RetryAt { at } = s.record(1, now, Outcome::Transient, 0.999) else {
+                panic!()
+            };
+            assert!(at - now <= S(300), "{:?}", at - now);
+            now = at;
+        }
+    }
+
+    #[test]
+    fn a_city_waiting_for_an_answer_does_not_hold_up_the_others() {
+        let plan = plan(2, S(600), limits(60));
+        let mut s = Scheduler::new(&[1, 2], Config::new(plan, false), limits(60));
+        assert_eq!(s.next(S(0)), Next::Call(1));
+        assert_eq!(s.next(S(1)), Next::WaitUntil(S(300)));
+        assert_eq!(s.next(S(300)), Next::Call(2));
+        assert_eq!(s.next(S(301)), Next::AwaitAnswers);
+    }
+
+    #[test]
+    fn once_gives_up_on_a_city_after_three_transient_failures() {
+        let plan = plan(1, S(600), limits(60));
+        let mut s = Scheduler::new(&[1], Config::new(plan, true), limits(60));
+        let mut verdicts = Vec::new();
+        let mut now = S(0);
+        loop {
+            match s.next(now) {
+                Next::Call(_) => verdicts.push(s.record(1, now, Outcome::Transient, 0.0)),
+                Next::WaitUntil(t) => now = t,
+                Next::Finished => break,
+                Next::AwaitAnswers => panic!(),
+            }
+        }
+        assert_eq!(verdicts.len(), 3);
+        assert_eq!(verdicts[2], Verdict::GaveUp);
+    }
+
+    #[test]
+    fn an_unknown_city_is_dropped_and_never_called_again() {
+        let plan = plan(2, S(60), limits(60));
+        let mut s = Scheduler::new(&[1, 2], Config::new(plan, false), limits(60));
+        assert_eq!(s.next(S(0)), Next::Call(1));
+        assert_eq!(s.record(1, S(0), Outcome::NotFound, 0.0), Verdict::Dropped);
+        let calls = simulate(&mut s, S(600), Duration::from_millis(10), |_, _| {
+            Outcome::Skipped
+        });
+        assert!(calls.iter().all(|&(_, id)| id == 2));
+        assert_eq!(s.dropped(), vec![1]);
+        s.next(S(600));
+        s.record(2, S(600), Outcome::NotFound, 0.0);
+        assert_eq!(s.next(S(601)), Next::Finished);
+    }
+}
