@@ -5,13 +5,15 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands;
+use crate::dash::Units;
 use crate::settings::{
-    parse_brokers, parse_host_port, parse_kafka_option, parse_keyspace, parse_topic,
-    CassandraSettings, KafkaSettings, Secret,
+    parse_brokers, parse_country, parse_duration, parse_host_port, parse_kafka_option,
+    parse_keyspace, parse_topic, CassandraSettings, KafkaSettings, Secret,
 };
 
 /// Live weather for French cities: OpenWeatherMap -> Kafka -> Cassandra -> terminal.
@@ -87,6 +89,47 @@ pub enum Command {
     /// Create the keyspace and tables (cql/NNN_name.cql, in order) and the Kafka topics.
     /// Idempotent: a second run changes nothing.
     Migrate(MigrateArgs),
+    /// Live terminal dashboard of the latest readings. When stdout is not a terminal, print
+    /// one snapshot table and exit.
+    Dash(DashArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DashArgs {
+    /// How often to read Cassandra again (e.g. 5s, 500ms, 1m).
+    #[arg(long, env = "METEO_REFRESH", default_value = "5s", value_parser = parse_refresh)]
+    pub refresh: Duration,
+
+    /// The country whose cities are shown (ISO 3166 alpha-2).
+    #[arg(long, env = "METEO_COUNTRY", default_value = "FR", value_parser = parse_country)]
+    pub country: String,
+
+    /// Units: metric (°C, m/s), metric-kmh (°C, km/h) or imperial (°F, mph); `u` switches.
+    #[arg(long, env = "METEO_UNITS", value_enum, default_value = "metric")]
+    pub units: Units,
+
+    /// Readings older than this are dimmed.
+    #[arg(long, env = "METEO_STALE_AFTER", default_value = "1h", value_parser = parse_duration)]
+    pub stale_after: Duration,
+
+    /// ASCII weather icons and wind directions (automatic when the locale is not UTF-8).
+    #[arg(long, env = "METEO_ASCII")]
+    pub ascii: bool,
+
+    /// Append log lines here while the dashboard owns the screen (otherwise they are dropped).
+    #[arg(long, env = "METEO_LOG_FILE")]
+    pub log_file: Option<PathBuf>,
+}
+
+/// A refresh period: at least 100 ms, so a typo cannot hammer Cassandra.
+fn parse_refresh(value: &str) -> Result<Duration, String> {
+    let period = parse_duration(value)?;
+    if period < Duration::from_millis(100) {
+        return Err(format!(
+            "'{value}' is too short for a refresh period (at least 100ms)"
+        ));
+    }
+    Ok(period)
 }
 
 #[derive(Debug, Args)]
@@ -134,7 +177,20 @@ fn parse_replication_map(value: &str) -> Result<String, String> {
 pub fn main() -> ExitCode {
     // clap prints usage errors itself and exits with 2; --help and --version exit with 0.
     let cli = Cli::parse();
-    crate::logging::init();
+    // While the dashboard owns the screen a log line would tear it: logs go to a file or nowhere.
+    let logged = match &cli.command {
+        Command::Dash(args) if commands::dash::owns_terminal() => {
+            crate::logging::init_quiet(args.log_file.as_deref())
+        }
+        _ => {
+            crate::logging::init();
+            Ok(())
+        }
+    };
+    if let Err(err) = logged {
+        eprintln!("meteo: error: {err:#}");
+        return ExitCode::FAILURE;
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -152,6 +208,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Migrate(args) => commands::migrate::run(&cli.global, args).await,
+            Command::Dash(args) => commands::dash::run(&cli.global, args).await,
         }
     })
 }
@@ -185,5 +242,43 @@ mod tests {
             "{'class': 'SimpleStrategy', 'replication_factor': 1}",
         ]);
         assert!(parsed.is_err());
+    }
+
+    #[test]
+    fn dash_flags_have_the_documented_defaults() {
+        let cli = Cli::try_parse_from(["meteo", "dash"]).unwrap();
+        let Command::Dash(args) = cli.command else {
+            panic!("not dash");
+        };
+        assert_eq!(args.refresh, Duration::from_secs(5));
+        assert_eq!(args.country, "FR");
+        assert_eq!(args.units, Units::Metric);
+    }
+
+    #[test]
+    fn dash_rejects_a_refresh_period_too_short_or_malformed() {
+        for bad in ["0s", "10ms", "fast", "-1s"] {
+            assert!(
+                Cli::try_parse_from(["meteo", "dash", "--refresh", bad]).is_err(),
+                "{bad}"
+            );
+        }
+        let cli = Cli::try_parse_from([
+            "meteo",
+            "dash",
+            "--refresh",
+            "2m",
+            "--units",
+            "imperial",
+            "--country",
+            "be",
+        ])
+        .unwrap();
+        let Command::Dash(args) = cli.command else {
+            panic!("not dash");
+        };
+        assert_eq!(args.refresh, Duration::from_secs(120));
+        assert_eq!(args.units, Units::Imperial);
+        assert_eq!(args.country, "BE");
     }
 }

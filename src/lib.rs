@@ -8,11 +8,13 @@
 //! - [`model`]: the reading (message schema 1) and its validation. Depends on nothing of ours.
 //! - [`kafka`]: Kafka clients built from settings: topic administration.
 //! - [`store`]: Cassandra: the session, schema migrations, reading and writing readings.
+//! - [`dash`]: the terminal dashboard: app state, refresh task, drawing. Reads Cassandra only.
 //! - [`commands`]: one `run` per subcommand, the only place where the modules meet.
 //! - [`logging`]: `tracing` to stderr, filtered by `RUST_LOG`.
 
 pub mod cli;
 pub mod commands;
+pub mod dash;
 pub mod kafka;
 pub mod logging;
 pub mod model;

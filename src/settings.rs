@@ -2,6 +2,7 @@
 //! clap uses to turn raw flag and environment values into them. Nothing here does I/O.
 
 use std::fmt;
+use std::time::Duration;
 
 /// A secret (an API key, a password). `Debug` and `Display` print `[redacted]`, so a secret
 /// cannot reach a log line, an error message or a panic by accident; [`Secret::expose`] is
@@ -136,9 +137,69 @@ pub fn parse_kafka_option(value: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Parses a duration: a number and a unit (`ms`, `s`, `m`, `h`, `d`), e.g. `500ms`, `5s`,
+/// `10m`; a bare number is seconds. At most 30 days.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let text = value.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("'{value}' is not a duration such as 500ms, 5s, 10m or 1h"))?;
+    let seconds = match unit.trim() {
+        "ms" => number / 1000.0,
+        "" | "s" => number,
+        "m" | "min" => number * 60.0,
+        "h" => number * 3600.0,
+        "d" => number * 86400.0,
+        other => {
+            return Err(format!(
+                "'{value}': unknown unit '{other}' (use ms, s, m, h or d)"
+            ))
+        }
+    };
+    if !(0.0..=30.0 * 86400.0).contains(&seconds) {
+        return Err(format!("'{value}' is longer than 30 days"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Parses a country code: two ASCII letters (ISO 3166 alpha-2), upper-cased.
+pub fn parse_country(value: &str) -> Result<String, String> {
+    let code = value.trim();
+    if code.len() != 2 || !code.chars().all(|c| c.is_ascii_alphabetic()) {
+        return Err(format!(
+            "'{value}' is not a two-letter country code such as FR"
+        ));
+    }
+    Ok(code.to_ascii_uppercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_take_a_unit_and_default_to_seconds() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        assert_eq!(parse_duration("1.5m").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        for bad in ["", "s", "5 parsecs", "-1s", "1e9s", "99d"] {
+            assert!(parse_duration(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn country_codes_are_two_letters_upper_cased() {
+        assert_eq!(parse_country("fr").unwrap(), "FR");
+        for bad in ["", "F", "FRA", "F1", "é!"] {
+            assert!(parse_country(bad).is_err(), "{bad} accepted");
+        }
+    }
 
     #[test]
     fn a_secret_never_shows_in_debug_or_display() {
