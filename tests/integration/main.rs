@@ -4,6 +4,7 @@
 
 mod util;
 
+mod dash;
 mod kafka_roundtrip;
 mod migrate;
 mod store;
