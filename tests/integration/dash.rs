@@ -348,3 +348,83 @@ impl Tmux {
             .unwrap_or_else(|_| panic!("no meteo under the shell {shell}"))
     }
 }
+
+/// A TCP proxy to the real Cassandra on a port of its own; dropping it closes the port and
+/// every connection through it: a dropped connection without stopping Cassandra.
+struct Proxy {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(port: u16) -> (Proxy, u16) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = crate::util::cassandra_nodes()
+            .split(',')
+            .next()
+            .unwrap()
+            .to_string();
+        let task = tokio::spawn(async move {
+            let mut links = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                let target = target.clone();
+                links.spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        (Proxy { task }, port)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        // Aborting the accept loop drops the listener and the JoinSet, which aborts every link.
+        self.task.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_refresh_task_survives_a_dropped_connection_and_recovers_when_it_is_back() {
+    let keyspace = seeded().await;
+    let (proxy, port) = Proxy::start(0).await;
+    let mut settings = cassandra_settings(&keyspace);
+    settings.nodes = vec![format!("127.0.0.1:{port}")];
+    let (_requests, request_rx) = mpsc::unbounded_channel();
+    let (update_tx, mut updates) = mpsc::unbounded_channel();
+    let task = tokio::spawn(refresh::run(
+        CassandraSource::new(settings),
+        "FR".into(),
+        Duration::from_millis(300),
+        request_rx,
+        update_tx,
+        std::future::pending(),
+    ));
+    let ok = |u: &Update| matches!(u, Update::Latest { result: Ok(c), .. } if c.len() == 3);
+    assert!(ok(&next(&mut updates).await));
+
+    drop(proxy);
+    let start = Instant::now();
+    loop {
+        match next(&mut updates).await {
+            Update::Latest { result: Err(_), .. } => break,
+            u if ok(&u) => assert!(start.elapsed() < Duration::from_secs(20), "never failed"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    let (_proxy, _) = Proxy::start(port).await;
+    let start = Instant::now();
+    while !ok(&next(&mut updates).await) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "did not reconnect"
+        );
+    }
+    task.abort();
+    drop_keyspace(&keyspace).await;
+}
