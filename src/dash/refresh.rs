@@ -52,7 +52,23 @@ impl CassandraSource {
         if let Some(session) = &self.session {
             return Ok(session.clone());
         }
-        let session = store::connect(&self.settings, Some(&self.settings.keyspace)).await?;
+        let keyspace = self.settings.keyspace.as_str();
+        let session = match store::connect(&self.settings, Some(keyspace)).await {
+            Ok(session) => session,
+            Err(err) => {
+                // The driver reports a missing keyspace as a node that does not answer: ask a
+                // plain session whether the keyspace is there, and say so when it is not.
+                if let Ok(plain) = store::connect(&self.settings, None).await {
+                    if !keyspace_exists(&plain, keyspace).await.unwrap_or(true) {
+                        anyhow::bail!(
+                            "keyspace {keyspace} does not exist at {} (run `meteo migrate`, or set --keyspace)",
+                            self.settings.nodes.join(",")
+                        );
+                    }
+                }
+                return Err(err);
+            }
+        };
         self.session = Some(session.clone());
         Ok(session)
     }
@@ -70,6 +86,18 @@ impl CassandraSource {
         }
         result
     }
+}
+
+async fn keyspace_exists(session: &CassandraSession, keyspace: &str) -> anyhow::Result<bool> {
+    let found = store::rows(
+        store::query_with_values(
+            session,
+            "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
+            cdrs_tokio::query_values!(keyspace),
+        )
+        .await?,
+    )?;
+    Ok(!found.is_empty())
 }
 
 impl Source for CassandraSource {
