@@ -11,11 +11,12 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands;
+use crate::dash::Units;
 use crate::owm::cities::{fold_name, Near, Point, Selection};
 use crate::owm::source::{Source, DEFAULT_CITY_LIST_URL};
 use crate::settings::{
-    parse_brokers, parse_duration, parse_host_port, parse_kafka_option, parse_keyspace,
-    parse_topic, CassandraSettings, KafkaSettings, Secret,
+    parse_brokers, parse_country, parse_duration, parse_host_port, parse_kafka_option,
+    parse_keyspace, parse_topic, CassandraSettings, KafkaSettings, Secret,
 };
 
 /// Live weather for French cities: OpenWeatherMap -> Kafka -> Cassandra -> terminal.
@@ -91,6 +92,9 @@ pub enum Command {
     /// Create the keyspace and tables (cql/NNN_name.cql, in order) and the Kafka topics.
     /// Idempotent: a second run changes nothing.
     Migrate(MigrateArgs),
+    /// Live terminal dashboard of the latest readings. When stdout is not a terminal, print
+    /// one snapshot table and exit.
+    Dash(DashArgs),
     /// Poll the weather API for every city of the list, within the plan's limits, and publish
     /// each new observation to the topic. Without an API key, synthetic readings.
     Produce(ProduceArgs),
@@ -191,17 +195,6 @@ impl CitiesArgs {
     }
 }
 
-/// A country code: two ASCII letters, upper-cased.
-fn parse_country(value: &str) -> Result<String, String> {
-    let value = value.trim();
-    if value.len() != 2 || !value.chars().all(|c| c.is_ascii_alphabetic()) {
-        return Err(format!(
-            "'{value}' is not a two-letter country code such as FR"
-        ));
-    }
-    Ok(value.to_ascii_uppercase())
-}
-
 /// A name filter must keep some letters once folded, or it would match every city.
 fn parse_name_filter(value: &str) -> Result<String, String> {
     if fold_name(value).is_empty() {
@@ -241,6 +234,44 @@ pub struct ConsumeArgs {
     /// How often to log a progress line (counts, lag, write latency).
     #[arg(long, env = "METEO_STATS_INTERVAL", default_value = "60s", value_parser = parse_duration)]
     pub stats_interval: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct DashArgs {
+    /// How often to read Cassandra again (e.g. 5s, 500ms, 1m).
+    #[arg(long, env = "METEO_REFRESH", default_value = "5s", value_parser = parse_refresh)]
+    pub refresh: Duration,
+
+    /// The country whose cities are shown (ISO 3166 alpha-2).
+    #[arg(long, env = "METEO_COUNTRY", default_value = "FR", value_parser = parse_country)]
+    pub country: String,
+
+    /// Units: metric (°C, m/s), metric-kmh (°C, km/h) or imperial (°F, mph); `u` switches.
+    #[arg(long, env = "METEO_UNITS", value_enum, default_value = "metric")]
+    pub units: Units,
+
+    /// Readings older than this are dimmed.
+    #[arg(long, env = "METEO_STALE_AFTER", default_value = "1h", value_parser = parse_duration)]
+    pub stale_after: Duration,
+
+    /// ASCII weather icons and wind directions (automatic when the locale is not UTF-8).
+    #[arg(long, env = "METEO_ASCII")]
+    pub ascii: bool,
+
+    /// Append log lines here while the dashboard owns the screen (otherwise they are dropped).
+    #[arg(long, env = "METEO_LOG_FILE")]
+    pub log_file: Option<PathBuf>,
+}
+
+/// A refresh period: at least 100 ms, so a typo cannot hammer Cassandra.
+fn parse_refresh(value: &str) -> Result<Duration, String> {
+    let period = parse_duration(value)?;
+    if period < Duration::from_millis(100) {
+        return Err(format!(
+            "'{value}' is too short for a refresh period (at least 100ms)"
+        ));
+    }
+    Ok(period)
 }
 
 #[derive(Debug, Args)]
@@ -392,7 +423,20 @@ fn parse_replication_map(value: &str) -> Result<String, String> {
 pub fn main() -> ExitCode {
     // clap prints usage errors itself and exits with 2; --help and --version exit with 0.
     let cli = Cli::parse();
-    crate::logging::init();
+    // While the dashboard owns the screen a log line would tear it: logs go to a file or nowhere.
+    let logged = match &cli.command {
+        Command::Dash(args) if commands::dash::owns_terminal() => {
+            crate::logging::init_quiet(args.log_file.as_deref())
+        }
+        _ => {
+            crate::logging::init();
+            Ok(())
+        }
+    };
+    if let Err(err) = logged {
+        eprintln!("meteo: error: {err:#}");
+        return ExitCode::FAILURE;
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -414,6 +458,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // Blocking file and HTTP work, on this thread: nothing else runs meanwhile.
             Command::Cities(args) => commands::cities::run(args),
             Command::Produce(args) => commands::produce::run(&cli.global, args).await,
+            Command::Dash(args) => commands::dash::run(&cli.global, args).await,
         }
     })
 }
@@ -526,5 +571,43 @@ mod tests {
             "{'class': 'SimpleStrategy', 'replication_factor': 1}",
         ]);
         assert!(parsed.is_err());
+    }
+
+    #[test]
+    fn dash_flags_have_the_documented_defaults() {
+        let cli = Cli::try_parse_from(["meteo", "dash"]).unwrap();
+        let Command::Dash(args) = cli.command else {
+            panic!("not dash");
+        };
+        assert_eq!(args.refresh, Duration::from_secs(5));
+        assert_eq!(args.country, "FR");
+        assert_eq!(args.units, Units::Metric);
+    }
+
+    #[test]
+    fn dash_rejects_a_refresh_period_too_short_or_malformed() {
+        for bad in ["0s", "10ms", "fast", "-1s"] {
+            assert!(
+                Cli::try_parse_from(["meteo", "dash", "--refresh", bad]).is_err(),
+                "{bad}"
+            );
+        }
+        let cli = Cli::try_parse_from([
+            "meteo",
+            "dash",
+            "--refresh",
+            "2m",
+            "--units",
+            "imperial",
+            "--country",
+            "be",
+        ])
+        .unwrap();
+        let Command::Dash(args) = cli.command else {
+            panic!("not dash");
+        };
+        assert_eq!(args.refresh, Duration::from_secs(120));
+        assert_eq!(args.units, Units::Imperial);
+        assert_eq!(args.country, "BE");
     }
 }

@@ -13,11 +13,13 @@
 //! - [`kafka`]: Kafka clients built from settings: topic administration, the producer, the
 //!   at-least-once consumer loop.
 //! - [`store`]: Cassandra: the session, schema migrations, reading and writing readings.
+//! - [`dash`]: the terminal dashboard: app state, refresh task, drawing. Reads Cassandra only.
 //! - [`commands`]: one `run` per subcommand, the only place where the modules meet.
 //! - [`logging`]: `tracing` to stderr, filtered by `RUST_LOG`.
 
 pub mod cli;
 pub mod commands;
+pub mod dash;
 pub mod kafka;
 pub mod logging;
 pub mod model;

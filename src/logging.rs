@@ -1,5 +1,6 @@
 //! Logging: `tracing` events to stderr, filtered by `RUST_LOG` (default `info`).
 //! librdkafka's own log lines arrive through the `log` bridge and are filtered the same way.
+//! While the dashboard owns the screen, [`init_quiet`] sends them to a file or nowhere.
 
 use tracing_subscriber::EnvFilter;
 
@@ -13,6 +14,48 @@ const ALWAYS: [&str; 2] = ["ureq=info", "ureq_proto=info"];
 /// Installs the global subscriber. An unparsable `RUST_LOG` falls back to the default and says so,
 /// rather than silently logging nothing.
 pub fn init() {
+    let (filter, bad_filter) = filter();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+    if let Some((value, err)) = bad_filter {
+        tracing::warn!(%value, %err, "RUST_LOG is not a valid filter; logging at info");
+    }
+}
+
+/// For a program that owns the terminal: log lines are appended to `file`, or dropped when
+/// there is none. Fails (before the screen is taken) when the file cannot be opened.
+pub fn init_quiet(file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let Some(path) = file else {
+        // No subscriber at all: events cost nothing and go nowhere.
+        return Ok(());
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening the log file {}", path.display()))?;
+    let (filter, bad_filter) = filter();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+    if let Some((value, err)) = bad_filter {
+        tracing::warn!(%value, %err, "RUST_LOG is not a valid filter; logging at info");
+    }
+    Ok(())
+}
+
+/// The filter from `RUST_LOG`, and the bad value with its error when it does not parse.
+fn filter() -> (
+    EnvFilter,
+    Option<(String, tracing_subscriber::filter::ParseError)>,
+) {
     let (filter, bad_filter) = match std::env::var("RUST_LOG") {
         Ok(value) if !value.trim().is_empty() => match EnvFilter::try_new(&value) {
             Ok(filter) => (filter, None),
@@ -26,12 +69,5 @@ pub fn init() {
             Ok(directive) => filter.add_directive(directive),
             Err(_) => filter,
         });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
-    if let Some((value, err)) = bad_filter {
-        tracing::warn!(%value, %err, "RUST_LOG is not a valid filter; logging at info");
-    }
+    (filter, bad_filter)
 }

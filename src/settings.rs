@@ -198,6 +198,17 @@ pub fn format_duration(duration: std::time::Duration) -> String {
     out
 }
 
+/// Parses a country code: two ASCII letters (ISO 3166 alpha-2), upper-cased.
+pub fn parse_country(value: &str) -> Result<String, String> {
+    let code = value.trim();
+    if code.len() != 2 || !code.chars().all(|c| c.is_ascii_alphabetic()) {
+        return Err(format!(
+            "'{value}' is not a two-letter country code such as FR"
+        ));
+    }
+    Ok(code.to_ascii_uppercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +226,14 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
         assert_eq!(format_duration(Duration::from_secs(600)), "10m");
         assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
+    }
+
+    #[test]
+    fn country_codes_are_two_letters_upper_cased() {
+        assert_eq!(parse_country("fr").unwrap(), "FR");
+        for bad in ["", "F", "FRA", "F1", "é!"] {
+            assert!(parse_country(bad).is_err(), "{bad} accepted");
+        }
     }
 
     #[test]

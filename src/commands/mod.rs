@@ -3,6 +3,7 @@
 
 pub mod cities;
 pub mod consume;
+pub mod dash;
 pub mod migrate;
 pub mod produce;
 

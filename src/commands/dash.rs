@@ -1,0 +1,60 @@
+//! `meteo dash`: the live dashboard on a terminal, or one snapshot table when stdout is not
+//! a terminal. Glue only: settings in, [`crate::dash`] does the work.
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::Context;
+use chrono::Utc;
+
+use crate::cli::{DashArgs, GlobalArgs};
+use crate::dash::app::City;
+use crate::dash::refresh::{CassandraSource, Source};
+use crate::dash::{self, DashSettings};
+
+/// Whether `meteo dash` will take over the screen (stdout is a terminal). Decided before
+/// logging starts, because nothing may print while the dashboard owns the screen.
+pub fn owns_terminal() -> bool {
+    std::io::stdout().is_terminal()
+}
+
+impl DashArgs {
+    /// The typed settings of the dashboard, with `NO_COLOR` and the locale taken into account.
+    pub fn settings(&self) -> DashSettings {
+        DashSettings {
+            country: self.country.clone(),
+            refresh: self.refresh,
+            units: self.units,
+            stale_after: self.stale_after,
+            color: !dash::no_color(),
+            ascii: self.ascii || dash::ascii_locale(),
+        }
+    }
+}
+
+pub async fn run(global: &GlobalArgs, args: DashArgs) -> anyhow::Result<()> {
+    let settings = args.settings();
+    let source = CassandraSource::new(global.cassandra());
+    if owns_terminal() {
+        dash::term::run(settings, source).await
+    } else {
+        snapshot(settings, source).await
+    }
+}
+
+/// One read, one table on stdout. Unlike the live view this fails (exit 1) when Cassandra
+/// does not answer: a script must know the table is missing.
+async fn snapshot(settings: DashSettings, mut source: CassandraSource) -> anyhow::Result<()> {
+    let found = source.latest(&settings.country).await?;
+    if found.is_empty() {
+        tracing::warn!(country = %settings.country, "no readings yet");
+    }
+    let cities: Vec<City> = found.iter().map(City::from_reading).collect();
+    let mut out = std::io::stdout().lock();
+    match dash::snapshot::write(&mut out, &cities, settings.units, Utc::now()) {
+        // `meteo dash | head` closes the pipe early: that is the reader's choice, not a failure.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing the snapshot to stdout"),
+    }?;
+    out.flush().ok();
+    Ok(())
+}

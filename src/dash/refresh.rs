@@ -1,0 +1,299 @@
+//! The background task that reads Cassandra for the dashboard: one `latest` partition every
+//! refresh period (or at once when asked), and the selected city's last 24 hours when asked.
+//! It runs beside the UI loop and only talks to it over channels, so the UI never waits on
+//! Cassandra, and a dropped connection becomes an [`Update`] carrying the error, never a crash.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+
+use super::app::{City, Point, Request, Update};
+use crate::model::Reading;
+use crate::settings::CassandraSettings;
+use crate::store::{self, readings, CassandraSession};
+
+/// How far back the chart goes.
+pub const HISTORY: chrono::Duration = chrono::Duration::hours(24);
+
+/// Where readings come from: Cassandra in the product, a stand-in in unit tests.
+pub trait Source: Send {
+    /// The newest reading of every city of `country`.
+    fn latest(
+        &mut self,
+        country: &str,
+    ) -> impl Future<Output = anyhow::Result<Vec<Reading>>> + Send;
+    /// One city's readings of the last [`HISTORY`], in any order.
+    fn history(
+        &mut self,
+        city_id: i64,
+    ) -> impl Future<Output = anyhow::Result<Vec<Reading>>> + Send;
+}
+
+/// Cassandra, connected lazily and again after any failure, so a node that was down at start
+/// or restarted later is picked up at the next refresh.
+pub struct CassandraSource {
+    settings: CassandraSettings,
+    session: Option<Arc<CassandraSession>>,
+}
+
+impl CassandraSource {
+    pub fn new(settings: CassandraSettings) -> Self {
+        Self {
+            settings,
+            session: None,
+        }
+    }
+
+    async fn session(&mut self) -> anyhow::Result<Arc<CassandraSession>> {
+        if let Some(session) = &self.session {
+            return Ok(session.clone());
+        }
+        let keyspace = self.settings.keyspace.as_str();
+        let session = match store::connect(&self.settings, Some(keyspace)).await {
+            Ok(session) => session,
+            Err(err) => {
+                // The driver reports a missing keyspace as a node that does not answer: ask a
+                // plain session whether the keyspace is there, and say so when it is not.
+                if let Ok(plain) = store::connect(&self.settings, None).await {
+                    if !keyspace_exists(&plain, keyspace).await.unwrap_or(true) {
+                        anyhow::bail!(
+                            "keyspace {keyspace} does not exist at {} (run `meteo migrate`, or set --keyspace)",
+                            self.settings.nodes.join(",")
+                        );
+                    }
+                }
+                return Err(err);
+            }
+        };
+        self.session = Some(session.clone());
+        Ok(session)
+    }
+
+    /// Runs `read` on the session; on failure drops the session so the next call reconnects.
+    async fn with_session<T, F, Fut>(&mut self, read: F) -> anyhow::Result<T>
+    where
+        F: FnOnce(Arc<CassandraSession>) -> Fut,
+        Fut: Future<Output = anyhow::Result<T>>,
+    {
+        let session = self.session().await?;
+        let result = read(session).await;
+        if result.is_err() {
+            self.session = None;
+        }
+        result
+    }
+}
+
+async fn keyspace_exists(session: &CassandraSession, keyspace: &str) -> anyhow::Result<bool> {
+    let found = store::rows(
+        store::query_with_values(
+            session,
+            "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
+            cdrs_tokio::query_values!(keyspace),
+        )
+        .await?,
+    )?;
+    Ok(!found.is_empty())
+}
+
+impl Source for CassandraSource {
+    async fn latest(&mut self, country: &str) -> anyhow::Result<Vec<Reading>> {
+        self.with_session(|s| async move { readings::latest(&s, country).await })
+            .await
+    }
+
+    async fn history(&mut self, city_id: i64) -> anyhow::Result<Vec<Reading>> {
+        let since = Utc::now() - HISTORY;
+        self.with_session(|s| async move { readings::history(&s, city_id, since).await })
+            .await
+    }
+}
+
+/// Reads `latest` every `every` and on [`Request::Latest`], a city's history on
+/// [`Request::History`], and sends what it found (or why it failed) as [`Update`]s. Requests
+/// that pile up while a read is slow are merged: one `latest`, the last city asked for.
+/// Returns when `shutdown` completes or the loop hangs up.
+pub async fn run<S: Source>(
+    mut source: S,
+    country: String,
+    every: Duration,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+    updates: mpsc::UnboundedSender<Update>,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let mut ticker = tokio::time::interval(every);
+    // After a slow read, wait a whole period again rather than firing the missed ticks at once.
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        let mut asked = tokio::select! {
+            () = &mut shutdown => return,
+            _ = ticker.tick() => vec![Request::Latest],
+            request = requests.recv() => match request {
+                Some(request) => vec![request],
+                None => return,
+            },
+        };
+        while let Ok(request) = requests.try_recv() {
+            asked.push(request);
+        }
+        let want_latest = asked.contains(&Request::Latest);
+        let want_history = asked.iter().rev().find_map(|r| match r {
+            Request::History(id) => Some(*id),
+            Request::Latest => None,
+        });
+        if want_latest {
+            // A refresh asked for now restarts the period.
+            ticker.reset();
+            let result = tokio::select! {
+                () = &mut shutdown => return,
+                result = source.latest(&country) => result,
+            };
+            let update = Update::Latest {
+                at: Utc::now(),
+                result: result
+                    .map(|found| found.iter().map(City::from_reading).collect())
+                    .map_err(|e| format!("{e:#}")),
+            };
+            if updates.send(update).is_err() {
+                return;
+            }
+        }
+        if let Some(city_id) = want_history {
+            let result = tokio::select! {
+                () = &mut shutdown => return,
+                result = source.history(city_id) => result,
+            };
+            let result = result
+                .map(|mut found| {
+                    found.sort_by_key(|r| r.observed_at);
+                    found.iter().map(Point::from_reading).collect()
+                })
+                .map_err(|e| format!("{e:#}"));
+            if updates.send(Update::History { city_id, result }).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dash::app::tests::reading;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Answers from memory; fails while `down` is set; counts reads.
+    #[derive(Clone, Default)]
+    struct Fake {
+        down: Arc<std::sync::atomic::AtomicBool>,
+        reads: Arc<AtomicUsize>,
+    }
+
+    impl Source for Fake {
+        async fn latest(&mut self, country: &str) -> anyhow::Result<Vec<Reading>> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            if self.down.load(Ordering::SeqCst) {
+                anyhow::bail!("Cassandra at h:1 did not answer");
+            }
+            assert_eq!(country, "FR");
+            Ok(vec![
+                reading(1, "Paris", 7.0, 1),
+                reading(2, "Lyon", 9.0, 1),
+            ])
+        }
+
+        async fn history(&mut self, city_id: i64) -> anyhow::Result<Vec<Reading>> {
+            Ok(vec![
+                reading(city_id, "x", 5.0, 10),
+                reading(city_id, "x", 6.0, 70),
+            ])
+        }
+    }
+
+    /// Short, so the tests run on the real clock in well under a second (tokio's paused clock
+    /// needs its `test-util` feature, which would rebuild tokio and everything above it).
+    const PERIOD: Duration = Duration::from_millis(100);
+
+    fn start(
+        fake: Fake,
+    ) -> (
+        mpsc::UnboundedSender<Request>,
+        mpsc::UnboundedReceiver<Update>,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let (req_tx, req_rx) = mpsc::unbounded_channel();
+        let (upd_tx, upd_rx) = mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run(fake, "FR".into(), PERIOD, req_rx, upd_tx, async {
+            let _ = stop_rx.await;
+        }));
+        (req_tx, upd_rx, stop_tx, task)
+    }
+
+    #[tokio::test]
+    async fn latest_is_read_at_start_and_then_every_period() {
+        let fake = Fake::default();
+        let (_req, mut updates, stop, task) = start(fake.clone());
+        let first = updates.recv().await.unwrap();
+        assert!(matches!(first, Update::Latest { result: Ok(ref c), .. } if c.len() == 2));
+        tokio::time::sleep(PERIOD / 2).await;
+        assert_eq!(fake.reads.load(Ordering::SeqCst), 1);
+        updates.recv().await.unwrap();
+        assert_eq!(fake.reads.load(Ordering::SeqCst), 2);
+        stop.send(()).unwrap();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_failing_source_is_reported_and_retried_until_it_answers() {
+        let fake = Fake::default();
+        fake.down.store(true, Ordering::SeqCst);
+        let (_req, mut updates, _stop, _task) = start(fake.clone());
+        for _ in 0..2 {
+            match updates.recv().await.unwrap() {
+                Update::Latest { result: Err(e), .. } => assert!(e.contains("h:1"), "{e}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        fake.down.store(false, Ordering::SeqCst);
+        assert!(matches!(
+            updates.recv().await.unwrap(),
+            Update::Latest { result: Ok(_), .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn history_requests_are_merged_and_answered_oldest_first() {
+        let (requests, mut updates, _stop, _task) = start(Fake::default());
+        updates.recv().await.unwrap();
+        requests.send(Request::History(1)).unwrap();
+        requests.send(Request::History(2)).unwrap();
+        match updates.recv().await.unwrap() {
+            Update::History {
+                city_id,
+                result: Ok(points),
+            } => {
+                assert_eq!(city_id, 2);
+                assert!(points[0].at < points[1].at);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_task_ends_when_the_loop_hangs_up() {
+        let (requests, updates, _stop, task) = start(Fake::default());
+        drop(requests);
+        drop(updates);
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}

@@ -1,0 +1,430 @@
+//! `meteo dash` against the real Cassandra: the refresh task reads what was written, the
+//! snapshot mode prints it, and the whole program in a real pseudo-terminal (tmux) shows the
+//! cities, answers keys, survives a missing Cassandra and gives the terminal back on quit and
+//! on SIGTERM. tmux is required: without it these tests fail, they do not skip.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use meteo::dash::app::{Request, Update};
+use meteo::dash::refresh::{self, CassandraSource};
+use meteo::model::Reading;
+use meteo::store::readings::ReadingWriter;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::util::{cassandra_settings, drop_keyspace, meteo, migrated, run, session, unique};
+
+/// A recent reading of city `id`, so that the 24-hour history finds it.
+fn reading(id: i64, name: &str, temperature: f64, minutes_old: i64) -> Reading {
+    let mut r: Reading = serde_json::from_str(include_str!("../data/reading.json")).unwrap();
+    r.city_id = id;
+    r.city_name = name.to_string();
+    r.temperature = temperature;
+    let at = Utc::now() - chrono::Duration::minutes(minutes_old);
+    r.observed_at = at - chrono::Duration::nanoseconds(i64::from(at.timestamp_subsec_nanos()));
+    r
+}
+
+/// A fresh keyspace holding Paris, Lyon (with a second, older reading) and a hostile name.
+async fn seeded() -> String {
+    let (keyspace, _) = migrated(&[]);
+    let writer = ReadingWriter::prepare(session(Some(&keyspace)).await)
+        .await
+        .unwrap();
+    for r in [
+        reading(2988507, "Paris", 7.3, 5),
+        reading(2996944, "Lyon", 11.5, 70),
+        reading(2996944, "Lyon", 12.5, 10),
+        reading(3031582, "Bor\x1b[2J\x1b]0;owned\x07deaux", 14.0, 3),
+    ] {
+        writer.write(&r, Utc::now()).await.unwrap();
+    }
+    keyspace
+}
+
+async fn next(updates: &mut mpsc::UnboundedReceiver<Update>) -> Update {
+    tokio::time::timeout(Duration::from_secs(30), updates.recv())
+        .await
+        .expect("no update within 30 s")
+        .expect("the task ended")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_refresh_task_reads_latest_and_a_citys_history_from_cassandra() {
+    let keyspace = seeded().await;
+    let (requests, request_rx) = mpsc::unbounded_channel();
+    let (update_tx, mut updates) = mpsc::unbounded_channel();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(refresh::run(
+        CassandraSource::new(cassandra_settings(&keyspace)),
+        "FR".into(),
+        Duration::from_secs(60),
+        request_rx,
+        update_tx,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    match next(&mut updates).await {
+        Update::Latest { result, .. } => {
+            let mut cities = result.unwrap();
+            cities.sort_by_key(|c| c.id);
+            let names: Vec<&str> = cities.iter().map(|c| c.name.as_str()).collect();
+            assert_eq!(names, ["Paris", "Lyon", "Bordeaux"]);
+            assert_eq!(
+                cities[1].temperature, 12.5,
+                "latest holds the newest reading"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    requests.send(Request::History(2996944)).unwrap();
+    match next(&mut updates).await {
+        Update::History { city_id, result } => {
+            assert_eq!(city_id, 2996944);
+            let temps: Vec<f64> = result.unwrap().iter().map(|p| p.temperature).collect();
+            assert_eq!(temps, [11.5, 12.5], "oldest first");
+        }
+        other => panic!("{other:?}"),
+    }
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    drop_keyspace(&keyspace).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_refresh_task_reports_an_unreachable_cassandra_and_keeps_going() {
+    let mut settings = cassandra_settings("meteo");
+    settings.nodes = vec!["127.0.0.1:1".into()];
+    let (_requests, request_rx) = mpsc::unbounded_channel();
+    let (update_tx, mut updates) = mpsc::unbounded_channel();
+    let task = tokio::spawn(refresh::run(
+        CassandraSource::new(settings),
+        "FR".into(),
+        Duration::from_millis(200),
+        request_rx,
+        update_tx,
+        std::future::pending(),
+    ));
+    for _ in 0..2 {
+        let update = tokio::time::timeout(Duration::from_secs(30), updates.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        match update {
+            Update::Latest { result: Err(e), .. } => assert!(e.contains("127.0.0.1:1"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(!task.is_finished());
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_snapshot_prints_one_clean_row_per_city_when_stdout_is_a_pipe() {
+    let keyspace = seeded().await;
+    let mut cmd = meteo();
+    cmd.args(["--keyspace", &keyspace, "dash", "--units", "imperial"]);
+    let out = run(cmd);
+    out.assert_ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", out.describe());
+    assert!(lines[0].starts_with("CITY") && lines[0].contains("WEATHER"));
+    assert!(lines[1].starts_with("Bordeaux") && lines[1].contains("57.2°F"));
+    assert!(lines[2].starts_with("Lyon") && lines[2].contains("54.5°F"));
+    assert!(lines[3].starts_with("Paris") && lines[3].contains("8.1 mph SW"));
+    assert!(!out.stdout.contains('\x1b'), "{:?}", out.stdout);
+    drop_keyspace(&keyspace).await;
+}
+
+#[test]
+fn the_snapshot_fails_in_one_line_naming_cassandra_when_it_does_not_answer() {
+    let mut cmd = meteo();
+    cmd.args(["--cassandra", "127.0.0.1:1", "dash"]);
+    let out = run(cmd);
+    out.assert_fails_with(&["127.0.0.1:1"]);
+    assert!(out.stdout.is_empty(), "{}", out.describe());
+}
+
+#[test]
+fn bad_dash_flags_are_usage_errors() {
+    for args in [
+        ["dash", "--refresh", "0s"],
+        ["dash", "--units", "kelvin"],
+        ["dash", "--country", "France"],
+    ] {
+        let mut cmd = meteo();
+        cmd.args(args);
+        let out = run(cmd);
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.describe());
+    }
+}
+
+/// A tmux server of its own (its own socket), killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// A detached 100x30 session running an interactive shell.
+    fn start() -> Tmux {
+        let tmux = Tmux {
+            socket: unique("meteo"),
+        };
+        let status = tmux
+            .cmd()
+            .args(["new-session", "-d", "-s", "t", "-x", "100", "-y", "30"])
+            .args(["env", "-i", "PATH=/usr/bin:/bin", "TERM=xterm-256color"])
+            .args(["LANG=C.UTF-8", "PS1=$ ", "bash", "--norc", "--noprofile"])
+            .status()
+            .expect("tmux is required for the dashboard tests: apt-get install tmux");
+        assert!(status.success(), "tmux new-session failed");
+        tmux
+    }
+
+    fn cmd(&self) -> Command {
+        let mut cmd = Command::new("tmux");
+        cmd.args(["-L", &self.socket]);
+        cmd
+    }
+
+    /// Types `keys` (tmux key names, e.g. "j", "Enter", "Escape").
+    fn send(&self, keys: &[&str]) {
+        let status = self
+            .cmd()
+            .args(["send-keys", "-t", "t"])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Types `text` literally.
+    fn type_text(&self, text: &str) {
+        let status = self
+            .cmd()
+            .args(["send-keys", "-t", "t", "-l", text])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let out = self
+            .cmd()
+            .args(["capture-pane", "-p", "-t", "t"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn query(&self, format: &str) -> String {
+        let out = self
+            .cmd()
+            .args(["display-message", "-p", "-t", "t", format])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Waits until the screen satisfies `ready`, failing with the screen after 30 s.
+    #[track_caller]
+    fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if ready(&screen) {
+                return screen;
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                panic!("waited 30 s for {what}; the screen:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs the dashboard in the shell, then prints its exit code and the terminal mode. The
+    /// quotes inside EX''IT and MO''DE keep the echoed command line from matching them.
+    fn run_dash(&self, cassandra: &str, keyspace: &str) {
+        let command = format!(
+            "{} --cassandra {cassandra} --keyspace {keyspace} dash --refresh 1s; \
+             echo EX''IT=$?; stty -a | grep -o -- '-*icanon' | sed 's/^/MO''DE=/'",
+            env!("CARGO_BIN_EXE_meteo")
+        );
+        self.type_text(&command);
+        self.send(&["Enter"]);
+    }
+
+    /// After the dashboard ended: its exit code, the line mode back, the main screen back.
+    #[track_caller]
+    fn assert_restored(&self) {
+        let screen = self.wait_for("the shell prompt", |s| s.contains("MODE="));
+        assert!(screen.contains("EXIT=0"), "{screen}");
+        assert!(
+            screen.contains("MODE=icanon"),
+            "the terminal is still raw:\n{screen}"
+        );
+        assert_eq!(self.query("#{alternate_on}"), "0", "{screen}");
+        assert_eq!(self.query("#{mouse_any_flag}"), "0", "mouse still captured");
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_real_terminal_the_dashboard_shows_the_cities_answers_keys_and_restores_the_terminal()
+{
+    let keyspace = seeded().await;
+    let tmux = Tmux::start();
+    tmux.run_dash(&crate::util::cassandra_nodes(), &keyspace);
+    let screen = tmux.wait_for("the cities", |s| {
+        s.contains("Paris") && s.contains("Lyon") && s.contains("Bordeaux")
+    });
+    assert!(
+        screen.contains("3 cities") && screen.contains("LIVE"),
+        "{screen}"
+    );
+    assert!(!screen.contains("owned"), "{screen}");
+    assert_eq!(tmux.query("#{alternate_on}"), "1");
+
+    // Search, then the history chart of the one city left.
+    tmux.send(&["/"]);
+    tmux.type_text("lyo");
+    tmux.send(&["Enter"]);
+    let screen = tmux.wait_for("the search result", |s| {
+        s.contains("/lyo") && !s.contains("Paris") && s.contains("-24h")
+    });
+    assert!(screen.contains("Lyon"), "{screen}");
+    // Esc alone: followed at once by a key, terminals mean Alt+key.
+    tmux.send(&["Escape"]);
+    tmux.wait_for("the search cleared", |s| {
+        s.contains("Paris") && !s.contains("/lyo")
+    });
+    tmux.send(&["s", "u"]);
+    tmux.wait_for("the sort and the units", |s| {
+        s.contains("by temperature") && s.contains("km/h") && s.contains("Paris")
+    });
+    tmux.send(&["q"]);
+    tmux.assert_restored();
+    drop_keyspace(&keyspace).await;
+}
+
+#[test]
+fn in_a_real_terminal_the_dashboard_opens_without_cassandra_and_sigterm_restores_the_terminal() {
+    let tmux = Tmux::start();
+    tmux.run_dash("127.0.0.1:1", "meteo");
+    let screen = tmux.wait_for("the connection state", |s| s.contains("DOWN"));
+    assert!(screen.contains("retrying every 1 s"), "{screen}");
+    assert!(screen.contains("127.0.0.1:1"), "{screen}");
+    // Still alive and answering keys after a few failed refreshes.
+    std::thread::sleep(Duration::from_millis(2500));
+    tmux.send(&["?"]);
+    tmux.wait_for("the help", |s| s.contains(" Keys "));
+    let pid = tmux.wait_for_pid();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tmux.assert_restored();
+}
+
+impl Tmux {
+    /// The dashboard's process id: the one child of the pane's shell.
+    fn wait_for_pid(&self) -> u32 {
+        let shell = self.query("#{pane_pid}");
+        let out = Command::new("pgrep")
+            .args(["-P", &shell, "-x", "meteo"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("no meteo under the shell {shell}"))
+    }
+}
+
+/// A TCP proxy to the real Cassandra on a port of its own; dropping it closes the port and
+/// every connection through it: a dropped connection without stopping Cassandra.
+struct Proxy {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(port: u16) -> (Proxy, u16) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = crate::util::cassandra_nodes()
+            .split(',')
+            .next()
+            .unwrap()
+            .to_string();
+        let task = tokio::spawn(async move {
+            let mut links = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                let target = target.clone();
+                links.spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        (Proxy { task }, port)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        // Aborting the accept loop drops the listener and the JoinSet, which aborts every link.
+        self.task.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_refresh_task_survives_a_dropped_connection_and_recovers_when_it_is_back() {
+    let keyspace = seeded().await;
+    let (proxy, port) = Proxy::start(0).await;
+    let mut settings = cassandra_settings(&keyspace);
+    settings.nodes = vec![format!("127.0.0.1:{port}")];
+    let (_requests, request_rx) = mpsc::unbounded_channel();
+    let (update_tx, mut updates) = mpsc::unbounded_channel();
+    let task = tokio::spawn(refresh::run(
+        CassandraSource::new(settings),
+        "FR".into(),
+        Duration::from_millis(300),
+        request_rx,
+        update_tx,
+        std::future::pending(),
+    ));
+    let ok = |u: &Update| matches!(u, Update::Latest { result: Ok(c), .. } if c.len() == 3);
+    assert!(ok(&next(&mut updates).await));
+
+    drop(proxy);
+    let start = Instant::now();
+    loop {
+        match next(&mut updates).await {
+            Update::Latest { result: Err(_), .. } => break,
+            u if ok(&u) => assert!(start.elapsed() < Duration::from_secs(20), "never failed"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    let (_proxy, _) = Proxy::start(port).await;
+    let start = Instant::now();
+    while !ok(&next(&mut updates).await) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "did not reconnect"
+        );
+    }
+    task.abort();
+    drop_keyspace(&keyspace).await;
+}
