@@ -3,7 +3,6 @@
 //! their headers, and no loss across SIGTERM, kill -9 and a group member dying.
 
 use std::collections::{BTreeMap, HashMap};
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use meteo::model::Reading;
@@ -12,7 +11,7 @@ use rdkafka::message::{Headers, Message};
 
 use crate::util::{
     count_readings, drop_keyspace, eventually, message, meteo, migrated, produce, read_topic,
-    reading, run, session, unique, KeyValue,
+    reading, run, session, unique, Background, KeyValue,
 };
 
 fn consume(keyspace: &str, topic: &str, group: &str, extra: &[&str]) -> std::process::Command {
@@ -28,38 +27,6 @@ fn consume(keyspace: &str, topic: &str, group: &str, extra: &[&str]) -> std::pro
     ])
     .args(extra);
     cmd
-}
-
-fn spawn(mut cmd: std::process::Command) -> Child {
-    cmd.stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn signal(child: &Child, signal: &str) {
-    let status = std::process::Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-/// Waits for the child to exit within `limit`; its exit code and stderr.
-fn wait_exit(mut child: Child, limit: Duration) -> (Option<i32>, String) {
-    let start = std::time::Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut stderr = String::new();
-            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-            return (status.code(), stderr);
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("the consumer did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// The value of `key=` in the last log line that has it.
@@ -266,16 +233,16 @@ async fn sigterm_exits_cleanly_and_a_restart_re_reads_nothing_committed() {
     let sent: Vec<Reading> = (1..=300).map(|i| reading(i, i % 7)).collect();
     produce(&topic, &sent.iter().map(message).collect::<Vec<_>>()).await;
     let group = unique("g");
-    let child = spawn(consume(&keyspace, &topic, &group, &[]));
+    let mut child = Background::start(consume(&keyspace, &topic, &group, &[]));
     let session = session(Some(&keyspace)).await;
     eventually(Duration::from_secs(60), "all rows", || {
         let session = session.clone();
         async move { count_readings(&session).await == 300 }
     })
     .await;
-    signal(&child, "TERM");
-    let (code, stderr) = wait_exit(child, Duration::from_secs(15));
-    assert_eq!(code, Some(0), "{stderr}");
+    child.signal("TERM");
+    let code = child.wait(Duration::from_secs(15));
+    assert_eq!(code, Some(0), "{}", child.stderr());
 
     let again = run(consume(&keyspace, &topic, &group, &["--until-idle", "2s"]));
     again.assert_ok();
@@ -297,15 +264,18 @@ async fn a_consumer_killed_mid_stream_loses_nothing_after_a_restart() {
     produce(&topic, &sent.iter().map(message).collect::<Vec<_>>()).await;
     let group = unique("g");
     let session = session(Some(&keyspace)).await;
-    let child = spawn(consume(&keyspace, &topic, &group, &["--concurrency", "4"]));
+    let mut child = Background::start(consume(&keyspace, &topic, &group, &["--concurrency", "4"]));
     eventually(Duration::from_secs(60), "some rows", || {
         let session = session.clone();
         async move { count_readings(&session).await > 100 }
     })
     .await;
-    signal(&child, "KILL");
-    let (code, _) = wait_exit(child, Duration::from_secs(5));
-    assert_eq!(code, None, "killed by a signal");
+    child.signal("KILL");
+    assert_eq!(
+        child.wait(Duration::from_secs(5)),
+        None,
+        "killed by a signal"
+    );
     let before = count_readings(&session).await;
     assert!(
         before < sent.len() as i64,
@@ -321,8 +291,8 @@ async fn a_consumer_killed_mid_stream_loses_nothing_after_a_restart() {
 async fn two_consumers_in_a_group_lose_nothing_when_one_dies() {
     let (keyspace, topic) = migrated(&[]);
     let group = unique("g");
-    let first = spawn(consume(&keyspace, &topic, &group, &["--concurrency", "4"]));
-    let second = spawn(consume(&keyspace, &topic, &group, &["--concurrency", "4"]));
+    let mut first = Background::start(consume(&keyspace, &topic, &group, &["--concurrency", "4"]));
+    let mut second = Background::start(consume(&keyspace, &topic, &group, &["--concurrency", "4"]));
     let sent: Vec<Reading> = (1..=500)
         .flat_map(|city| (0..4).map(move |m| reading(city, m * 10)))
         .collect();
@@ -333,8 +303,8 @@ async fn two_consumers_in_a_group_lose_nothing_when_one_dies() {
         async move { count_readings(&session).await > 200 }
     })
     .await;
-    signal(&first, "KILL");
-    let _ = wait_exit(first, Duration::from_secs(5));
+    first.signal("KILL");
+    assert_eq!(first.wait(Duration::from_secs(5)), None);
     let expected = sent.len() as i64;
     eventually(
         Duration::from_secs(90),
@@ -345,9 +315,9 @@ async fn two_consumers_in_a_group_lose_nothing_when_one_dies() {
         },
     )
     .await;
-    signal(&second, "TERM");
-    let (code, stderr) = wait_exit(second, Duration::from_secs(20));
-    assert_eq!(code, Some(0), "{stderr}");
+    second.signal("TERM");
+    let code = second.wait(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{}", second.stderr());
     drop_keyspace(&keyspace).await;
 }
 

@@ -177,12 +177,14 @@ pub fn copy_cql(into: &Path) {
     }
 }
 
-/// A reading of `city_id` observed `minutes_ago` minutes ago (whole seconds), built from the
-/// example of DESIGN.md.
+/// A reading of `city_id` observed `minutes_ago` minutes before this test process started
+/// (whole minutes, so the same arguments always give the same row), built from the example
+/// of DESIGN.md.
 pub fn reading(city_id: i64, minutes_ago: i64) -> meteo::model::Reading {
+    static START: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
     let mut r: meteo::model::Reading =
         serde_json::from_str(include_str!("../data/reading.json")).unwrap();
-    let now = chrono::Utc::now().timestamp();
+    let now = *START.get_or_init(|| chrono::Utc::now().timestamp());
     r.city_id = city_id;
     r.city_name = format!("Ville {city_id}");
     r.observed_at = chrono::DateTime::from_timestamp(now - now % 60 - minutes_ago * 60, 0).unwrap();
@@ -297,4 +299,62 @@ pub async fn read_topic(topic: &str, count: usize) -> Vec<rdkafka::message::Owne
         out.push(message.detach());
     }
     out
+}
+
+/// A `meteo` process running in the background, its stderr going to a file (a pipe nobody
+/// reads would fill up and block it).
+pub struct Background {
+    pub child: std::process::Child,
+    pub log: PathBuf,
+}
+
+impl Background {
+    pub fn start(mut cmd: Command) -> Background {
+        let log = std::env::temp_dir().join(format!("{}.log", unique("meteo")));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("starting meteo");
+        Background { child, log }
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Waits for the exit within `limit`: the exit code (None when killed by a signal).
+    pub fn wait(&mut self, limit: Duration) -> Option<i32> {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            if start.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!("meteo did not exit within {limit:?}\n{}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
