@@ -7,6 +7,7 @@ mod util;
 
 mod cities;
 mod consume;
+mod containers;
 mod dash;
 mod kafka_roundtrip;
 mod migrate;
