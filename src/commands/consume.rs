@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use chrono::Utc;
 
 use crate::cli::{ConsumeArgs, GlobalArgs};
@@ -58,15 +59,19 @@ pub async fn run(global: &GlobalArgs, args: ConsumeArgs) -> anyhow::Result<()> {
             }
         }
     };
-    let summary = consumer::run(
-        &kafka,
-        &options,
-        health,
-        counters,
-        handler,
-        shutdown_signal(),
-    )
-    .await?;
+    let summary = tokio::spawn(async move {
+        consumer::run(
+            &kafka,
+            &options,
+            health,
+            counters,
+            handler,
+            shutdown_signal(),
+        )
+        .await
+    })
+    .await
+    .context("the consumer loop panicked")??;
     tracing::info!(
         consumed = summary.consumed,
         written = summary.stored,

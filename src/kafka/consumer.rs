@@ -198,7 +198,8 @@ where
     H: Fn(Record) -> F,
     F: Future<Output = Verdict> + Send + 'static,
 {
-    let consumer: StreamConsumer<GroupContext> = client_config(settings)
+    // Shared with the progress report, which asks the broker for the lag off this loop.
+    let consumer: Arc<StreamConsumer<GroupContext>> = client_config(settings)
         .set("group.id", &options.group)
         // A new group reads the topic from its start.
         .set("auto.offset.reset", "earliest")
@@ -212,6 +213,7 @@ where
         .set("heartbeat.interval.ms", "2000")
         .set("enable.partition.eof", "false")
         .create_with_context(GroupContext)
+        .map(Arc::new)
         .with_context(|| format!("creating a Kafka consumer for {}", settings.brokers))?;
     let dlq = DeadLetters::new(settings)?;
 
@@ -334,8 +336,12 @@ where
                     }
                 }
                 if stats.due() {
-                    let lag = tokio::task::block_in_place(|| lag(&consumer, &settings.topic));
-                    stats.log(&counters, lag);
+                    // The lag takes a broker round trip per partition, each queued behind
+                    // the fetch in flight (up to fetch.wait.max.ms): seconds under load.
+                    // Asked on a blocking thread, so the loop keeps writing meanwhile.
+                    let report = stats.take(&counters);
+                    let (consumer, topic) = (consumer.clone(), settings.topic.clone());
+                    tokio::task::spawn_blocking(move || report.log(lag(&consumer, &topic)));
                 }
             }
         }
@@ -521,19 +527,41 @@ impl Stats {
         self.last.elapsed() >= self.every
     }
 
-    fn log(&mut self, counters: &Counters, lag: Option<i64>) {
+    /// The counts and write latencies since the last report, which starts a new period.
+    fn take(&mut self, counters: &Counters) -> Report {
         let (median, p99) = percentiles(&mut self.latencies);
-        tracing::info!(
-            consumed = counters.consumed.load(Ordering::Relaxed),
-            written = counters.stored.load(Ordering::Relaxed),
-            dead_lettered = counters.dead_lettered.load(Ordering::Relaxed),
-            lag = lag.map_or_else(|| "unknown".to_string(), |l| l.to_string()),
-            write_ms_median = format!("{:.1}", median.as_secs_f64() * 1000.0),
-            write_ms_p99 = format!("{:.1}", p99.as_secs_f64() * 1000.0),
-            "progress"
-        );
         self.latencies.clear();
         self.last = Instant::now();
+        Report {
+            consumed: counters.consumed.load(Ordering::Relaxed),
+            written: counters.stored.load(Ordering::Relaxed),
+            dead_lettered: counters.dead_lettered.load(Ordering::Relaxed),
+            median,
+            p99,
+        }
+    }
+}
+
+/// One progress line, waiting for the lag.
+struct Report {
+    consumed: u64,
+    written: u64,
+    dead_lettered: u64,
+    median: Duration,
+    p99: Duration,
+}
+
+impl Report {
+    fn log(&self, lag: Option<i64>) {
+        tracing::info!(
+            consumed = self.consumed,
+            written = self.written,
+            dead_lettered = self.dead_lettered,
+            lag = lag.map_or_else(|| "unknown".to_string(), |l| l.to_string()),
+            write_ms_median = format!("{:.1}", self.median.as_secs_f64() * 1000.0),
+            write_ms_p99 = format!("{:.1}", self.p99.as_secs_f64() * 1000.0),
+            "progress"
+        );
     }
 }
 
