@@ -242,6 +242,7 @@ where
     let mut last_record_at = Instant::now();
     let mut paused = false;
     let mut stats = Stats::new(options.stats_every);
+    let mut kafka_errors = ErrorBurst::default();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
@@ -292,9 +293,13 @@ where
                 let message = match message {
                     Ok(message) => message,
                     Err(err) => {
-                        // Broker outages surface here; librdkafka reconnects by itself.
-                        tracing::warn!(%err, "Kafka error while fetching; retrying");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        // Broker outages surface here; librdkafka reconnects by itself. The
+                        // errors queue up (one per failed connection attempt) and are read
+                        // here one by one, so a pause per error would make the loop read
+                        // minutes-old errors long after the broker is back: only a token
+                        // pause, against a busy loop.
+                        kafka_errors.seen(&err);
+                        tokio::time::sleep(Duration::from_millis(10)).await;
                         continue;
                     }
                 };
@@ -510,6 +515,30 @@ impl DeadLetters {
     }
 }
 
+/// Kafka errors while fetching come in bursts during a broker outage: the first is logged,
+/// then at most one a few seconds with the number left out.
+#[derive(Debug, Default)]
+struct ErrorBurst {
+    last_logged: Option<Instant>,
+    left_out: u64,
+}
+
+impl ErrorBurst {
+    const EVERY: Duration = Duration::from_secs(5);
+
+    /// Logs `err` unless one was logged less than [`Self::EVERY`] ago; true when logged.
+    fn seen(&mut self, err: &dyn std::fmt::Display) -> bool {
+        if self.last_logged.is_some_and(|t| t.elapsed() < Self::EVERY) {
+            self.left_out += 1;
+            return false;
+        }
+        tracing::warn!(%err, similar_errors_not_logged = self.left_out, "Kafka error while fetching; retrying");
+        self.last_logged = Some(Instant::now());
+        self.left_out = 0;
+        true
+    }
+}
+
 /// Periodic progress: counts, lag, and write latency percentiles.
 struct Stats {
     every: Duration,
@@ -629,6 +658,16 @@ mod tests {
         assert!(health.mark_up().is_some());
         assert_eq!(health.mark_up(), None);
         assert!(!health.is_down());
+    }
+
+    #[test]
+    fn a_burst_of_kafka_errors_is_logged_once() {
+        let mut burst = ErrorBurst::default();
+        assert!(burst.seen(&"all brokers down"));
+        for _ in 0..100 {
+            assert!(!burst.seen(&"all brokers down"));
+        }
+        assert_eq!(burst.left_out, 100);
     }
 
     #[test]

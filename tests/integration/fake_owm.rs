@@ -2,7 +2,10 @@
 //! 127.0.0.1, port 0, one thread per connection, answering `/data/2.5/weather?id=` in the
 //! API's documented shape (the bodies of `tests/data/owm/`), scripted per city id, errors
 //! included. It records every call (city, time, key, query, the `dt` served) so tests can
-//! check the rate, the parameters and what was published.
+//! check the rate, the parameters and what was published, and every observation it served
+//! with its values ([`Served`]), so the end-to-end tests can look for each one in Cassandra.
+//! An outage ([`FakeOwm::outage`]) or a few one-off answers ([`FakeOwm::next_answers`])
+//! override every city's script for a while.
 
 #![allow(dead_code)]
 
@@ -37,6 +40,9 @@ pub enum Answer {
     Html,
     /// 200 with a body that is not JSON.
     NotJson,
+    /// 200 like [`Answer::Full`], but the temperature and the humidity change with each
+    /// observation ([`varying_values`]), so a stored row shows which observation it holds.
+    Varying,
 }
 
 /// How `dt` moves for [`Answer::Full`].
@@ -61,13 +67,30 @@ pub struct Call {
     pub status: u16,
 }
 
+/// One observation the server sent in a 200 answer ([`Answer::Full`] or [`Answer::Varying`]),
+/// with the values a reading of it must hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Served {
+    pub city_id: i64,
+    pub name: String,
+    pub dt: i64,
+    pub temperature: f64,
+    pub humidity: i64,
+    pub at: Instant,
+}
+
 #[derive(Default)]
 struct State {
     scripts: HashMap<i64, Vec<Answer>>,
     names: HashMap<i64, String>,
     calls: Vec<Call>,
+    served: Vec<Served>,
     dt_model: Option<DtModel>,
     fixed: HashMap<i64, i64>,
+    /// Answers that take precedence over the scripts, for every city.
+    overrides: std::collections::VecDeque<Answer>,
+    /// Whether the overrides repeat in turn (an outage) or are used up one per call.
+    cycle: bool,
 }
 
 /// The running server; it lives as long as the test process.
@@ -122,6 +145,32 @@ impl FakeOwm {
         self.calls().iter().filter(|c| c.city_id == city_id).count()
     }
 
+    /// Every observation served in a 200 answer, in the order served.
+    pub fn served(&self) -> Vec<Served> {
+        self.state.lock().unwrap().served.clone()
+    }
+
+    /// From now on every call, whatever the city, gets these answers in turn, until
+    /// [`FakeOwm::heal`] or [`FakeOwm::next_answers`].
+    pub fn outage(&self, answers: Vec<Answer>) {
+        let mut state = self.state.lock().unwrap();
+        state.overrides = answers.into();
+        state.cycle = true;
+    }
+
+    /// The next calls, whatever the city, get these answers, one each; then the scripts
+    /// answer again. Ends an outage.
+    pub fn next_answers(&self, answers: Vec<Answer>) {
+        let mut state = self.state.lock().unwrap();
+        state.overrides = answers.into();
+        state.cycle = false;
+    }
+
+    /// The scripts answer again.
+    pub fn heal(&self) {
+        self.state.lock().unwrap().overrides.clear();
+    }
+
     fn serve(&self, stream: TcpStream) {
         let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
         let mut reader = BufReader::new(match stream.try_clone() {
@@ -164,11 +213,20 @@ impl FakeOwm {
         let (index, answer, name, dt) = {
             let mut state = self.state.lock().unwrap();
             let done = state.calls.iter().filter(|c| c.city_id == city_id).count();
-            let answer = state
+            let scripted = state
                 .scripts
                 .get(&city_id)
                 .and_then(|s| s.get(done.min(s.len().saturating_sub(1))).cloned())
                 .unwrap_or(Answer::Status(404));
+            let answer = match state.overrides.pop_front() {
+                Some(answer) => {
+                    if state.cycle {
+                        state.overrides.push_back(answer.clone());
+                    }
+                    answer
+                }
+                None => scripted,
+            };
             let name = state
                 .names
                 .get(&city_id)
@@ -202,8 +260,25 @@ impl FakeOwm {
         dt: i64,
     ) -> (u16, Option<i64>) {
         match answer {
-            Answer::Full => {
-                respond(stream, 200, &full_body(city_id, name, dt), "");
+            Answer::Full | Answer::Varying => {
+                let (temperature, humidity) = if *answer == Answer::Varying {
+                    varying_values(city_id, dt)
+                } else {
+                    (FULL_TEMPERATURE, FULL_HUMIDITY)
+                };
+                let mut body: Value = serde_json::from_str(&full_body(city_id, name, dt)).unwrap();
+                body["main"]["temp"] = json!(temperature);
+                body["main"]["humidity"] = json!(humidity);
+                if respond(stream, 200, &body.to_string(), "") {
+                    self.state.lock().unwrap().served.push(Served {
+                        city_id,
+                        name: name.to_string(),
+                        dt,
+                        temperature,
+                        humidity,
+                        at: Instant::now(),
+                    });
+                }
                 (200, Some(dt))
             }
             Answer::Slow(wait) => {
@@ -270,6 +345,18 @@ impl FakeOwm {
     }
 }
 
+/// The temperature and humidity of the example answer (`weather_2988507.json`).
+pub const FULL_TEMPERATURE: f64 = 7.32;
+pub const FULL_HUMIDITY: i64 = 87;
+
+/// The temperature (-15.0..=30.0 °C, one decimal) and humidity (0..=100 %) of [`Answer::Varying`]
+/// for one observation: the same (city, dt) always gets the same values.
+pub fn varying_values(city_id: i64, dt: i64) -> (f64, i64) {
+    let temperature = (spread(city_id, dt, 450) as f64 - 150.0) / 10.0;
+    let humidity = spread(city_id ^ 0x5A5A, dt, 100);
+    (temperature, humidity)
+}
+
 fn example(file: &str) -> String {
     std::fs::read_to_string(repo().join("tests/data/owm").join(file)).unwrap()
 }
@@ -283,7 +370,8 @@ pub fn full_body(city_id: i64, name: &str, dt: i64) -> String {
     body.to_string()
 }
 
-fn respond(stream: &mut TcpStream, status: u16, body: &str, extra_headers: &str) {
+/// Sends the answer; false when it could not be written (the client hung up).
+fn respond(stream: &mut TcpStream, status: u16, body: &str, extra_headers: &str) -> bool {
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
@@ -304,8 +392,7 @@ fn respond(stream: &mut TcpStream, status: u16, body: &str, extra_headers: &str)
         "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra_headers}Connection: close\r\n\r\n{body}",
         body.len()
     );
-    let _ = stream.write_all(response.as_bytes());
-    let _ = stream.flush();
+    stream.write_all(response.as_bytes()).is_ok() && stream.flush().is_ok()
 }
 
 fn percent_decode(value: &str) -> String {

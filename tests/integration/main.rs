@@ -3,12 +3,14 @@
 //! name); a test whose service is missing fails, it never skips.
 
 mod fake_owm;
+mod harness;
 mod util;
 
 mod cities;
 mod consume;
 mod containers;
 mod dash;
+mod e2e;
 mod kafka_roundtrip;
 mod migrate;
 mod produce;

@@ -301,27 +301,33 @@ pub async fn read_topic(topic: &str, count: usize) -> Vec<rdkafka::message::Owne
     out
 }
 
-/// A `meteo` process running in the background, its stderr going to a file (a pipe nobody
-/// reads would fill up and block it).
+/// A `meteo` process running in the background, its stderr and stdout going to files (a pipe
+/// nobody reads would fill up and block it).
 pub struct Background {
     pub child: std::process::Child,
     pub log: PathBuf,
+    pub out: PathBuf,
 }
 
 impl Background {
     pub fn start(mut cmd: Command) -> Background {
-        let log = std::env::temp_dir().join(format!("{}.log", unique("meteo")));
-        let file = std::fs::File::create(&log).unwrap();
+        let name = unique("meteo");
+        let log = std::env::temp_dir().join(format!("{name}.log"));
+        let out = std::env::temp_dir().join(format!("{name}.out"));
         let child = cmd
-            .stdout(std::process::Stdio::null())
-            .stderr(file)
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("starting meteo");
-        Background { child, log }
+        Background { child, log, out }
     }
 
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
     }
 
     pub fn signal(&self, signal: &str) {
