@@ -6,6 +6,7 @@
 //! - [`cli`]: the command line (clap), turned once into typed settings; exit codes.
 //! - [`settings`]: typed settings shared by the commands, and [`settings::Secret`].
 //! - [`model`]: the reading (message schema 1) and its validation. Depends on nothing of ours.
+//! - [`text`]: folding names for searches (case, accents, hyphens). Pure.
 //! - [`owm`]: OpenWeatherMap: the city list (streamed from a URL or file), selection, dedup;
 //!   the Current Weather API client; the producer's city list.
 //! - [`synthetic`]: made-up but plausible readings, repeatable with a seed (no key needed).
@@ -28,3 +29,4 @@ pub mod schedule;
 pub mod settings;
 pub mod store;
 pub mod synthetic;
+pub mod text;

@@ -120,45 +120,11 @@ fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
     }
 }
 
-/// `text` lower-cased, without accents, with hyphens and apostrophes as spaces: "Saint-Étienne"
-/// and "saint etienne" fold to the same key, so a search ignores case and accents.
-///
-/// Hand-written for the Latin letters of European place names rather than a Unicode
-/// normalisation crate: the dashboard only needs this one comparison, and letters outside the
-/// table are kept as they are (still found by an exact search).
+/// `text` as a search key: lower case, no accents, hyphens and apostrophes as spaces
+/// ([`crate::text::fold_name`], shared with the city list), so "saint etienne" finds
+/// "Saint-Étienne".
 pub fn fold(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars().flat_map(char::to_lowercase) {
-        let plain: &str = match c {
-            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => "a",
-            'æ' => "ae",
-            'ç' | 'ć' | 'ĉ' | 'ċ' | 'č' => "c",
-            'ď' | 'đ' => "d",
-            'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ĕ' | 'ė' | 'ę' | 'ě' => "e",
-            'ĝ' | 'ğ' | 'ġ' | 'ģ' => "g",
-            'ì' | 'í' | 'î' | 'ï' | 'ĩ' | 'ī' | 'ĭ' | 'į' | 'ı' => "i",
-            'ł' | 'ľ' | 'ĺ' | 'ļ' => "l",
-            'ñ' | 'ń' | 'ņ' | 'ň' => "n",
-            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ŏ' | 'ő' => "o",
-            'œ' => "oe",
-            'ŕ' | 'ř' => "r",
-            'ś' | 'ŝ' | 'ş' | 'š' => "s",
-            'ß' => "ss",
-            'ţ' | 'ť' => "t",
-            'ù' | 'ú' | 'û' | 'ü' | 'ũ' | 'ū' | 'ŭ' | 'ů' | 'ű' | 'ų' => "u",
-            'ý' | 'ÿ' => "y",
-            'ź' | 'ż' | 'ž' => "z",
-            '-' | '\'' | '’' | '_' => " ",
-            // Combining accents of decomposed text.
-            '\u{300}'..='\u{36f}' => "",
-            c => {
-                out.push(c);
-                continue;
-            }
-        };
-        out.push_str(plain);
-    }
-    out
+    crate::text::fold_name(text)
 }
 
 #[cfg(test)]
