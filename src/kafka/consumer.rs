@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
@@ -26,7 +27,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::task::JoinSet;
 
-use super::client_config;
+use super::overlay_base;
 use crate::settings::KafkaSettings;
 
 /// Dead-letter headers (DESIGN.md).
@@ -199,7 +200,8 @@ where
     F: Future<Output = Verdict> + Send + 'static,
 {
     // Shared with the progress report, which asks the broker for the lag off this loop.
-    let consumer: Arc<StreamConsumer<GroupContext>> = client_config(settings)
+    let mut config = ClientConfig::new();
+    config
         .set("group.id", &options.group)
         // A new group reads the topic from its start.
         .set("auto.offset.reset", "earliest")
@@ -214,7 +216,9 @@ where
         .set("enable.partition.eof", "false")
         // librdkafka fetches ahead up to 64 MiB by default, most of the consumer's memory;
         // 16 MiB still keeps the writers busy (benchmarked within noise).
-        .set("queued.max.messages.kbytes", "16384")
+        .set("queued.max.messages.kbytes", "16384");
+    // The user's -X options win over every key above.
+    let consumer: Arc<StreamConsumer<GroupContext>> = overlay_base(config, settings)
         .create_with_context(GroupContext)
         .map(Arc::new)
         .with_context(|| format!("creating a Kafka consumer for {}", settings.brokers))?;
@@ -450,16 +454,17 @@ struct DeadLetters {
 
 impl DeadLetters {
     fn new(settings: &KafkaSettings) -> anyhow::Result<Self> {
-        let producer: FutureProducer = client_config(settings)
+        let mut config = ClientConfig::new();
+        config
             .set("enable.idempotence", "true")
             .set("acks", "all")
             // Dead letters may be as large as anything the topic accepted, plus headers.
             .set(
                 "message.max.bytes",
                 super::DLQ_MAX_MESSAGE_BYTES.to_string(),
-            )
-            .create()
-            .with_context(|| {
+            );
+        let producer: FutureProducer =
+            overlay_base(config, settings).create().with_context(|| {
                 format!("creating the dead-letter producer for {}", settings.brokers)
             })?;
         Ok(Self {

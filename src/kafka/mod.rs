@@ -40,6 +40,15 @@ pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
     config
 }
 
+/// `config` (a client's own keys) with the base of [`client_config`] laid over it, so the
+/// user's `-X` options win over every key the program chose.
+pub fn overlay_base(mut config: ClientConfig, settings: &KafkaSettings) -> ClientConfig {
+    for (key, value) in client_config(settings).config_map() {
+        config.set(key, value);
+    }
+    config
+}
+
 /// A topic this program needs, and the shape to create it with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSpec {
@@ -172,6 +181,22 @@ pub async fn ensure_topics(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_options_win_over_a_clients_own_keys() {
+        let settings = KafkaSettings {
+            brokers: "b:1".into(),
+            topic: "t".into(),
+            options: vec![("queued.max.messages.kbytes".into(), "65536".into())],
+        };
+        let mut own = ClientConfig::new();
+        own.set("queued.max.messages.kbytes", "16384")
+            .set("group.id", "g");
+        let config = overlay_base(own, &settings);
+        assert_eq!(config.get("queued.max.messages.kbytes"), Some("65536"));
+        assert_eq!(config.get("group.id"), Some("g"));
+        assert_eq!(config.get("bootstrap.servers"), Some("b:1"));
+    }
 
     #[test]
     fn user_options_override_the_defaults() {

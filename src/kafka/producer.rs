@@ -16,7 +16,7 @@ use rdkafka::util::Timeout;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{client_config, topic_partitions};
+use super::{overlay_base, topic_partitions};
 use crate::model::Reading;
 use crate::settings::KafkaSettings;
 
@@ -50,10 +50,7 @@ pub fn producer_config(settings: &KafkaSettings) -> ClientConfig {
         // Readings trickle in; a few milliseconds of batching costs no freshness.
         .set("linger.ms", "5");
     // The shared base (brokers, client id, the user's -X options) goes last so it wins.
-    for (key, value) in client_config(settings).config_map() {
-        config.set(key, value);
-    }
-    config
+    overlay_base(config, settings)
 }
 
 /// Fails, naming the topic and what to do, unless the readings topic exists. Blocks up to
