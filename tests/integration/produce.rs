@@ -8,11 +8,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use meteo::kafka::{client_config, ensure_topics, topic_partitions, TopicSpec};
+use meteo::kafka::{ensure_topics, topic_partitions, TopicSpec};
 use meteo::model::Reading;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Value};
 
 use crate::fake_owm::{Answer, DtModel, FakeOwm};
@@ -101,42 +98,14 @@ fn assert_no_key(run: &Run) {
 /// Every message of the topic: (key, value as JSON). Reads up to the high watermarks, so it
 /// returns as soon as everything acknowledged has been read.
 fn read_topic(topic: &str) -> Vec<(String, Value)> {
-    let settings = kafka_settings(topic);
-    let consumer: BaseConsumer = client_config(&settings)
-        .set("group.id", unique("g"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let partitions = topic_partitions(&settings, Duration::from_secs(10)).unwrap()[topic];
-    let mut list = TopicPartitionList::new();
-    let mut remaining = 0;
-    for p in 0..partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, p, Duration::from_secs(10))
-            .unwrap();
-        if high > low {
-            list.add_partition_offset(topic, p, Offset::Beginning)
-                .unwrap();
-            remaining += high - low;
-        }
-    }
-    let mut out = Vec::new();
-    if remaining == 0 {
-        return out;
-    }
-    consumer.assign(&list).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while remaining > 0 && Instant::now() < deadline {
-        if let Some(message) = consumer.poll(Duration::from_millis(500)) {
-            let message = message.unwrap();
-            let key = String::from_utf8(message.key().unwrap().to_vec()).unwrap();
-            let value: Value = serde_json::from_slice(message.payload().unwrap()).unwrap();
-            out.push((key, value));
-            remaining -= 1;
-        }
-    }
-    assert_eq!(remaining, 0, "not every message could be read back");
-    out
+    crate::harness::read_all(topic)
+        .into_iter()
+        .map(|record| {
+            let key = String::from_utf8(record.key.expect("a key")).unwrap();
+            let value: Value = serde_json::from_slice(&record.value.expect("a value")).unwrap();
+            (key, value)
+        })
+        .collect()
 }
 
 /// (city id, observed_at) of every message; checks each is a valid reading keyed by its city.
