@@ -161,10 +161,9 @@ async fn the_producer_and_the_consumer_stopped_and_restarted_lose_and_duplicate_
 #[tokio::test(flavor = "multi_thread")]
 async fn the_api_failing_then_rate_limiting_loses_and_duplicates_nothing() {
     let mut pipeline = flowing().await;
-    // 25 s rather than the minute: the producer retries each city with exponential
-    // backoff (1 s doubling), so 25 s already covers five doublings, every city failing
-    // several times, and the calls in flight timing out; a full minute would add a minute
-    // of outage and up to another minute of backoff to the suite and test nothing more.
+    // A minute of 500s, 502s, 503s and answers slower than the client's time limit: each
+    // city's retries back off (1 s doubling) through six doublings, and recovery afterwards
+    // waits for the longest backoff.
     let slow = API_TIMEOUT + Duration::from_secs(2);
     let outage_at = Instant::now();
     pipeline.fake.outage(vec![
@@ -173,7 +172,7 @@ async fn the_api_failing_then_rate_limiting_loses_and_duplicates_nothing() {
         Answer::Status(503),
         Answer::Status(502),
     ]);
-    blocking(|| std::thread::sleep(Duration::from_secs(25)));
+    blocking(|| std::thread::sleep(Duration::from_secs(60)));
     // Then one 429: every call pauses for its Retry-After.
     pipeline.fake.next_answers(vec![Answer::RateLimited {
         retry_after: Some(3),
