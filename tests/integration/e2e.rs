@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::harness::{Pipeline, CADENCE, KEY};
-use crate::util::{meteo, run};
+use crate::util::{meteo, run, session};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_observation_served_is_stored_once_and_the_dashboard_shows_each_citys_newest() {
@@ -65,5 +65,54 @@ async fn every_observation_served_is_stored_once_and_the_dashboard_shows_each_ci
             "{name}: {temperature}, {humidity} expected\n{line}"
         );
     }
+    pipeline.drop_keyspace().await;
+}
+
+/// The benchmark of `scripts/bench-e2e`: the latency from the fake API's answer to the row
+/// in Cassandra (`ingested_at`, stamped by the consumer as it writes), for every observation
+/// of a run of the whole pipeline. A measurement, printed, not a timed assertion.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a benchmark: run scripts/bench-e2e"]
+async fn benchmark_latency_from_api_answer_to_cassandra() {
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    let mut pipeline = Pipeline::new(30);
+    pipeline.start_consumer();
+    pipeline.start_producer();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let outcome = pipeline.finish().await;
+    assert_eq!(outcome.rows, outcome.served);
+
+    // The first answer that carried each observation: the producer publishes it then.
+    let mut first: BTreeMap<(i64, i64), std::time::SystemTime> = BTreeMap::new();
+    for s in pipeline.fake.served() {
+        let at = first.entry((s.city_id, s.dt)).or_insert(s.at_wall);
+        *at = (*at).min(s.at_wall);
+    }
+    let session = session(Some(&pipeline.keyspace)).await;
+    let mut latencies = Vec::new();
+    for ((city, dt), served_at) in &first {
+        let observed = chrono::DateTime::from_timestamp(*dt, 0).unwrap();
+        let cql = format!(
+            "SELECT ingested_at FROM readings WHERE city_id = {city} AND day = '{}' AND observed_at = {}",
+            observed.date_naive(),
+            dt * 1000
+        );
+        let rows = meteo::store::rows(meteo::store::query(&session, &cql).await.unwrap()).unwrap();
+        let ingested: chrono::DateTime<chrono::Utc> =
+            cdrs_tokio::types::IntoRustByIndex::get_r_by_index(&rows[0], 0).unwrap();
+        let served: chrono::DateTime<chrono::Utc> = (*served_at).into();
+        latencies.push((ingested - served).to_std().unwrap_or_default());
+    }
+    let (median, p99) = meteo::kafka::consumer::percentiles(&mut latencies);
+    println!(
+        "\n== bench: {} observations of 30 cities over {seconds} s\nlatency, API answer to row in Cassandra: median {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        latencies.len(),
+        median.as_secs_f64() * 1000.0,
+        p99.as_secs_f64() * 1000.0,
+        latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+    );
     pipeline.drop_keyspace().await;
 }

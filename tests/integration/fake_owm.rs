@@ -77,6 +77,8 @@ pub struct Served {
     pub temperature: f64,
     pub humidity: i64,
     pub at: Instant,
+    /// The same moment on the wall clock, to compare with times written by other processes.
+    pub at_wall: std::time::SystemTime,
 }
 
 #[derive(Default)]
@@ -277,6 +279,7 @@ impl FakeOwm {
                         temperature,
                         humidity,
                         at: Instant::now(),
+                        at_wall: std::time::SystemTime::now(),
                     });
                 }
                 (200, Some(dt))
