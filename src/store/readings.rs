@@ -205,6 +205,59 @@ pub async fn latest(session: &CassandraSession, country: &str) -> anyhow::Result
     found.iter().map(from_row).collect()
 }
 
+/// `city_id` and `observed_at` of every city of one country: the cheap half of reading a
+/// `latest` partition, to tell which rows changed since the last read.
+pub async fn latest_versions(
+    session: &CassandraSession,
+    country: &str,
+) -> anyhow::Result<Vec<(i64, DateTime<Utc>)>> {
+    let found = rows(
+        query_with_values(
+            session,
+            "SELECT city_id, observed_at FROM latest WHERE country = ?",
+            QueryValues::SimpleValues(vec![Value::new(country)]),
+        )
+        .await
+        .with_context(|| format!("reading latest versions for {country}"))?,
+    )?;
+    found
+        .iter()
+        .map(|row| Ok((row.get_r_by_index(0)?, row.get_r_by_index(1)?)))
+        .collect()
+}
+
+/// The `latest` rows of these cities of one country (in chunks: an `IN` list stays short).
+pub async fn latest_of(
+    session: &CassandraSession,
+    country: &str,
+    city_ids: &[i64],
+) -> anyhow::Result<Vec<Reading>> {
+    let mut out = Vec::with_capacity(city_ids.len());
+    for chunk in city_ids.chunks(100) {
+        // Integers only: nothing in the list can change the statement.
+        let list = chunk
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let found = rows(
+            query_with_values(
+                session,
+                &format!(
+                    "SELECT {READING_COLUMNS} FROM latest WHERE country = ? AND city_id IN ({list})"
+                ),
+                QueryValues::SimpleValues(vec![Value::new(country)]),
+            )
+            .await
+            .with_context(|| format!("reading latest rows for {country}"))?,
+        )?;
+        for row in &found {
+            out.push(from_row(row)?);
+        }
+    }
+    Ok(out)
+}
+
 /// One city's readings observed at or after `since`, newest first: the `readings` partitions
 /// of each UTC day from `since` to now.
 pub async fn history(

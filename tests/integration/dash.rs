@@ -428,3 +428,50 @@ async fn the_refresh_task_survives_a_dropped_connection_and_recovers_when_it_is_
     task.abort();
     drop_keyspace(&keyspace).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refresh_reads_again_only_what_changed_and_still_sees_every_change() {
+    use meteo::dash::refresh::Source;
+    let keyspace = seeded().await;
+    let mut source = CassandraSource::new(cassandra_settings(&keyspace));
+    let by_id = |readings: Vec<Reading>| -> std::collections::BTreeMap<i64, Reading> {
+        readings.into_iter().map(|r| (r.city_id, r)).collect()
+    };
+    let first = by_id(source.latest("FR").await.unwrap());
+    assert_eq!(first.len(), 3);
+    assert_eq!(first[&2996944].temperature, 12.5, "Lyon's newest");
+
+    // A newer reading of Paris, an older one of Lyon (never shown), a new city.
+    let writer = ReadingWriter::prepare(session(Some(&keyspace)).await)
+        .await
+        .unwrap();
+    for r in [
+        reading(2988507, "Paris", 9.9, 1),
+        reading(2996944, "Lyon", -5.0, 600),
+        reading(2995469, "Marseille", 15.0, 2),
+    ] {
+        writer.write(&r, Utc::now()).await.unwrap();
+    }
+    let second = by_id(source.latest("FR").await.unwrap());
+    assert_eq!(second.len(), 4);
+    assert_eq!(second[&2988507].temperature, 9.9);
+    assert_eq!(second[&2996944], first[&2996944]);
+    assert_eq!(second[&2995469].city_name, "Marseille");
+    // The same rows as a full read.
+    let plain = session(Some(&keyspace)).await;
+    let full = by_id(meteo::store::readings::latest(&plain, "FR").await.unwrap());
+    assert_eq!(second, full);
+
+    // A city removed from the partition disappears.
+    let s = session(Some(&keyspace)).await;
+    meteo::store::query(
+        &s,
+        "DELETE FROM latest WHERE country = 'FR' AND city_id = 2995469",
+    )
+    .await
+    .unwrap();
+    let third = by_id(source.latest("FR").await.unwrap());
+    assert_eq!(third.len(), 3);
+    assert!(!third.contains_key(&2995469));
+    crate::util::drop_keyspace(&keyspace).await;
+}
