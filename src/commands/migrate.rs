@@ -89,15 +89,7 @@ pub async fn run(global: &GlobalArgs, args: MigrateArgs) -> anyhow::Result<()> {
 async fn status(global: &GlobalArgs, files: &[migrations::MigrationFile]) -> anyhow::Result<()> {
     let cassandra = global.cassandra();
     let session = store::connect(&cassandra, None).await?;
-    let exists = !store::rows(
-        store::query_with_values(
-            &session,
-            "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
-            cdrs_tokio::query_values!(cassandra.keyspace.as_str()),
-        )
-        .await?,
-    )?
-    .is_empty();
+    let exists = store::keyspace_exists(&session, &cassandra.keyspace).await?;
     let applied = if exists {
         let session = store::connect(&cassandra, Some(&cassandra.keyspace)).await?;
         migrations::read_applied(&session).await?

@@ -69,7 +69,10 @@ impl CassandraSource {
                 // The driver reports a missing keyspace as a node that does not answer: ask a
                 // plain session whether the keyspace is there, and say so when it is not.
                 if let Ok(plain) = store::connect(&self.settings, None).await {
-                    if !keyspace_exists(&plain, keyspace).await.unwrap_or(true) {
+                    if !store::keyspace_exists(&plain, keyspace)
+                        .await
+                        .unwrap_or(true)
+                    {
                         anyhow::bail!(
                             "keyspace {keyspace} does not exist at {} (run `meteo migrate`, or set --keyspace)",
                             self.settings.nodes.join(",")
@@ -96,18 +99,6 @@ impl CassandraSource {
         }
         result
     }
-}
-
-async fn keyspace_exists(session: &CassandraSession, keyspace: &str) -> anyhow::Result<bool> {
-    let found = store::rows(
-        store::query_with_values(
-            session,
-            "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
-            cdrs_tokio::query_values!(keyspace),
-        )
-        .await?,
-    )?;
-    Ok(!found.is_empty())
 }
 
 impl Source for CassandraSource {

@@ -241,16 +241,7 @@ pub async fn ensure_keyspace(
     keyspace: &str,
     replication: &str,
 ) -> anyhow::Result<bool> {
-    let found = rows(
-        query_with_values(
-            session,
-            "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
-            query_values!(keyspace),
-        )
-        .await
-        .context("looking up the keyspace")?,
-    )?;
-    if !found.is_empty() {
+    if super::keyspace_exists(session, keyspace).await? {
         return Ok(false);
     }
     // The keyspace name was validated as a plain identifier, the map as a CQL map.

@@ -74,21 +74,26 @@ pub async fn connect(
     Ok(session)
 }
 
+/// Whether the keyspace exists, asked of the schema tables (any session, keyspace or not).
+pub async fn keyspace_exists(session: &CassandraSession, keyspace: &str) -> anyhow::Result<bool> {
+    let found = rows(
+        query_with_values(
+            session,
+            "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
+            cdrs_tokio::query_values!(keyspace),
+        )
+        .await
+        .context("looking up the keyspace")?,
+    )?;
+    Ok(!found.is_empty())
+}
+
 /// Connects to the settings' keyspace, saying to run `meteo migrate` when it does not exist.
 pub async fn connect_keyspace(
     settings: &CassandraSettings,
 ) -> anyhow::Result<Arc<CassandraSession>> {
     let session = connect(settings, None).await?;
-    let found = rows(
-        query_with_values(
-            &session,
-            "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
-            cdrs_tokio::query_values!(settings.keyspace.as_str()),
-        )
-        .await
-        .context("looking up the keyspace")?,
-    )?;
-    if found.is_empty() {
+    if !keyspace_exists(&session, &settings.keyspace).await? {
         anyhow::bail!(
             "keyspace {} does not exist in Cassandra at {}; run `meteo migrate` first",
             settings.keyspace,
