@@ -70,3 +70,66 @@ async fn latest_keeps_the_newest_reading_when_an_older_one_arrives_late_or_twice
     }
     drop_keyspace(&keyspace).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn latest_read_in_slices_gives_exactly_the_rows_of_one_whole_read() {
+    let (keyspace, _) = migrated(&[]);
+    let session = session(Some(&keyspace)).await;
+    let writer = ReadingWriter::prepare(session.clone()).await.unwrap();
+    // Ids at both ends of the type too: the first and last ranges are open-ended.
+    let ids = [
+        i64::MIN,
+        -7,
+        0,
+        1,
+        2,
+        3,
+        2988507,
+        2996944,
+        3031582,
+        i64::MAX,
+    ];
+    for (i, id) in ids.into_iter().enumerate() {
+        let mut r = paris();
+        r.city_id = id;
+        r.temperature = i as f64;
+        writer.write(&r, Utc::now()).await.unwrap();
+    }
+    // Another country's partition must not leak in.
+    let mut elsewhere = paris();
+    elsewhere.country = "BE".into();
+    elsewhere.city_id = 2800866;
+    writer.write(&elsewhere, Utc::now()).await.unwrap();
+
+    let sorted = |mut v: Vec<Reading>| {
+        v.sort_by_key(|r| r.city_id);
+        v
+    };
+    let whole = sorted(readings::latest(&session, "FR").await.unwrap());
+    assert_eq!(
+        whole.iter().map(|r| r.city_id).collect::<Vec<_>>(),
+        ids.to_vec()
+    );
+    let versions = |found: Vec<(i64, chrono::DateTime<Utc>)>| {
+        let mut ids: Vec<i64> = found.iter().map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        ids
+    };
+    // Split points on ids, between ids, beyond every id, and from the helper.
+    for bounds in [
+        vec![],
+        vec![2],
+        vec![-7, 3, 2996944],
+        vec![i64::MIN, i64::MAX],
+        vec![-1_000_000_000_000, 10, 5_000_000],
+        readings::slice_bounds(ids, readings::LATEST_SLICES),
+    ] {
+        let sliced = sorted(readings::latest_in(&session, "FR", &bounds).await.unwrap());
+        assert_eq!(sliced, whole, "bounds {bounds:?}");
+        let found = readings::latest_versions(&session, "FR", &bounds)
+            .await
+            .unwrap();
+        assert_eq!(versions(found), ids.to_vec(), "bounds {bounds:?}");
+    }
+    drop_keyspace(&keyspace).await;
+}
