@@ -1,6 +1,6 @@
 //! When to call the API for which city: the call budget (the plan's per-minute and 30-day
 //! limits, never exceeded in any window), the interval (stretched when the city list cannot
-//! be refreshed within the budget), the even spread of cities over it, polling a city just
+//! be refreshed within the budget), a first sweep at the per-minute rate, polling a city just
 //! after its next observation is due, backoff after failures, and which observations were
 //! already published.
 //!
@@ -281,10 +281,13 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// `ids` in the order they are spread over the first interval (`once`: all due at once,
-    /// the budget paces them).
+    /// `ids` in the order of the first sweep. It goes as fast as the per-minute limit allows,
+    /// one call each `60 s / rate` (the plan's interval is never shorter than the list at that
+    /// pace), so a new user sees every city in minutes rather than after a whole interval;
+    /// the budget paces whatever goes beyond the monthly quota's share. With `once`, all are
+    /// due at once and the budget paces them.
     pub fn new(ids: &[i64], config: Config, limits: Limits) -> Self {
-        let n = ids.len().max(1) as u32;
+        let spacing = MINUTE / limits.per_minute.max(1);
         let cities: Vec<CityState> = ids
             .iter()
             .enumerate()
@@ -293,7 +296,7 @@ impl Scheduler {
                 due: if config.once {
                     Duration::ZERO
                 } else {
-                    config.plan.interval * i as u32 / n
+                    spacing * i as u32
                 },
                 in_flight: false,
                 attempts: 0,
@@ -613,14 +616,37 @@ mod tests {
     }
 
     #[test]
-    fn cities_are_spread_evenly_over_the_interval() {
+    fn the_first_sweep_goes_at_the_per_minute_rate() {
         let plan = plan(10, S(600), limits(60));
         let mut s = Scheduler::new(&ids(10), Config::new(plan, false), limits(60));
-        let calls = simulate(&mut s, S(599), Duration::from_millis(50), |_, _| {
+        let calls = simulate(&mut s, S(59), Duration::from_millis(50), |_, _| {
             Outcome::Skipped
         });
         let times: Vec<u64> = calls.iter().map(|(t, _)| t.as_secs()).collect();
-        assert_eq!(times, vec![0, 60, 120, 180, 240, 300, 360, 420, 480, 540]);
+        assert_eq!(times, vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    }
+
+    #[test]
+    fn a_first_sweep_beyond_the_monthly_share_is_paced_by_the_budget() {
+        // 500 cities stretch the interval; the first minute's calls go at 1 a second, then
+        // the monthly bucket paces the rest at its sustained rate, never above 60 a minute.
+        let free = limits(60);
+        let plan = plan(500, S(600), free);
+        assert!(plan.stretched());
+        let mut s = Scheduler::new(&ids(500), Config::new(plan, false), free);
+        let calls = simulate(&mut s, S(600), Duration::from_millis(100), |_, _| {
+            Outcome::Skipped
+        });
+        let times: Vec<Tick> = calls.iter().map(|&(t, _)| t).collect();
+        assert_rate(&times, 60);
+        let first_minute = times.iter().filter(|t| **t < S(60)).count();
+        assert!((55..=60).contains(&first_minute), "{first_minute}");
+        // About 23 a minute after that.
+        let later = times
+            .iter()
+            .filter(|t| **t >= S(120) && **t < S(600))
+            .count();
+        assert!((170..=200).contains(&later), "{later}");
     }
 
     #[test]
@@ -851,9 +877,9 @@ mod tests {
         let plan = plan(2, S(600), limits(60));
         let mut s = Scheduler::new(&[1, 2], Config::new(plan, false), limits(60));
         assert_eq!(s.next(S(0)), Next::Call(1));
-        assert_eq!(s.next(S(1)), Next::WaitUntil(S(300)));
-        assert_eq!(s.next(S(300)), Next::Call(2));
-        assert_eq!(s.next(S(301)), Next::AwaitAnswers);
+        assert_eq!(s.next(Duration::from_millis(10)), Next::WaitUntil(S(1)));
+        assert_eq!(s.next(S(1)), Next::Call(2));
+        assert_eq!(s.next(S(2)), Next::AwaitAnswers);
     }
 
     #[test]
