@@ -18,16 +18,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::task::JoinSet;
 
 use super::overlay_base;
+use super::reports::KafkaContext;
 use crate::settings::KafkaSettings;
 
 /// Dead-letter headers (DESIGN.md).
@@ -153,10 +155,19 @@ impl PartitionProgress {
     }
 }
 
-/// Logs group membership changes and commits stored offsets before partitions go away.
-struct GroupContext;
+/// Logs group membership changes and commits stored offsets before partitions go away;
+/// librdkafka's reports go through [`KafkaContext`].
+struct GroupContext(KafkaContext);
 
-impl ClientContext for GroupContext {}
+impl ClientContext for GroupContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        self.0.log(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.0.error(error, reason);
+    }
+}
 
 impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -199,6 +210,8 @@ where
     H: Fn(Record) -> F,
     F: Future<Output = Verdict> + Send + 'static,
 {
+    // One outage report for the consumer and the dead-letter producer.
+    let reports = KafkaContext::default();
     // Shared with the progress report, which asks the broker for the lag off this loop.
     let mut config = ClientConfig::new();
     config
@@ -219,10 +232,10 @@ where
         .set("queued.max.messages.kbytes", "16384");
     // The user's -X options win over every key above.
     let consumer: Arc<StreamConsumer<GroupContext>> = overlay_base(config, settings)
-        .create_with_context(GroupContext)
+        .create_with_context(GroupContext(reports.clone()))
         .map(Arc::new)
         .with_context(|| format!("creating a Kafka consumer for {}", settings.brokers))?;
-    let dlq = DeadLetters::new(settings)?;
+    let dlq = DeadLetters::new(settings, reports.clone())?;
 
     // The topic must exist: a missing one means migrate was not run.
     let topics =
@@ -302,7 +315,9 @@ where
                         // here one by one, so a pause per error would make the loop read
                         // minutes-old errors long after the broker is back: only a token
                         // pause, against a busy loop.
-                        kafka_errors.seen(&err);
+                        if !reports.outage_error(&err) {
+                            kafka_errors.seen(&err);
+                        }
                         tokio::time::sleep(Duration::from_millis(10)).await;
                         continue;
                     }
@@ -315,6 +330,7 @@ where
                     value: message.payload().map(<[u8]>::to_vec),
                 };
                 drop(message);
+                reports.answered();
                 last_record_at = Instant::now();
                 counters.consumed.fetch_add(1, Ordering::Relaxed);
                 progress.entry(record.partition).or_default().started(record.offset);
@@ -448,12 +464,12 @@ fn lag(consumer: &StreamConsumer<GroupContext>, topic: &str) -> Option<i64> {
 /// The dead-letter producer: original key and value, unchanged, plus `meteo.*` headers.
 #[derive(Clone)]
 struct DeadLetters {
-    producer: FutureProducer,
+    producer: FutureProducer<KafkaContext>,
     topic: String,
 }
 
 impl DeadLetters {
-    fn new(settings: &KafkaSettings) -> anyhow::Result<Self> {
+    fn new(settings: &KafkaSettings, reports: KafkaContext) -> anyhow::Result<Self> {
         let mut config = ClientConfig::new();
         config
             .set("enable.idempotence", "true")
@@ -463,8 +479,9 @@ impl DeadLetters {
                 "message.max.bytes",
                 super::DLQ_MAX_MESSAGE_BYTES.to_string(),
             );
-        let producer: FutureProducer =
-            overlay_base(config, settings).create().with_context(|| {
+        let producer = overlay_base(config, settings)
+            .create_with_context(reports)
+            .with_context(|| {
                 format!("creating the dead-letter producer for {}", settings.brokers)
             })?;
         Ok(Self {

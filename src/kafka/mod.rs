@@ -5,6 +5,7 @@
 
 pub mod consumer;
 pub mod producer;
+pub mod reports;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

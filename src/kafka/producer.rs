@@ -16,6 +16,7 @@ use rdkafka::util::Timeout;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::reports::KafkaContext;
 use super::{overlay_base, topic_partitions};
 use crate::model::Reading;
 use crate::settings::KafkaSettings;
@@ -87,18 +88,21 @@ pub struct Delivered {
 
 /// The readings producer. Share it through `Arc`.
 pub struct Publisher {
-    producer: FutureProducer,
+    producer: FutureProducer<KafkaContext>,
+    context: KafkaContext,
     topic: String,
     brokers: String,
 }
 
 impl Publisher {
     pub fn new(settings: &KafkaSettings) -> anyhow::Result<Self> {
-        let producer: FutureProducer = producer_config(settings)
-            .create()
+        let context = KafkaContext::default();
+        let producer = producer_config(settings)
+            .create_with_context(context.clone())
             .with_context(|| format!("creating a Kafka producer for {}", settings.brokers))?;
         Ok(Self {
             producer,
+            context,
             topic: settings.topic.clone(),
             brokers: settings.brokers.clone(),
         })
@@ -123,11 +127,12 @@ impl Publisher {
                 .await
             {
                 Ok(delivery) => {
+                    self.context.answered();
                     return Ok(Delivered {
                         partition: delivery.partition,
                         offset: delivery.offset,
                         retries,
-                    })
+                    });
                 }
                 Err((error, _message)) => error.to_string(),
             };

@@ -1,0 +1,229 @@
+//! librdkafka's own reports (its log lines and client errors) into our log. While the
+//! brokers are unreachable, librdkafka reports every failed connection, from every client,
+//! several times a second: that becomes one warning when the outage starts, a reminder each
+//! minute while it lasts, and one line when Kafka answers again. Everything else passes
+//! through at librdkafka's level.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::ClientContext;
+
+/// How often a lasting outage is reported again.
+pub const REMIND_EVERY: Duration = Duration::from_secs(60);
+
+/// The client context of the producer and the consumer. Clones share one outage, so a
+/// process with several clients reports it once.
+#[derive(Clone, Default)]
+pub struct KafkaContext {
+    outage: Arc<Mutex<Option<Outage>>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Outage {
+    since: Instant,
+    last_logged: Instant,
+    /// Reports since the last line about the outage.
+    not_logged: u64,
+}
+
+/// What to say about a report of unreachable brokers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Say {
+    Started,
+    StillDown { down_for: Duration, reports: u64 },
+    Nothing,
+}
+
+impl KafkaContext {
+    /// Kafka answered (a delivery acknowledged, a record fetched): ends the outage, if any,
+    /// with one line saying how long it lasted.
+    pub fn answered(&self) {
+        let ended = self.outage.lock().ok().and_then(|mut o| o.take());
+        if let Some(outage) = ended {
+            tracing::info!(
+                down_for_s = outage.since.elapsed().as_secs(),
+                "Kafka answers again"
+            );
+        }
+    }
+
+    /// Whether an outage is under way (for tests and progress lines).
+    pub fn unreachable_since(&self) -> Option<Instant> {
+        self.outage.lock().ok()?.map(|o| o.since)
+    }
+
+    /// Takes an error a client call returned: true when it means the brokers cannot be
+    /// reached, and it then counts as a report of the outage (logged as above).
+    pub fn outage_error(&self, error: &KafkaError) -> bool {
+        let unreachable = is_unreachable(error);
+        if unreachable {
+            self.unreachable(&error.to_string());
+        }
+        unreachable
+    }
+
+    fn unreachable(&self, reason: &str) {
+        let say = match self.outage.lock() {
+            Ok(mut outage) => note_unreachable(&mut outage, Instant::now()),
+            Err(_) => Say::Started,
+        };
+        match say {
+            Say::Started => tracing::warn!(
+                %reason,
+                "Kafka unreachable; retrying (readings wait, nothing is lost)"
+            ),
+            Say::StillDown { down_for, reports } => tracing::warn!(
+                %reason,
+                down_for_s = down_for.as_secs(),
+                reports,
+                "Kafka still unreachable; retrying"
+            ),
+            Say::Nothing => tracing::debug!(%reason, "Kafka unreachable"),
+        }
+    }
+}
+
+/// Records one report of unreachable brokers at `now`; decides what to log.
+fn note_unreachable(outage: &mut Option<Outage>, now: Instant) -> Say {
+    match outage {
+        None => {
+            *outage = Some(Outage {
+                since: now,
+                last_logged: now,
+                not_logged: 0,
+            });
+            Say::Started
+        }
+        Some(o) => {
+            o.not_logged += 1;
+            if now.duration_since(o.last_logged) < REMIND_EVERY {
+                return Say::Nothing;
+            }
+            let reports = std::mem::take(&mut o.not_logged);
+            o.last_logged = now;
+            Say::StillDown {
+                down_for: now.duration_since(o.since),
+                reports,
+            }
+        }
+    }
+}
+
+/// Whether a client error means no broker can be reached (as opposed to a real fault).
+fn is_unreachable(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::AllBrokersDown
+                | RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::Resolve
+        )
+    )
+}
+
+impl ClientContext for KafkaContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        // "FAIL": a connection to a broker failed or was lost.
+        if fac == "FAIL" {
+            self.unreachable(message);
+            return;
+        }
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => tracing::error!(target: "librdkafka", "{fac} {message}"),
+            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", "{fac} {message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", "{fac} {message}")
+            }
+            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", "{fac} {message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if is_unreachable(&error) {
+            self.unreachable(reason);
+        } else {
+            tracing::error!(%error, %reason, "Kafka client error");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outage_is_reported_once_then_each_minute_with_the_reports_in_between() {
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        let mut outage = None;
+        assert_eq!(note_unreachable(&mut outage, at(0)), Say::Started);
+        for s in 1..60 {
+            assert_eq!(
+                note_unreachable(&mut outage, at(s)),
+                Say::Nothing,
+                "at {s} s"
+            );
+        }
+        assert_eq!(
+            note_unreachable(&mut outage, at(60)),
+            Say::StillDown {
+                down_for: Duration::from_secs(60),
+                reports: 60
+            }
+        );
+        assert_eq!(note_unreachable(&mut outage, at(61)), Say::Nothing);
+        assert_eq!(
+            note_unreachable(&mut outage, at(125)),
+            Say::StillDown {
+                down_for: Duration::from_secs(125),
+                reports: 2
+            }
+        );
+    }
+
+    #[test]
+    fn an_answer_ends_the_outage_and_the_next_one_is_reported_again() {
+        let context = KafkaContext::default();
+        assert!(context.unreachable_since().is_none());
+        context.error(
+            KafkaError::Global(RDKafkaErrorCode::AllBrokersDown),
+            "1/1 brokers are down",
+        );
+        let since = context.unreachable_since().expect("an outage");
+        context.log(
+            RDKafkaLogLevel::Error,
+            "FAIL",
+            "localhost:9092/1: Connect to ipv4#127.0.0.1:9092 failed: Connection refused",
+        );
+        assert_eq!(context.unreachable_since(), Some(since), "the same outage");
+        context.answered();
+        assert!(context.unreachable_since().is_none());
+        context.log(RDKafkaLogLevel::Error, "FAIL", "Connection refused");
+        assert!(context.unreachable_since().is_some_and(|s| s > since));
+    }
+
+    #[test]
+    fn other_errors_are_not_taken_for_an_outage() {
+        let context = KafkaContext::default();
+        context.error(
+            KafkaError::Global(RDKafkaErrorCode::TopicAuthorizationFailed),
+            "not authorised",
+        );
+        context.log(
+            RDKafkaLogLevel::Warning,
+            "CONFWARN",
+            "a configuration warning",
+        );
+        assert!(context.unreachable_since().is_none());
+        assert!(is_unreachable(&KafkaError::Global(
+            RDKafkaErrorCode::BrokerTransportFailure
+        )));
+    }
+}
