@@ -4,14 +4,17 @@
 //! - baselines: the partition read for one column, for all columns (rows not decoded), and
 //!   `store::readings::latest` (rows decoded into readings);
 //! - the dashboard's first refresh (every column read once), then its steady refresh with nothing
-//!   new: the query, readings into cities, the app taking them (sort, filter) and a redraw of a
-//!   200x60 screen into a ratatui `TestBackend`;
+//!   new, then with one city changed before each: the refresh task's reads, readings into
+//!   cities, the app taking them (sort, filter) and a redraw of a 200x60 screen into a ratatui
+//!   `TestBackend`;
 //! - the redraw alone, at 200x60 and 80x24;
 //!
 //! and prints the process's memory (VmRSS, VmHWM) once the cities are loaded.
 //!
 //! Usage: bench_dash KEYSPACE [CITIES] [ROUNDS], or bench_dash --drop KEYSPACE to clean up;
-//! Cassandra from CASSANDRA_NODES.
+//! Cassandra from CASSANDRA_NODES. With BENCH_CITY_LIST (a producer city list, e.g. from
+//! `meteo cities --keep-duplicates`), the readings are of its first CITIES French cities;
+//! without it, of made-up cities scattered over France.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,9 +22,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::Utc;
 use futures::StreamExt;
-use meteo::dash::app::{App, City, DashSettings, Update};
-use meteo::dash::refresh::{CassandraSource, Source};
+use meteo::dash::app::{App, DashSettings, Update};
+use meteo::dash::refresh::{self, CassandraSource};
 use meteo::model::{Reading, SCHEMA_VERSION, SOURCE_SYNTHETIC};
+use meteo::owm::city_list::ListedCity;
 use meteo::settings::CassandraSettings;
 use meteo::store::readings::{self, ReadingWriter};
 use ratatui::backend::TestBackend;
@@ -41,17 +45,19 @@ impl Lcg {
     }
 }
 
-fn synthetic(i: i64, rng: &mut Lcg) -> Reading {
+/// A made-up reading of `city`; without a city list, of a made-up city `i`.
+fn synthetic(i: i64, city: Option<&ListedCity>, rng: &mut Lcg) -> Reading {
     let now = Utc::now();
     let observed_at = now - chrono::Duration::seconds((rng.next() * 1800.0) as i64);
+    let (lat, lon) = (42.5 + rng.next() * 8.5, -4.5 + rng.next() * 12.5);
     Reading {
         schema: SCHEMA_VERSION,
         source: Some(SOURCE_SYNTHETIC.into()),
-        city_id: 1_000_000 + i,
-        city_name: format!("Synthville-{i:05}"),
+        city_id: city.map_or(1_000_000 + i, |c| c.id),
+        city_name: city.map_or_else(|| format!("Synthville-{i:05}"), |c| c.name.clone()),
         country: "FR".into(),
-        lat: Some(42.5 + rng.next() * 8.5),
-        lon: Some(-4.5 + rng.next() * 12.5),
+        lat: Some(city.map_or(lat, |c| c.lat)),
+        lon: Some(city.map_or(lon, |c| c.lon)),
         observed_at,
         fetched_at: Some(now),
         temperature: -5.0 + rng.next() * 35.0,
@@ -108,6 +114,27 @@ impl std::fmt::Display for Stats {
     }
 }
 
+/// One refresh as the dashboard does it: the refresh task's read, the loop applying it and
+/// redrawing.
+async fn refresh_once(
+    source: &mut CassandraSource,
+    app: &mut App,
+    terminal: &mut Terminal<TestBackend>,
+) -> anyhow::Result<()> {
+    let update = refresh::latest_update(source, "FR").await;
+    if let Update::Latest { result: Err(e), .. } = &update {
+        anyhow::bail!("refresh failed: {e}");
+    }
+    app.now = Utc::now();
+    app.apply(update);
+    draw(app, terminal)
+}
+
+/// The id of the `i`-th city of the app, in its order.
+fn app_city_id(app: &App, i: usize) -> i64 {
+    app.cities[i % app.cities.len()].id
+}
+
 fn draw(app: &mut App, terminal: &mut Terminal<TestBackend>) -> anyhow::Result<()> {
     let size = terminal.size()?;
     app.area = Rect::new(0, 0, size.width, size.height);
@@ -154,12 +181,25 @@ async fn main() -> anyhow::Result<()> {
     };
     let session = meteo::store::connect(&settings, Some(&keyspace)).await?;
 
+    // The real cities (ids, names, places) when a list is given, e.g. the whole French list.
+    let listed = match std::env::var_os("BENCH_CITY_LIST") {
+        Some(path) => {
+            let mut list = meteo::owm::city_list::load(std::path::Path::new(&path))?;
+            list.retain(|c| c.country == "FR");
+            list.truncate(cities as usize);
+            Some(list)
+        }
+        None => None,
+    };
+    let cities = listed.as_ref().map_or(cities, |l| l.len() as i64);
     let present = readings::latest(&session, "FR").await?.len() as i64;
     if present < cities {
         let start = Instant::now();
         let writer = Arc::new(ReadingWriter::prepare(session.clone()).await?);
         let mut rng = Lcg(42);
-        let rows: Vec<Reading> = (0..cities).map(|i| synthetic(i, &mut rng)).collect();
+        let rows: Vec<Reading> = (0..cities)
+            .map(|i| synthetic(i, listed.as_ref().map(|l| &l[i as usize]), &mut rng))
+            .collect();
         let results: Vec<anyhow::Result<()>> = futures::stream::iter(rows)
             .map(|r| {
                 let writer = writer.clone();
@@ -170,7 +210,12 @@ async fn main() -> anyhow::Result<()> {
             .await;
         results.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
         println!(
-            "seeded {cities} cities in {:.1} s",
+            "seeded {cities} cities ({}) in {:.1} s",
+            if listed.is_some() {
+                "from BENCH_CITY_LIST"
+            } else {
+                "made up"
+            },
             start.elapsed().as_secs_f64()
         );
     }
@@ -216,26 +261,29 @@ async fn main() -> anyhow::Result<()> {
     let mut narrow = Terminal::new(TestBackend::new(80, 24))?;
     // The first refresh reads every column once; the next ones what changed (here: nothing).
     let start = Instant::now();
-    let first = source.latest("FR").await?;
-    let cities: Vec<City> = first.iter().map(City::from_reading).collect();
-    app.apply(Update::Latest {
-        at: Utc::now(),
-        result: Ok(cities),
-    });
-    draw(&mut app, &mut wide)?;
+    refresh_once(&mut source, &mut app, &mut wide).await?;
     let first_refresh = start.elapsed();
     let mut refresh = Vec::new();
     for _ in 0..rounds {
         let start = Instant::now();
-        let result = source.latest("FR").await?;
-        let cities: Vec<City> = result.iter().map(City::from_reading).collect();
-        app.now = Utc::now();
-        app.apply(Update::Latest {
-            at: app.now,
-            result: Ok(cities),
-        });
-        draw(&mut app, &mut wide)?;
+        refresh_once(&mut source, &mut app, &mut wide).await?;
         refresh.push(start.elapsed());
+    }
+    // Then with one city changed before each refresh: what a live dashboard mostly does.
+    let writer = ReadingWriter::prepare(session.clone()).await?;
+    let mut rng = Lcg(7);
+    let mut refresh_one_new = Vec::new();
+    for round in 0..rounds {
+        let mut reading = readings::latest_of(&session, "FR", &[app_city_id(&app, round)])
+            .await?
+            .pop()
+            .context("a city to change")?;
+        reading.observed_at = Utc::now();
+        reading.temperature = -5.0 + rng.next() * 35.0;
+        writer.write(&reading, Utc::now()).await?;
+        let start = Instant::now();
+        refresh_once(&mut source, &mut app, &mut wide).await?;
+        refresh_one_new.push(start.elapsed());
     }
     let mut redraw_wide = Vec::new();
     let mut redraw_narrow = Vec::new();
@@ -257,6 +305,10 @@ async fn main() -> anyhow::Result<()> {
         first_refresh.as_secs_f64() * 1000.0
     );
     println!("refresh (query + apply + redraw):     {}", Stats(refresh));
+    println!(
+        "refresh, one city new each time:      {}",
+        Stats(refresh_one_new)
+    );
     println!(
         "redraw alone, 200x60:                 {}",
         Stats(redraw_wide)

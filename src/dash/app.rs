@@ -242,6 +242,8 @@ pub enum Update {
         at: DateTime<Utc>,
         result: Result<Vec<City>, String>,
     },
+    /// One read of the `latest` partition that found the same rows as the one before.
+    LatestUnchanged { at: DateTime<Utc> },
     /// One city's last 24 hours, oldest first.
     History {
         city_id: i64,
@@ -351,12 +353,11 @@ impl App {
                 self.loaded_once = true;
                 match result {
                     Ok(cities) => {
-                        self.connection = Connection::Up(at);
                         if cities != self.cities {
                             self.cities = cities;
                             self.rebuild_view();
                         }
-                        self.want_history(false);
+                        self.connected(at);
                     }
                     Err(error) => {
                         // Keep the last data: a dropped connection must not blank the screen.
@@ -367,6 +368,11 @@ impl App {
                         self.connection = Connection::Down { error, since };
                     }
                 }
+                Flow::Redraw
+            }
+            Update::LatestUnchanged { at } => {
+                self.loaded_once = true;
+                self.connected(at);
                 Flow::Redraw
             }
             Update::History { city_id, result } => {
@@ -382,6 +388,12 @@ impl App {
                 Flow::Redraw
             }
         }
+    }
+
+    /// A read of `latest` succeeded at `at`.
+    fn connected(&mut self, at: DateTime<Utc>) {
+        self.connection = Connection::Up(at);
+        self.want_history(false);
     }
 
     /// Asks for the selected city's history when it is missing, for another city, failed, or
@@ -787,6 +799,24 @@ pub(crate) mod tests {
             result: Ok(cities()),
         });
         assert_eq!(app.connection, Connection::Up(now()));
+    }
+
+    #[test]
+    fn an_unchanged_refresh_keeps_the_cities_and_brings_the_connection_back_up() {
+        let mut app = loaded(120, 40);
+        press(&mut app, KeyCode::Char('j'));
+        let selected = app.selected().unwrap().name.clone();
+        app.apply(Update::Latest {
+            at: now(),
+            result: Err("Cassandra at h:1 did not answer".into()),
+        });
+        let later = now() + chrono::Duration::seconds(5);
+        let flow = app.apply(Update::LatestUnchanged { at: later });
+        assert_eq!(flow, Flow::Redraw, "the connection line changed");
+        assert_eq!(app.connection, Connection::Up(later));
+        assert_eq!(app.cities, cities());
+        assert_eq!(app.view.len(), 5);
+        assert_eq!(app.selected().unwrap().name, selected);
     }
 
     #[test]

@@ -27,6 +27,15 @@ pub trait Source: Send {
         &mut self,
         country: &str,
     ) -> impl Future<Output = anyhow::Result<Vec<Reading>>> + Send;
+    /// Like [`Source::latest`], but `None` when the rows are the same as in this source's
+    /// previous answer, so that a refresh with nothing new costs no copy and no redraw of
+    /// the data. The first call always answers.
+    fn latest_if_changed(
+        &mut self,
+        country: &str,
+    ) -> impl Future<Output = anyhow::Result<Option<Vec<Reading>>>> + Send {
+        async move { self.latest(country).await.map(Some) }
+    }
     /// One city's readings of the last [`HISTORY`], in any order.
     fn history(
         &mut self,
@@ -102,8 +111,9 @@ impl CassandraSource {
     }
 }
 
-impl Source for CassandraSource {
-    async fn latest(&mut self, country: &str) -> anyhow::Result<Vec<Reading>> {
+impl CassandraSource {
+    /// Brings [`Self::known`] up to date with the partition; true when anything changed.
+    async fn read_changes(&mut self, country: &str) -> anyhow::Result<bool> {
         if self.known_country != country {
             self.known.clear();
             self.known_country = country.to_string();
@@ -114,7 +124,7 @@ impl Source for CassandraSource {
                 .with_session(|s| async move { readings::latest(&s, country).await })
                 .await?;
             self.known = found.into_iter().map(|r| (r.city_id, r)).collect();
-            return Ok(self.known.values().cloned().collect());
+            return Ok(true);
         }
         let bounds = readings::slice_bounds(self.known.keys().copied(), readings::LATEST_SLICES);
         let versions = self
@@ -129,7 +139,8 @@ impl Source for CassandraSource {
             })
             .map(|(id, _)| *id)
             .collect();
-        if !changed.is_empty() {
+        let updated = !changed.is_empty();
+        if updated {
             let fresh = self
                 .with_session(|s| async move { readings::latest_of(&s, country, &changed).await })
                 .await?;
@@ -137,16 +148,49 @@ impl Source for CassandraSource {
                 self.known.insert(reading.city_id, reading);
             }
         }
-        // Cities no longer in the partition go too.
-        let present: HashSet<i64> = versions.iter().map(|(id, _)| *id).collect();
-        self.known.retain(|id, _| present.contains(id));
+        // Cities no longer in the partition go too. Every id read is known by now, so equal
+        // counts mean none went.
+        let before = self.known.len();
+        if before != versions.len() {
+            let present: HashSet<i64> = versions.iter().map(|(id, _)| *id).collect();
+            self.known.retain(|id, _| present.contains(id));
+        }
+        Ok(updated || self.known.len() != before)
+    }
+}
+
+impl Source for CassandraSource {
+    async fn latest(&mut self, country: &str) -> anyhow::Result<Vec<Reading>> {
+        self.read_changes(country).await?;
         Ok(self.known.values().cloned().collect())
+    }
+
+    async fn latest_if_changed(&mut self, country: &str) -> anyhow::Result<Option<Vec<Reading>>> {
+        let changed = self.read_changes(country).await?;
+        Ok(changed.then(|| self.known.values().cloned().collect()))
     }
 
     async fn history(&mut self, city_id: i64) -> anyhow::Result<Vec<Reading>> {
         let since = Utc::now() - HISTORY;
         self.with_session(|s| async move { readings::history(&s, city_id, since).await })
             .await
+    }
+}
+
+/// One refresh of `latest`, as the update the UI loop takes.
+pub async fn latest_update<S: Source>(source: &mut S, country: &str) -> Update {
+    let result = source.latest_if_changed(country).await;
+    let at = Utc::now();
+    match result {
+        Ok(None) => Update::LatestUnchanged { at },
+        Ok(Some(found)) => Update::Latest {
+            at,
+            result: Ok(found.iter().map(City::from_reading).collect()),
+        },
+        Err(e) => Update::Latest {
+            at,
+            result: Err(format!("{e:#}")),
+        },
     }
 }
 
@@ -186,15 +230,9 @@ pub async fn run<S: Source>(
         if want_latest {
             // A refresh asked for now restarts the period.
             ticker.reset();
-            let result = tokio::select! {
+            let update = tokio::select! {
                 () = &mut shutdown => return,
-                result = source.latest(&country) => result,
-            };
-            let update = Update::Latest {
-                at: Utc::now(),
-                result: result
-                    .map(|found| found.iter().map(City::from_reading).collect())
-                    .map_err(|e| format!("{e:#}")),
+                update = latest_update(&mut source, &country) => update,
             };
             if updates.send(update).is_err() {
                 return;
@@ -224,10 +262,12 @@ mod tests {
     use crate::dash::app::tests::reading;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// Answers from memory; fails while `down` is set; counts reads.
+    /// Answers from memory; fails while `down` is set; counts reads. With `steady`, only
+    /// the first answer is news.
     #[derive(Clone, Default)]
     struct Fake {
         down: Arc<std::sync::atomic::AtomicBool>,
+        steady: bool,
         reads: Arc<AtomicUsize>,
     }
 
@@ -242,6 +282,14 @@ mod tests {
                 reading(1, "Paris", 7.0, 1),
                 reading(2, "Lyon", 9.0, 1),
             ])
+        }
+
+        async fn latest_if_changed(
+            &mut self,
+            country: &str,
+        ) -> anyhow::Result<Option<Vec<Reading>>> {
+            let found = self.latest(country).await?;
+            Ok((!self.steady || self.reads.load(Ordering::SeqCst) == 1).then_some(found))
         }
 
         async fn history(&mut self, city_id: i64) -> anyhow::Result<Vec<Reading>> {
@@ -285,6 +333,21 @@ mod tests {
         assert_eq!(fake.reads.load(Ordering::SeqCst), 2);
         stop.send(()).unwrap();
         task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_read_that_finds_nothing_new_says_so_instead_of_sending_the_cities_again() {
+        let fake = Fake {
+            steady: true,
+            ..Fake::default()
+        };
+        let (_req, mut updates, _stop, _task) = start(fake);
+        let first = updates.recv().await.unwrap();
+        assert!(matches!(first, Update::Latest { result: Ok(ref c), .. } if c.len() == 2));
+        for _ in 0..2 {
+            let next = updates.recv().await.unwrap();
+            assert!(matches!(next, Update::LatestUnchanged { .. }), "{next:?}");
+        }
     }
 
     #[tokio::test]

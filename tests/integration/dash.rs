@@ -404,8 +404,16 @@ async fn the_refresh_task_survives_a_dropped_connection_and_recovers_when_it_is_
         update_tx,
         std::future::pending(),
     ));
-    let ok = |u: &Update| matches!(u, Update::Latest { result: Ok(c), .. } if c.len() == 3);
-    assert!(ok(&next(&mut updates).await));
+    let first = next(&mut updates).await;
+    assert!(
+        matches!(&first, Update::Latest { result: Ok(c), .. } if c.len() == 3),
+        "{first:?}"
+    );
+    // A read that succeeds, with the same three cities or with nothing new since.
+    let ok = |u: &Update| {
+        matches!(u, Update::Latest { result: Ok(c), .. } if c.len() == 3)
+            || matches!(u, Update::LatestUnchanged { .. })
+    };
 
     drop(proxy);
     let start = Instant::now();
@@ -440,6 +448,11 @@ async fn a_refresh_reads_again_only_what_changed_and_still_sees_every_change() {
     let first = by_id(source.latest("FR").await.unwrap());
     assert_eq!(first.len(), 3);
     assert_eq!(first[&2996944].temperature, 12.5, "Lyon's newest");
+    assert_eq!(
+        source.latest_if_changed("FR").await.unwrap(),
+        None,
+        "nothing was written"
+    );
 
     // A newer reading of Paris, an older one of Lyon (never shown), a new city.
     let writer = ReadingWriter::prepare(session(Some(&keyspace)).await)
@@ -452,7 +465,13 @@ async fn a_refresh_reads_again_only_what_changed_and_still_sees_every_change() {
     ] {
         writer.write(&r, Utc::now()).await.unwrap();
     }
-    let second = by_id(source.latest("FR").await.unwrap());
+    let second = by_id(
+        source
+            .latest_if_changed("FR")
+            .await
+            .unwrap()
+            .expect("a change"),
+    );
     assert_eq!(second.len(), 4);
     assert_eq!(second[&2988507].temperature, 9.9);
     assert_eq!(second[&2996944], first[&2996944]);
@@ -470,8 +489,21 @@ async fn a_refresh_reads_again_only_what_changed_and_still_sees_every_change() {
     )
     .await
     .unwrap();
-    let third = by_id(source.latest("FR").await.unwrap());
+    let third = by_id(
+        source
+            .latest_if_changed("FR")
+            .await
+            .unwrap()
+            .expect("a removal"),
+    );
     assert_eq!(third.len(), 3);
     assert!(!third.contains_key(&2995469));
+    // Only an older reading of a city: still nothing new to show.
+    writer
+        .write(&reading(2996944, "Lyon", -8.0, 900), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(source.latest_if_changed("FR").await.unwrap(), None);
+    assert_eq!(by_id(source.latest("FR").await.unwrap()), third);
     crate::util::drop_keyspace(&keyspace).await;
 }
