@@ -2,6 +2,7 @@
 //! Cassandra, no clock (the loop sets [`App::now`]); the event loop in [`super::term`] feeds it
 //! and [`super::ui`] draws it, so tests drive the whole app without a terminal.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -242,8 +243,13 @@ pub enum Update {
         at: DateTime<Utc>,
         result: Result<Vec<City>, String>,
     },
-    /// One read of the `latest` partition that found the same rows as the one before.
-    LatestUnchanged { at: DateTime<Utc> },
+    /// One read of the `latest` partition, as what changed since the read before: cities
+    /// new or with a new reading, and cities gone. Both empty when nothing changed.
+    LatestChanges {
+        at: DateTime<Utc>,
+        changed: Vec<City>,
+        removed: Vec<i64>,
+    },
     /// One city's last 24 hours, oldest first.
     History {
         city_id: i64,
@@ -370,8 +376,16 @@ impl App {
                 }
                 Flow::Redraw
             }
-            Update::LatestUnchanged { at } => {
+            Update::LatestChanges {
+                at,
+                changed,
+                removed,
+            } => {
                 self.loaded_once = true;
+                if !changed.is_empty() || !removed.is_empty() {
+                    self.merge(changed, &removed);
+                    self.rebuild_view();
+                }
                 self.connected(at);
                 Flow::Redraw
             }
@@ -387,6 +401,29 @@ impl App {
                 self.history = Some((city_id, state));
                 Flow::Redraw
             }
+        }
+    }
+
+    /// Replaces or adds the `changed` cities and drops the `removed` ones.
+    fn merge(&mut self, changed: Vec<City>, removed: &[i64]) {
+        let mut at: HashMap<i64, usize> = self
+            .cities
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id, i))
+            .collect();
+        for city in changed {
+            match at.get(&city.id) {
+                Some(&i) => self.cities[i] = city,
+                None => {
+                    at.insert(city.id, self.cities.len());
+                    self.cities.push(city);
+                }
+            }
+        }
+        if !removed.is_empty() {
+            let removed: HashSet<i64> = removed.iter().copied().collect();
+            self.cities.retain(|c| !removed.contains(&c.id));
         }
     }
 
@@ -811,12 +848,58 @@ pub(crate) mod tests {
             result: Err("Cassandra at h:1 did not answer".into()),
         });
         let later = now() + chrono::Duration::seconds(5);
-        let flow = app.apply(Update::LatestUnchanged { at: later });
+        let flow = app.apply(Update::LatestChanges {
+            at: later,
+            changed: vec![],
+            removed: vec![],
+        });
         assert_eq!(flow, Flow::Redraw, "the connection line changed");
         assert_eq!(app.connection, Connection::Up(later));
         assert_eq!(app.cities, cities());
         assert_eq!(app.view.len(), 5);
         assert_eq!(app.selected().unwrap().name, selected);
+    }
+
+    #[test]
+    fn changes_are_merged_as_a_whole_list_would_have_been_taken() {
+        let mut app = loaded(120, 40);
+        press(&mut app, KeyCode::Char('s')); // by temperature
+        let mut whole = loaded(120, 40);
+        press(&mut whole, KeyCode::Char('s'));
+
+        let mut hotter = cities()[0].clone();
+        hotter.temperature = 40.0;
+        let newcomer = City::from_reading(&reading(99, "Nantes", -3.0, 1));
+        let gone = cities()[1].id;
+        app.apply(Update::LatestChanges {
+            at: now(),
+            changed: vec![hotter.clone(), newcomer.clone()],
+            removed: vec![gone],
+        });
+        let mut list = cities();
+        list[0] = hotter;
+        list.retain(|c| c.id != gone);
+        list.push(newcomer);
+        whole.apply(Update::Latest {
+            at: now(),
+            result: Ok(list),
+        });
+
+        let by_id = |app: &App| {
+            let mut v = app.cities.clone();
+            v.sort_by_key(|c| c.id);
+            v
+        };
+        assert_eq!(by_id(&app), by_id(&whole));
+        let names = |app: &App| -> Vec<String> {
+            app.view
+                .iter()
+                .map(|&i| app.cities[i].name.clone())
+                .collect()
+        };
+        assert_eq!(names(&app), names(&whole));
+        assert_eq!(names(&app)[0], cities()[0].name, "the hottest first");
+        assert_eq!(names(&app).last().unwrap(), "Nantes", "the coldest last");
     }
 
     #[test]

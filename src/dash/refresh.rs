@@ -27,20 +27,31 @@ pub trait Source: Send {
         &mut self,
         country: &str,
     ) -> impl Future<Output = anyhow::Result<Vec<Reading>>> + Send;
-    /// Like [`Source::latest`], but `None` when the rows are the same as in this source's
-    /// previous answer, so that a refresh with nothing new costs no copy and no redraw of
-    /// the data. The first call always answers.
-    fn latest_if_changed(
+    /// Like [`Source::latest`], but may answer with only what changed since this source's
+    /// previous answer, so that a refresh with little new copies little.
+    fn latest_changes(
         &mut self,
         country: &str,
-    ) -> impl Future<Output = anyhow::Result<Option<Vec<Reading>>>> + Send {
-        async move { self.latest(country).await.map(Some) }
+    ) -> impl Future<Output = anyhow::Result<Latest>> + Send {
+        async move { self.latest(country).await.map(Latest::All) }
     }
     /// One city's readings of the last [`HISTORY`], in any order.
     fn history(
         &mut self,
         city_id: i64,
     ) -> impl Future<Output = anyhow::Result<Vec<Reading>>> + Send;
+}
+
+/// The answer of [`Source::latest_changes`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Latest {
+    /// Every city's newest reading.
+    All(Vec<Reading>),
+    /// The readings new or newer since the previous answer, and the cities gone since.
+    Changes {
+        changed: Vec<Reading>,
+        removed: Vec<i64>,
+    },
 }
 
 /// Cassandra, connected lazily and again after any failure, so a node that was down at start
@@ -112,8 +123,8 @@ impl CassandraSource {
 }
 
 impl CassandraSource {
-    /// Brings [`Self::known`] up to date with the partition; true when anything changed.
-    async fn read_changes(&mut self, country: &str) -> anyhow::Result<bool> {
+    /// Brings [`Self::known`] up to date with the partition, and says what changed.
+    async fn read_changes(&mut self, country: &str) -> anyhow::Result<Latest> {
         if self.known_country != country {
             self.known.clear();
             self.known_country = country.to_string();
@@ -123,14 +134,14 @@ impl CassandraSource {
             let found = self
                 .with_session(|s| async move { readings::latest(&s, country).await })
                 .await?;
-            self.known = found.into_iter().map(|r| (r.city_id, r)).collect();
-            return Ok(true);
+            self.known = found.iter().map(|r| (r.city_id, r.clone())).collect();
+            return Ok(Latest::All(found));
         }
         let bounds = readings::slice_bounds(self.known.keys().copied(), readings::LATEST_SLICES);
         let versions = self
             .with_session(|s| async move { readings::latest_versions(&s, country, &bounds).await })
             .await?;
-        let changed: Vec<i64> = versions
+        let stale: Vec<i64> = versions
             .iter()
             .filter(|(id, observed_at)| {
                 self.known
@@ -139,35 +150,44 @@ impl CassandraSource {
             })
             .map(|(id, _)| *id)
             .collect();
-        let updated = !changed.is_empty();
-        if updated {
-            let fresh = self
-                .with_session(|s| async move { readings::latest_of(&s, country, &changed).await })
+        let mut changed = Vec::new();
+        if !stale.is_empty() {
+            changed = self
+                .with_session(|s| async move { readings::latest_of(&s, country, &stale).await })
                 .await?;
-            for reading in fresh {
-                self.known.insert(reading.city_id, reading);
+            for reading in &changed {
+                self.known.insert(reading.city_id, reading.clone());
             }
         }
         // Cities no longer in the partition go too. Every id read is known by now, so equal
         // counts mean none went.
-        let before = self.known.len();
-        if before != versions.len() {
+        let mut removed = Vec::new();
+        if self.known.len() != versions.len() {
             let present: HashSet<i64> = versions.iter().map(|(id, _)| *id).collect();
-            self.known.retain(|id, _| present.contains(id));
+            removed = self
+                .known
+                .keys()
+                .filter(|id| !present.contains(id))
+                .copied()
+                .collect();
+            for id in &removed {
+                self.known.remove(id);
+            }
         }
-        Ok(updated || self.known.len() != before)
+        Ok(Latest::Changes { changed, removed })
     }
 }
 
 impl Source for CassandraSource {
     async fn latest(&mut self, country: &str) -> anyhow::Result<Vec<Reading>> {
-        self.read_changes(country).await?;
-        Ok(self.known.values().cloned().collect())
+        match self.read_changes(country).await? {
+            Latest::All(found) => Ok(found),
+            Latest::Changes { .. } => Ok(self.known.values().cloned().collect()),
+        }
     }
 
-    async fn latest_if_changed(&mut self, country: &str) -> anyhow::Result<Option<Vec<Reading>>> {
-        let changed = self.read_changes(country).await?;
-        Ok(changed.then(|| self.known.values().cloned().collect()))
+    async fn latest_changes(&mut self, country: &str) -> anyhow::Result<Latest> {
+        self.read_changes(country).await
     }
 
     async fn history(&mut self, city_id: i64) -> anyhow::Result<Vec<Reading>> {
@@ -179,13 +199,17 @@ impl Source for CassandraSource {
 
 /// One refresh of `latest`, as the update the UI loop takes.
 pub async fn latest_update<S: Source>(source: &mut S, country: &str) -> Update {
-    let result = source.latest_if_changed(country).await;
+    let result = source.latest_changes(country).await;
     let at = Utc::now();
     match result {
-        Ok(None) => Update::LatestUnchanged { at },
-        Ok(Some(found)) => Update::Latest {
+        Ok(Latest::All(found)) => Update::Latest {
             at,
             result: Ok(found.iter().map(City::from_reading).collect()),
+        },
+        Ok(Latest::Changes { changed, removed }) => Update::LatestChanges {
+            at,
+            changed: changed.iter().map(City::from_reading).collect(),
+            removed,
         },
         Err(e) => Update::Latest {
             at,
@@ -284,12 +308,16 @@ mod tests {
             ])
         }
 
-        async fn latest_if_changed(
-            &mut self,
-            country: &str,
-        ) -> anyhow::Result<Option<Vec<Reading>>> {
+        async fn latest_changes(&mut self, country: &str) -> anyhow::Result<Latest> {
             let found = self.latest(country).await?;
-            Ok((!self.steady || self.reads.load(Ordering::SeqCst) == 1).then_some(found))
+            Ok(if self.steady && self.reads.load(Ordering::SeqCst) > 1 {
+                Latest::Changes {
+                    changed: vec![],
+                    removed: vec![],
+                }
+            } else {
+                Latest::All(found)
+            })
         }
 
         async fn history(&mut self, city_id: i64) -> anyhow::Result<Vec<Reading>> {
@@ -336,7 +364,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_read_that_finds_nothing_new_says_so_instead_of_sending_the_cities_again() {
+    async fn a_read_that_finds_nothing_new_sends_no_cities() {
         let fake = Fake {
             steady: true,
             ..Fake::default()
@@ -346,7 +374,10 @@ mod tests {
         assert!(matches!(first, Update::Latest { result: Ok(ref c), .. } if c.len() == 2));
         for _ in 0..2 {
             let next = updates.recv().await.unwrap();
-            assert!(matches!(next, Update::LatestUnchanged { .. }), "{next:?}");
+            assert!(
+                matches!(&next, Update::LatestChanges { changed, removed, .. } if changed.is_empty() && removed.is_empty()),
+                "{next:?}"
+            );
         }
     }
 

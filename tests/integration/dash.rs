@@ -8,7 +8,12 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use meteo::dash::app::{Request, Update};
-use meteo::dash::refresh::{self, CassandraSource};
+use meteo::dash::refresh::{self, CassandraSource, Latest};
+
+const NOTHING_NEW: Latest = Latest::Changes {
+    changed: vec![],
+    removed: vec![],
+};
 use meteo::model::Reading;
 use meteo::store::readings::ReadingWriter;
 use tokio::sync::{mpsc, oneshot};
@@ -412,7 +417,7 @@ async fn the_refresh_task_survives_a_dropped_connection_and_recovers_when_it_is_
     // A read that succeeds, with the same three cities or with nothing new since.
     let ok = |u: &Update| {
         matches!(u, Update::Latest { result: Ok(c), .. } if c.len() == 3)
-            || matches!(u, Update::LatestUnchanged { .. })
+            || matches!(u, Update::LatestChanges { changed, removed, .. } if changed.is_empty() && removed.is_empty())
     };
 
     drop(proxy);
@@ -449,8 +454,8 @@ async fn a_refresh_reads_again_only_what_changed_and_still_sees_every_change() {
     assert_eq!(first.len(), 3);
     assert_eq!(first[&2996944].temperature, 12.5, "Lyon's newest");
     assert_eq!(
-        source.latest_if_changed("FR").await.unwrap(),
-        None,
+        source.latest_changes("FR").await.unwrap(),
+        NOTHING_NEW,
         "nothing was written"
     );
 
@@ -465,13 +470,16 @@ async fn a_refresh_reads_again_only_what_changed_and_still_sees_every_change() {
     ] {
         writer.write(&r, Utc::now()).await.unwrap();
     }
-    let second = by_id(
-        source
-            .latest_if_changed("FR")
-            .await
-            .unwrap()
-            .expect("a change"),
+    let Latest::Changes { changed, removed } = source.latest_changes("FR").await.unwrap() else {
+        panic!("changes expected");
+    };
+    assert_eq!(
+        by_id(changed).keys().copied().collect::<Vec<_>>(),
+        [2988507, 2995469],
+        "Paris (newer) and Marseille (new), not Lyon (older)"
     );
+    assert!(removed.is_empty());
+    let second = by_id(source.latest("FR").await.unwrap());
     assert_eq!(second.len(), 4);
     assert_eq!(second[&2988507].temperature, 9.9);
     assert_eq!(second[&2996944], first[&2996944]);
@@ -489,13 +497,14 @@ async fn a_refresh_reads_again_only_what_changed_and_still_sees_every_change() {
     )
     .await
     .unwrap();
-    let third = by_id(
-        source
-            .latest_if_changed("FR")
-            .await
-            .unwrap()
-            .expect("a removal"),
+    assert_eq!(
+        source.latest_changes("FR").await.unwrap(),
+        Latest::Changes {
+            changed: vec![],
+            removed: vec![2995469]
+        }
     );
+    let third = by_id(source.latest("FR").await.unwrap());
     assert_eq!(third.len(), 3);
     assert!(!third.contains_key(&2995469));
     // Only an older reading of a city: still nothing new to show.
@@ -503,7 +512,7 @@ async fn a_refresh_reads_again_only_what_changed_and_still_sees_every_change() {
         .write(&reading(2996944, "Lyon", -8.0, 900), Utc::now())
         .await
         .unwrap();
-    assert_eq!(source.latest_if_changed("FR").await.unwrap(), None);
+    assert_eq!(source.latest_changes("FR").await.unwrap(), NOTHING_NEW);
     assert_eq!(by_id(source.latest("FR").await.unwrap()), third);
     crate::util::drop_keyspace(&keyspace).await;
 }
