@@ -627,6 +627,26 @@ mod tests {
     }
 
     #[test]
+    fn the_default_list_is_swept_in_about_three_minutes_on_the_free_plan() {
+        let free = limits(60);
+        let plan = plan(126, S(600), free);
+        assert!(!plan.stretched());
+        let mut s = Scheduler::new(&ids(126), Config::new(plan, false), free);
+        let calls = simulate(&mut s, S(600), Duration::from_millis(100), |_, _| {
+            Outcome::Skipped
+        });
+        let mut first: HashMap<i64, Tick> = HashMap::new();
+        for &(t, id) in &calls {
+            first.entry(id).or_insert(t);
+        }
+        assert_eq!(first.len(), 126);
+        let last = *first.values().max().unwrap();
+        assert!(last > S(150) && last < S(200), "{last:?}");
+        let in_first_minute = first.values().filter(|t| **t < S(60)).count();
+        assert_eq!(in_first_minute, 60);
+    }
+
+    #[test]
     fn a_first_sweep_beyond_the_monthly_share_is_paced_by_the_budget() {
         // 500 cities stretch the interval; the first minute's calls go at 1 a second, then
         // the monthly bucket paces the rest at its sustained rate, never above 60 a minute.
