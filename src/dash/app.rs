@@ -361,7 +361,7 @@ impl App {
                     Ok(cities) => {
                         if cities != self.cities {
                             self.cities = cities;
-                            self.rebuild_view();
+                            self.refreshed_view();
                         }
                         self.connected(at);
                     }
@@ -384,7 +384,7 @@ impl App {
                 self.loaded_once = true;
                 if !changed.is_empty() || !removed.is_empty() {
                     self.merge(changed, &removed);
-                    self.rebuild_view();
+                    self.refreshed_view();
                 }
                 self.connected(at);
                 Flow::Redraw
@@ -401,6 +401,17 @@ impl App {
                 self.history = Some((city_id, state));
                 Flow::Redraw
             }
+        }
+    }
+
+    /// [`Self::rebuild_view`] after new data. The selection follows its city, except from
+    /// the first row, which stays the first row: sorted by age, the freshest city stays on
+    /// top instead of the view drifting away from it.
+    fn refreshed_view(&mut self) {
+        let at_top = self.cursor == 0;
+        self.rebuild_view();
+        if at_top {
+            self.select(0);
         }
     }
 
@@ -820,6 +831,37 @@ pub(crate) mod tests {
             result: Ok(fewer),
         });
         assert_eq!(app.selected().unwrap().name, "Lyon");
+    }
+
+    #[test]
+    fn from_the_first_row_new_data_keeps_the_first_row_selected() {
+        let mut app = loaded(120, 40);
+        for _ in 0..2 {
+            press(&mut app, KeyCode::Char('s')); // by age, freshest first
+        }
+        press(&mut app, KeyCode::Home);
+        assert_eq!(app.selected().unwrap().name, "Saint-Étienne");
+        let fresh = City::from_reading(&reading(99, "Nantes", 6.0, 0));
+        app.apply(Update::LatestChanges {
+            at: now(),
+            changed: vec![fresh],
+            removed: vec![],
+        });
+        assert_eq!(app.cursor, 0);
+        assert_eq!(app.selected().unwrap().name, "Nantes");
+        assert_eq!(app.take_requests().last(), Some(&Request::History(99)));
+
+        // One row down, the selection follows its city instead.
+        press(&mut app, KeyCode::Char('j'));
+        let followed = app.selected().unwrap().id;
+        let fresher = City::from_reading(&reading(98, "Rennes", 6.0, 0));
+        app.apply(Update::LatestChanges {
+            at: now(),
+            changed: vec![fresher],
+            removed: vec![],
+        });
+        assert_eq!(app.selected().unwrap().id, followed);
+        assert_eq!(app.cursor, 2);
     }
 
     #[test]
