@@ -122,9 +122,16 @@ impl CassandraSource {
     }
 }
 
-impl CassandraSource {
+impl Source for CassandraSource {
+    async fn latest(&mut self, country: &str) -> anyhow::Result<Vec<Reading>> {
+        match self.latest_changes(country).await? {
+            Latest::All(found) => Ok(found),
+            Latest::Changes { .. } => Ok(self.known.values().cloned().collect()),
+        }
+    }
+
     /// Brings [`Self::known`] up to date with the partition, and says what changed.
-    async fn read_changes(&mut self, country: &str) -> anyhow::Result<Latest> {
+    async fn latest_changes(&mut self, country: &str) -> anyhow::Result<Latest> {
         if self.known_country != country {
             self.known.clear();
             self.known_country = country.to_string();
@@ -175,19 +182,6 @@ impl CassandraSource {
             }
         }
         Ok(Latest::Changes { changed, removed })
-    }
-}
-
-impl Source for CassandraSource {
-    async fn latest(&mut self, country: &str) -> anyhow::Result<Vec<Reading>> {
-        match self.read_changes(country).await? {
-            Latest::All(found) => Ok(found),
-            Latest::Changes { .. } => Ok(self.known.values().cloned().collect()),
-        }
-    }
-
-    async fn latest_changes(&mut self, country: &str) -> anyhow::Result<Latest> {
-        self.read_changes(country).await
     }
 
     async fn history(&mut self, city_id: i64) -> anyhow::Result<Vec<Reading>> {
