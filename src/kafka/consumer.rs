@@ -22,7 +22,7 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -170,6 +170,14 @@ impl ClientContext for GroupContext {
 }
 
 impl ConsumerContext for GroupContext {
+    /// A commit the broker accepted means Kafka answers. (A record fetched proves nothing: it
+    /// may come from the client's queue while the broker is gone.)
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if result.is_ok() {
+            self.0.answered();
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(partitions) => {
@@ -330,7 +338,6 @@ where
                     value: message.payload().map(<[u8]>::to_vec),
                 };
                 drop(message);
-                reports.answered();
                 last_record_at = Instant::now();
                 counters.consumed.fetch_add(1, Ordering::Relaxed);
                 progress.entry(record.partition).or_default().started(record.offset);
@@ -465,6 +472,7 @@ fn lag(consumer: &StreamConsumer<GroupContext>, topic: &str) -> Option<i64> {
 #[derive(Clone)]
 struct DeadLetters {
     producer: FutureProducer<KafkaContext>,
+    reports: KafkaContext,
     topic: String,
 }
 
@@ -480,12 +488,13 @@ impl DeadLetters {
                 super::DLQ_MAX_MESSAGE_BYTES.to_string(),
             );
         let producer = overlay_base(config, settings)
-            .create_with_context(reports)
+            .create_with_context(reports.clone())
             .with_context(|| {
                 format!("creating the dead-letter producer for {}", settings.brokers)
             })?;
         Ok(Self {
             producer,
+            reports,
             topic: settings.dlq_topic(),
         })
     }
@@ -522,7 +531,10 @@ impl DeadLetters {
                 message = message.payload(value.as_slice());
             }
             match self.producer.send(message, Duration::from_secs(30)).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    self.reports.answered();
+                    return Ok(());
+                }
                 Err((err, _)) => {
                     tracing::warn!(%err, topic = %self.topic, "dead-letter write failed; retrying");
                     tokio::time::sleep(backoff).await;

@@ -39,7 +39,7 @@ enum Say {
 }
 
 impl KafkaContext {
-    /// Kafka answered (a delivery acknowledged, a record fetched): ends the outage, if any,
+    /// Kafka answered (a delivery acknowledged, a commit accepted): ends the outage, if any,
     /// with one line saying how long it lasted.
     pub fn answered(&self) {
         let ended = self.outage.lock().ok().and_then(|mut o| o.take());
