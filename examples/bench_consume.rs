@@ -31,7 +31,7 @@ use cdrs_tokio::types::IntoRustByIndex;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use futures::StreamExt;
 use meteo::model::Reading;
-use meteo::owm::city_list::ListedCity;
+use meteo::city::City;
 use meteo::settings::{CassandraSettings, KafkaSettings};
 use meteo::store::readings::ReadingWriter;
 use meteo::store::CassandraSession;
@@ -126,8 +126,8 @@ fn newest() -> i64 {
         .map_or(0, |t| t.timestamp())
 }
 
-fn city(id: i64, k: usize) -> ListedCity {
-    ListedCity {
+fn city(id: i64, k: usize) -> City {
+    City {
         id,
         name: format!("Benchville {k}"),
         country: "FR".into(),

@@ -25,7 +25,7 @@ use futures::StreamExt;
 use meteo::dash::app::{App, DashSettings, Update};
 use meteo::dash::refresh::{self, CassandraSource};
 use meteo::model::{Reading, SCHEMA_VERSION, SOURCE_SYNTHETIC};
-use meteo::owm::city_list::ListedCity;
+use meteo::city::City;
 use meteo::settings::CassandraSettings;
 use meteo::store::readings::{self, ReadingWriter};
 use ratatui::backend::TestBackend;
@@ -46,7 +46,7 @@ impl Lcg {
 }
 
 /// A made-up reading of `city`; without a city list, of a made-up city `i`.
-fn synthetic(i: i64, city: Option<&ListedCity>, rng: &mut Lcg) -> Reading {
+fn synthetic(i: i64, city: Option<&City>, rng: &mut Lcg) -> Reading {
     let now = Utc::now();
     let observed_at = now - chrono::Duration::seconds((rng.next() * 1800.0) as i64);
     let (lat, lon) = (42.5 + rng.next() * 8.5, -4.5 + rng.next() * 12.5);
@@ -184,7 +184,7 @@ async fn main() -> anyhow::Result<()> {
     // The real cities (ids, names, places) when a list is given, e.g. the whole French list.
     let listed = match std::env::var_os("BENCH_CITY_LIST") {
         Some(path) => {
-            let mut list = meteo::owm::city_list::load(std::path::Path::new(&path))?;
+            let mut list = meteo::city::load(std::path::Path::new(&path))?;
             list.retain(|c| c.country == "FR");
             list.truncate(cities as usize);
             Some(list)

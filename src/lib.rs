@@ -5,10 +5,11 @@
 //!
 //! - [`cli`]: the command line (clap), turned once into typed settings; exit codes.
 //! - [`settings`]: typed settings shared by the commands, and [`settings::Secret`].
+//! - [`city`]: a city, and the producer's city list (`data/cities.fr.json`).
 //! - [`model`]: the reading (message schema 1) and its validation. Depends on nothing of ours.
 //! - [`text`]: folding names for searches (case, accents, hyphens). Pure.
 //! - [`owm`]: OpenWeatherMap: the city list (streamed from a URL or file), selection, dedup;
-//!   the Current Weather API client; the producer's city list.
+//!   the Current Weather API client.
 //! - [`synthetic`]: made-up but plausible readings, repeatable with a seed (no key needed).
 //! - [`schedule`]: when to call the API for which city, within the plan's limits. Pure.
 //! - [`kafka`]: Kafka clients built from settings: topic administration, the producer, the
@@ -18,6 +19,7 @@
 //! - [`commands`]: one `run` per subcommand, the only place where the modules meet.
 //! - [`logging`]: `tracing` to stderr, filtered by `RUST_LOG`.
 
+pub mod city;
 pub mod cli;
 pub mod commands;
 pub mod dash;

@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use crate::model::{Reading, SCHEMA_VERSION, SOURCE_SYNTHETIC};
-use crate::owm::city_list::ListedCity;
+use crate::city::City;
 
 /// Readings made up from a seed. See the module doc.
 #[derive(Debug, Clone, Copy)]
@@ -56,7 +56,7 @@ impl Synthetic {
     }
 
     /// The newest observation of `city` at `now`.
-    pub fn current(&self, city: &ListedCity, now: DateTime<Utc>) -> Reading {
+    pub fn current(&self, city: &City, now: DateTime<Utc>) -> Reading {
         let dt = self.observed_at(city.id, now.timestamp());
         self.reading(city, dt, now)
     }
@@ -78,7 +78,7 @@ impl Synthetic {
     }
 
     /// The observation of `city` at `dt` (Unix seconds), fetched at `fetched_at`.
-    pub fn reading(&self, city: &ListedCity, dt: i64, fetched_at: DateTime<Utc>) -> Reading {
+    pub fn reading(&self, city: &City, dt: i64, fetched_at: DateTime<Utc>) -> Reading {
         let observed_at = Utc
             .timestamp_opt(dt, 0)
             .single()
@@ -289,8 +289,8 @@ fn last_sunday_1am(year: i32, month: u32) -> Option<DateTime<Utc>> {
 mod tests {
     use super::*;
 
-    fn city(id: i64, name: &str, lat: f64, lon: f64) -> ListedCity {
-        ListedCity {
+    fn city(id: i64, name: &str, lat: f64, lon: f64) -> City {
+        City {
             id,
             name: name.into(),
             country: "FR".into(),
@@ -307,7 +307,7 @@ mod tests {
 
     const TEN_MINUTES: Duration = Duration::from_secs(600);
 
-    fn mean_temperature(source: &Synthetic, city: &ListedCity, from: &str, hours: i64) -> f64 {
+    fn mean_temperature(source: &Synthetic, city: &City, from: &str, hours: i64) -> f64 {
         let start = at(from).timestamp();
         let temps: Vec<f64> = (0..hours)
             .map(|h| source.reading(city, start + h * 3600, at(from)).temperature)

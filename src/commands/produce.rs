@@ -23,7 +23,7 @@ use crate::kafka::producer::{self, Delivered, PublishError, Publisher};
 use crate::kafka::CONNECT_TIMEOUT;
 use crate::model::Reading;
 use crate::owm::api::{self, ApiConfig, ApiError, ErrorClass};
-use crate::owm::city_list::{self, ListedCity};
+use crate::city::{self, City};
 use crate::schedule::{self, Limits, Next, Outcome, Plan, Scheduler, Verdict};
 use crate::settings::{format_duration, Secret};
 use crate::synthetic::Synthetic;
@@ -65,7 +65,7 @@ impl Source {
 
 /// Everything the loop needs, decided once.
 pub struct Producer {
-    pub cities: Vec<ListedCity>,
+    pub cities: Vec<City>,
     pub source: Source,
     pub publisher: Arc<Publisher>,
     pub limits: Limits,
@@ -152,7 +152,7 @@ pub async fn run(global: &GlobalArgs, args: ProduceArgs) -> anyhow::Result<()> {
             bail!("OWM_API_KEY (or --api-key) contains spaces or control characters; set it to the key alone");
         }
     }
-    let cities = city_list::load(&args.cities)?;
+    let cities = city::load(&args.cities)?;
     let source = choose_source(&args, key)?;
 
     let kafka = global.kafka();
@@ -319,7 +319,7 @@ type PublishResult = (Reading, Result<Delivered, PublishError>, Duration);
 struct Run {
     origin: Instant,
     scheduler: Scheduler,
-    cities: HashMap<i64, ListedCity>,
+    cities: HashMap<i64, City>,
     source: Source,
     publisher: Arc<Publisher>,
     permits: Arc<Semaphore>,

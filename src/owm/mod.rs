@@ -6,11 +6,9 @@
 //!   recognised by its first bytes, with download progress reported to the caller.
 //! - [`api`]: the Current Weather API client: one call per city, answers classified, the key
 //!   redacted from every error.
-//! - [`city_list`]: reading the producer's city list (`data/cities.fr.json`).
 //!
 //! This module never uses Kafka or Cassandra, and never prints: the commands do.
 
 pub mod api;
 pub mod cities;
-pub mod city_list;
 pub mod source;

@@ -475,7 +475,7 @@ async fn without_a_key_the_readings_are_synthetic_and_a_seed_repeats_them() {
     assert!(result.stderr.contains("SYNTHETIC"), "{}", result.describe());
 
     let source = meteo::synthetic::Synthetic::new(42, Duration::from_secs(600));
-    let listed = meteo::owm::city_list::load(&list).unwrap();
+    let listed = meteo::city::load(&list).unwrap();
     let messages = read_topic(&topic);
     assert_eq!(messages.len(), 3);
     for (_, value) in messages {

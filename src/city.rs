@@ -1,16 +1,15 @@
-//! The producer's city list: the JSON file `meteo cities` writes (default
-//! `data/cities.fr.json`), an array of `{id, name, country, lat, lon}`. Reading and checking it
-//! only; making it is `meteo cities`' job. No network, no Kafka.
+//! A city, and the producer's city list: the JSON file `meteo cities` writes (default
+//! `data/cities.fr.json`), an array of `{id, name, country, lat, lon}`, read and checked here.
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-/// One city to poll.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct ListedCity {
+/// One city: an entry of OpenWeatherMap's list, and of the producer's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct City {
     /// OpenWeatherMap's city id: the API call's `id=` and the Kafka message key.
     pub id: i64,
     pub name: String,
@@ -22,7 +21,7 @@ pub struct ListedCity {
 
 /// Reads and checks a city list: valid JSON, every entry complete, ids unique, coordinates on
 /// the globe. The error names the file and, for JSON errors, the line.
-pub fn load(path: &Path) -> anyhow::Result<Vec<ListedCity>> {
+pub fn load(path: &Path) -> anyhow::Result<Vec<City>> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
             "reading the city list {} (make one with `meteo cities`, or set --cities / METEO_CITIES)",
@@ -33,8 +32,8 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<ListedCity>> {
 }
 
 /// Parses the text of a city list; see [`load`].
-pub fn parse(text: &str) -> anyhow::Result<Vec<ListedCity>> {
-    let cities: Vec<ListedCity> = serde_json::from_str(text).map_err(|e| {
+pub fn parse(text: &str) -> anyhow::Result<Vec<City>> {
+    let cities: Vec<City> = serde_json::from_str(text).map_err(|e| {
         anyhow::anyhow!(
             "line {}, column {}: {e} (expected an array of {{id, name, country, lat, lon}})",
             e.line(),
