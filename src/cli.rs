@@ -8,16 +8,21 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 use crate::commands;
 use crate::dash::Units;
 use crate::owm::cities::{fold_name, Near, Point, Selection};
 use crate::owm::source::{Source, DEFAULT_CITY_LIST_URL};
 use crate::settings::{
-    parse_brokers, parse_country, parse_duration, parse_host_port, parse_kafka_option,
-    parse_keyspace, parse_topic, CassandraSettings, KafkaSettings, Secret,
+    parse_base_url, parse_brokers, parse_concurrency, parse_country, parse_download_timeout,
+    parse_duration, parse_host_port, parse_kafka_option, parse_keyspace, parse_lang,
+    parse_name_filter, parse_radius, parse_refresh, parse_replication_map, parse_secret,
+    parse_topic, parse_units, simple_replication, CassandraSettings, CitiesSettings,
+    ConsumeSettings, DashCommandSettings, KafkaSettings, MigrateSettings, ProduceSettings, Secret,
+    SourceChoice,
 };
+use crate::shutdown::Shutdown;
 
 /// Live weather for French cities: OpenWeatherMap -> Kafka -> Cassandra -> terminal.
 #[derive(Debug, Parser)]
@@ -168,15 +173,15 @@ pub struct CitiesArgs {
     )]
     pub out: PathBuf,
 
-    /// Seconds to wait for the server: to connect, for the response, and for each read.
-    #[arg(long, value_name = "SECONDS", env = "METEO_DOWNLOAD_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub timeout: u64,
+    /// How long to wait for the server: to connect, for the response, and for each read
+    /// (e.g. 30s, 2m; a bare number is seconds; at most 1h).
+    #[arg(long, value_name = "DURATION", env = "METEO_DOWNLOAD_TIMEOUT", default_value = "30s", value_parser = parse_download_timeout)]
+    pub timeout: Duration,
 }
 
 impl CitiesArgs {
-    /// The filters, as [`Selection`] wants them.
-    pub fn selection(&self) -> Selection {
-        Selection {
+    pub fn settings(self) -> CitiesSettings {
+        let selection = Selection {
             country: self.country.clone(),
             name: self.name.as_deref().map(fold_name),
             near: self
@@ -187,29 +192,14 @@ impl CitiesArgs {
                 .then(|| self.ids.iter().copied().collect::<BTreeSet<u64>>()),
             limit: self.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             keep_duplicates: self.keep_duplicates,
+        };
+        CitiesSettings {
+            from: self.from,
+            selection,
+            out: self.out,
+            strict: self.strict,
+            timeout: self.timeout,
         }
-    }
-
-    pub fn timeout(&self) -> Duration {
-        Duration::from_secs(self.timeout)
-    }
-}
-
-/// A name filter must keep some letters once folded, or it would match every city.
-fn parse_name_filter(value: &str) -> Result<String, String> {
-    if fold_name(value).is_empty() {
-        return Err(format!("'{value}' has no letters to search for"));
-    }
-    Ok(value.to_string())
-}
-
-/// A radius in kilometres: positive, at most half the Earth's circumference.
-fn parse_radius(value: &str) -> Result<f64, String> {
-    match value.trim().parse::<f64>() {
-        Ok(km) if km.is_finite() && km > 0.0 && km <= 20_040.0 => Ok(km),
-        _ => Err(format!(
-            "'{value}' is not a radius in km (a number above 0, at most 20040)"
-        )),
     }
 }
 
@@ -247,7 +237,7 @@ pub struct DashArgs {
     pub country: String,
 
     /// Units: metric (°C, m/s), metric-kmh (°C, km/h) or imperial (°F, mph); `u` switches.
-    #[arg(long, env = "METEO_UNITS", value_enum, default_value = "metric")]
+    #[arg(long, env = "METEO_UNITS", default_value = "metric", value_parser = parse_units)]
     pub units: Units,
 
     /// Readings older than this are dimmed.
@@ -261,17 +251,6 @@ pub struct DashArgs {
     /// Append log lines here while the dashboard owns the screen (otherwise they are dropped).
     #[arg(long, env = "METEO_LOG_FILE")]
     pub log_file: Option<PathBuf>,
-}
-
-/// A refresh period: at least 100 ms, so a typo cannot hammer Cassandra.
-fn parse_refresh(value: &str) -> Result<Duration, String> {
-    let period = parse_duration(value)?;
-    if period < Duration::from_millis(100) {
-        return Err(format!(
-            "'{value}' is too short for a refresh period (at least 100ms)"
-        ));
-    }
-    Ok(period)
 }
 
 #[derive(Debug, Args)]
@@ -299,24 +278,6 @@ pub struct MigrateArgs {
     /// List applied and pending migration files, change nothing.
     #[arg(long)]
     pub status: bool,
-}
-
-fn parse_concurrency(value: &str) -> Result<usize, String> {
-    match value.trim().parse::<usize>() {
-        Ok(n) if (1..=4096).contains(&n) => Ok(n),
-        _ => Err(format!("'{value}' is not a number from 1 to 4096")),
-    }
-}
-
-/// Where readings come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SourceChoice {
-    /// The OpenWeatherMap API (needs OWM_API_KEY).
-    Owm,
-    /// Made-up but plausible readings; no key needed.
-    Synthetic,
-    /// owm when a key is set, else synthetic (with a warning).
-    Auto,
 }
 
 #[derive(Debug, Args)]
@@ -369,54 +330,71 @@ pub struct ProduceArgs {
     pub api_timeout: Duration,
 }
 
-/// An http(s) base URL without query or fragment (the key goes into the query).
-fn parse_base_url(value: &str) -> Result<String, String> {
-    let trimmed = value.trim().trim_end_matches('/');
-    let rest = trimmed
-        .strip_prefix("https://")
-        .or_else(|| trimmed.strip_prefix("http://"))
-        .ok_or_else(|| format!("'{value}' is not an http:// or https:// URL"))?;
-    if rest.is_empty() || rest.starts_with('/') {
-        return Err(format!("'{value}' has no host"));
+impl ConsumeArgs {
+    pub fn settings(self, global: &GlobalArgs) -> ConsumeSettings {
+        ConsumeSettings {
+            kafka: global.kafka(),
+            cassandra: global.cassandra(),
+            group: self.group,
+            concurrency: self.concurrency,
+            max_messages: self.max_messages,
+            until_idle: self.until_idle,
+            stats_interval: self.stats_interval,
+        }
     }
-    if rest.contains(['?', '#', ' ']) {
-        return Err(format!(
-            "'{value}': give the base URL only, without query or fragment"
-        ));
-    }
-    Ok(trimmed.to_string())
 }
 
-/// A secret, wrapped at once. Never fails: a parser error would echo the value; the command
-/// checks it instead.
-fn parse_secret(value: &str) -> Result<Secret, String> {
-    Ok(Secret::new(value))
+impl DashArgs {
+    /// The dashboard's settings, with `NO_COLOR` and the locale taken into account.
+    pub fn settings(self, global: &GlobalArgs) -> DashCommandSettings {
+        DashCommandSettings {
+            cassandra: global.cassandra(),
+            view: crate::dash::DashSettings {
+                country: self.country,
+                refresh: self.refresh,
+                units: self.units,
+                stale_after: self.stale_after,
+                color: !crate::dash::no_color(),
+                ascii: self.ascii || crate::dash::ascii_locale(),
+            },
+            log_file: self.log_file,
+        }
+    }
 }
 
-/// A language code such as `fr`, `en`, `zh_cn` or `pt_br`.
-fn parse_lang(value: &str) -> Result<String, String> {
-    let ok =
-        (2..=5).contains(&value.len()) && value.chars().all(|c| c.is_ascii_lowercase() || c == '_');
-    if !ok {
-        return Err(format!(
-            "'{value}' is not a language code such as fr, en or pt_br"
-        ));
+impl MigrateArgs {
+    pub fn settings(self, global: &GlobalArgs) -> MigrateSettings {
+        MigrateSettings {
+            kafka: global.kafka(),
+            cassandra: global.cassandra(),
+            cql_dir: self.cql_dir,
+            replication: self
+                .replication
+                .unwrap_or_else(|| simple_replication(self.replication_factor)),
+            partitions: self.partitions,
+            topic_replication_factor: self.topic_replication_factor,
+            status: self.status,
+        }
     }
-    Ok(value.to_string())
 }
 
-/// A CQL replication map: `{...}` naming a `class`. Cassandra validates the rest.
-fn parse_replication_map(value: &str) -> Result<String, String> {
-    let trimmed = value.trim();
-    if !(trimmed.starts_with('{') && trimmed.ends_with('}') && trimmed.contains("'class'")) {
-        return Err(format!(
-            "'{value}' is not a CQL replication map such as \"{{'class': 'NetworkTopologyStrategy', 'dc1': 3}}\""
-        ));
+impl ProduceArgs {
+    pub fn settings(self, global: &GlobalArgs) -> ProduceSettings {
+        ProduceSettings {
+            kafka: global.kafka(),
+            cities: self.cities,
+            source: self.source,
+            api_url: self.api_url,
+            api_key: self.api_key,
+            lang: self.lang,
+            api_timeout: self.api_timeout,
+            interval: self.interval,
+            rate: self.rate,
+            monthly_quota: self.monthly_quota,
+            once: self.once,
+            seed: self.seed,
+        }
     }
-    if trimmed.contains(';') {
-        return Err("a replication map cannot contain ';'".into());
-    }
-    Ok(trimmed.to_string())
 }
 
 /// Parses the command line, runs the command, and maps the outcome to an exit code.
@@ -451,14 +429,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let global = cli.global;
     runtime.block_on(async move {
         match cli.command {
-            Command::Migrate(args) => commands::migrate::run(&cli.global, args).await,
-            Command::Consume(args) => commands::consume::run(&cli.global, args).await,
+            Command::Migrate(args) => commands::migrate::run(args.settings(&global)).await,
+            Command::Consume(args) => {
+                commands::consume::run(args.settings(&global), Shutdown::on_signals()?).await
+            }
             // Blocking file and HTTP work, on this thread: nothing else runs meanwhile.
-            Command::Cities(args) => commands::cities::run(args),
-            Command::Produce(args) => commands::produce::run(&cli.global, args).await,
-            Command::Dash(args) => commands::dash::run(&cli.global, args).await,
+            Command::Cities(args) => commands::cities::run(args.settings()),
+            Command::Produce(args) => {
+                commands::produce::run(args.settings(&global), Shutdown::on_signals()?).await
+            }
+            Command::Dash(args) => {
+                commands::dash::run(args.settings(&global), Shutdown::on_signals()?).await
+            }
         }
     })
 }
@@ -471,14 +456,6 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn replication_maps_must_name_a_class() {
-        assert!(parse_replication_map("{'class': 'NetworkTopologyStrategy', 'dc1': 3}").is_ok());
-        assert!(parse_replication_map("3").is_err());
-        assert!(parse_replication_map("{'dc1': 3}").is_err());
-        assert!(parse_replication_map("{'class': 'X'}; DROP KEYSPACE a").is_err());
     }
 
     #[test]
@@ -512,7 +489,7 @@ mod tests {
         let Command::Cities(args) = cli.command else {
             panic!("not cities")
         };
-        let selection = args.selection();
+        let selection = args.settings().selection;
         assert_eq!(selection.ids.unwrap().len(), 2);
         assert_eq!(selection.name.as_deref(), Some("saint etienne"));
         assert_eq!(selection.country, "FR");
@@ -552,12 +529,30 @@ mod tests {
     }
 
     #[test]
-    fn base_urls_are_http_without_a_query() {
+    fn cities_takes_its_timeout_as_a_duration() {
+        for (given, secs) in [("30s", 30), ("45", 45), ("2m", 120)] {
+            let cli = Cli::try_parse_from(["meteo", "cities", "--timeout", given]).unwrap();
+            let Command::Cities(args) = cli.command else {
+                panic!("not cities")
+            };
+            assert_eq!(args.settings().timeout, Duration::from_secs(secs));
+        }
+        for bad in ["0", "2h", "soon"] {
+            assert!(Cli::try_parse_from(["meteo", "cities", "--timeout", bad]).is_err());
+        }
+    }
+
+    #[test]
+    fn migrate_turns_a_replication_factor_into_a_map() {
+        let cli = Cli::try_parse_from(["meteo", "migrate", "--replication-factor", "3"]).unwrap();
+        let Command::Migrate(args) = cli.command else {
+            panic!("not migrate")
+        };
+        let settings = args.settings(&cli.global);
         assert_eq!(
-            parse_base_url("http://127.0.0.1:8080/").unwrap(),
-            "http://127.0.0.1:8080"
+            settings.replication,
+            "{'class': 'SimpleStrategy', 'replication_factor': 3}"
         );
-        assert!(parse_base_url("https://").is_err());
     }
 
     #[test]

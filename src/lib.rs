@@ -17,18 +17,24 @@
 //! - [`store`]: Cassandra: the session, schema migrations, reading and writing readings.
 //! - [`dash`]: the terminal dashboard: app state, refresh task, drawing. Reads Cassandra only.
 //! - [`commands`]: one `run` per subcommand, the only place where the modules meet.
+//! - [`shutdown`]: one signal handler; the stop request every engine takes as a future.
+//! - [`backoff`]: one exponential backoff with jitter for every retry loop.
+//! - [`latency`]: bounded latency samples and their percentiles.
 //! - [`logging`]: `tracing` to stderr, filtered by `RUST_LOG`.
 
+pub mod backoff;
 pub mod city;
 pub mod cli;
 pub mod commands;
 pub mod dash;
 pub mod kafka;
+pub mod latency;
 pub mod logging;
 pub mod model;
 pub mod owm;
 pub mod schedule;
 pub mod settings;
+pub mod shutdown;
 pub mod store;
 pub mod synthetic;
 pub mod text;

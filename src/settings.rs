@@ -2,6 +2,8 @@
 //! clap uses to turn raw flag and environment values into them. Nothing here does I/O.
 
 use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// A secret (an API key, a password). `Debug` and `Display` print `[redacted]`, so a secret
 /// cannot reach a log line, an error message or a panic by accident; [`Secret::expose`] is
@@ -136,41 +138,19 @@ pub fn parse_kafka_option(value: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Parses a duration: a number and a unit (`ms`, `s`, `m`, `h`), several in a row allowed
-/// (`1h30m`), or a bare number of seconds. Zero is refused: every duration here is a wait.
-pub fn parse_duration(value: &str) -> Result<std::time::Duration, String> {
+/// Parses a duration with humantime (`90s`, `10m`, `1h30m`, `500ms`), or a bare number of
+/// seconds. Zero is refused: every duration here is a wait.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
     let text = value.trim();
-    let bad = || format!("'{value}' is not a duration such as 90s, 10m, 1h30m or 500ms");
-    if text.is_empty() {
-        return Err(bad());
-    }
-    let total = if let Ok(seconds) = text.parse::<u64>() {
-        std::time::Duration::from_secs(seconds)
-    } else {
-        let mut total = std::time::Duration::ZERO;
-        let mut rest = text;
-        while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-            let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
-            rest = &rest[digits..];
-            let unit_len = rest
-                .find(|c: char| c.is_ascii_digit())
-                .unwrap_or(rest.len());
-            let unit = match &rest[..unit_len] {
-                "ms" => std::time::Duration::from_millis(1),
-                "s" => std::time::Duration::from_secs(1),
-                "m" | "min" => std::time::Duration::from_secs(60),
-                "h" => std::time::Duration::from_secs(3600),
-                _ => return Err(bad()),
-            };
-            let part = u32::try_from(number)
-                .ok()
-                .and_then(|n| unit.checked_mul(n))
-                .ok_or_else(bad)?;
-            total = total.checked_add(part).ok_or_else(bad)?;
-            rest = &rest[unit_len..];
+    let total = match text.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) if text.starts_with(|c: char| c.is_ascii_digit()) => humantime::parse_duration(text)
+            .map_err(|_| format!("'{value}' is not a duration such as 90s, 10m, 1h30m or 500ms"))?,
+        Err(_) => {
+            return Err(format!(
+                "'{value}' is not a duration such as 90s, 10m, 1h30m or 500ms"
+            ))
         }
-        total
     };
     if total.is_zero() {
         return Err(format!("'{value}': the duration must be more than zero"));
@@ -178,24 +158,11 @@ pub fn parse_duration(value: &str) -> Result<std::time::Duration, String> {
     Ok(total)
 }
 
-/// Formats a duration the way [`parse_duration`] reads it: `10m`, `1h30m`, `90s`, `1.5s`.
-pub fn format_duration(duration: std::time::Duration) -> String {
-    let total = duration.as_secs();
-    if duration.subsec_millis() != 0 || total == 0 {
-        return format!("{}s", duration.as_secs_f64());
-    }
-    let (h, m, s) = (total / 3600, total % 3600 / 60, total % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s > 0 {
-        out.push_str(&format!("{s}s"));
-    }
-    out
+/// Formats a duration the way [`parse_duration`] reads it: `10m`, `1h30m`, `1s500ms`.
+pub fn format_duration(duration: Duration) -> String {
+    humantime::format_duration(duration)
+        .to_string()
+        .replace(' ', "")
 }
 
 /// Parses a country code: two ASCII letters (ISO 3166 alpha-2), upper-cased.
@@ -209,23 +176,241 @@ pub fn parse_country(value: &str) -> Result<String, String> {
     Ok(code.to_ascii_uppercase())
 }
 
+/// Where readings come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SourceChoice {
+    /// The OpenWeatherMap API (needs OWM_API_KEY).
+    Owm,
+    /// Made-up but plausible readings; no key needed.
+    Synthetic,
+    /// owm when a key is set, else synthetic (with a warning).
+    Auto,
+}
+
+/// `meteo produce`.
+#[derive(Debug, Clone)]
+pub struct ProduceSettings {
+    pub kafka: KafkaSettings,
+    /// The producer's city list (`meteo cities` writes it).
+    pub cities: PathBuf,
+    pub source: SourceChoice,
+    /// Base URL of the weather API, without a trailing slash.
+    pub api_url: String,
+    pub api_key: Option<Secret>,
+    pub lang: String,
+    pub api_timeout: Duration,
+    pub interval: Duration,
+    /// API calls per minute and per 30 days.
+    pub rate: u32,
+    pub monthly_quota: u64,
+    /// One sweep, then exit.
+    pub once: bool,
+    pub seed: Option<u64>,
+}
+
+/// `meteo consume`.
+#[derive(Debug, Clone)]
+pub struct ConsumeSettings {
+    pub kafka: KafkaSettings,
+    pub cassandra: CassandraSettings,
+    pub group: String,
+    pub concurrency: usize,
+    pub max_messages: Option<u64>,
+    pub until_idle: Option<Duration>,
+    pub stats_interval: Duration,
+}
+
+/// `meteo migrate`.
+#[derive(Debug, Clone)]
+pub struct MigrateSettings {
+    pub kafka: KafkaSettings,
+    pub cassandra: CassandraSettings,
+    pub cql_dir: PathBuf,
+    /// The keyspace's CQL replication map.
+    pub replication: String,
+    pub partitions: i32,
+    pub topic_replication_factor: i32,
+    /// List the migrations, change nothing.
+    pub status: bool,
+}
+
+/// `meteo dash`: where to read, how to show it, where logs go while it owns the screen.
+#[derive(Debug, Clone)]
+pub struct DashCommandSettings {
+    pub cassandra: CassandraSettings,
+    pub view: crate::dash::DashSettings,
+    pub log_file: Option<PathBuf>,
+}
+
+/// `meteo cities`.
+#[derive(Debug, Clone)]
+pub struct CitiesSettings {
+    pub from: crate::owm::source::Source,
+    pub selection: crate::owm::cities::Selection,
+    pub out: PathBuf,
+    pub strict: bool,
+    /// For connecting, for the response, and for each read.
+    pub timeout: Duration,
+}
+
+/// The replication map of `--replication-factor N` (SimpleStrategy).
+pub fn simple_replication(factor: u16) -> String {
+    format!("{{'class': 'SimpleStrategy', 'replication_factor': {factor}}}")
+}
+
+/// A name filter must keep some letters once folded, or it would match every city.
+pub fn parse_name_filter(value: &str) -> Result<String, String> {
+    if crate::text::fold_name(value).is_empty() {
+        return Err(format!("'{value}' has no letters to search for"));
+    }
+    Ok(value.to_string())
+}
+
+/// A radius in kilometres: positive, at most half the Earth's circumference.
+pub fn parse_radius(value: &str) -> Result<f64, String> {
+    match value.trim().parse::<f64>() {
+        Ok(km) if km.is_finite() && km > 0.0 && km <= 20_040.0 => Ok(km),
+        _ => Err(format!(
+            "'{value}' is not a radius in km (a number above 0, at most 20040)"
+        )),
+    }
+}
+
+/// A refresh period: at least 100 ms, so a typo cannot hammer Cassandra.
+pub fn parse_refresh(value: &str) -> Result<Duration, String> {
+    let period = parse_duration(value)?;
+    if period < Duration::from_millis(100) {
+        return Err(format!(
+            "'{value}' is too short for a refresh period (at least 100ms)"
+        ));
+    }
+    Ok(period)
+}
+
+/// The download timeout of `meteo cities`: a duration of at most an hour.
+pub fn parse_download_timeout(value: &str) -> Result<Duration, String> {
+    let timeout = parse_duration(value)?;
+    if timeout > Duration::from_secs(3600) {
+        return Err(format!(
+            "'{value}' is longer than the 1h a download may wait"
+        ));
+    }
+    Ok(timeout)
+}
+
+/// Writes in flight at once.
+pub fn parse_concurrency(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if (1..=4096).contains(&n) => Ok(n),
+        _ => Err(format!("'{value}' is not a number from 1 to 4096")),
+    }
+}
+
+/// The dashboard's units: `metric`, `metric-kmh` or `imperial`.
+pub fn parse_units(value: &str) -> Result<crate::dash::Units, String> {
+    crate::dash::Units::from_name(value.trim())
+        .ok_or_else(|| format!("'{value}' is not a unit system: metric, metric-kmh or imperial"))
+}
+
+/// An http(s) base URL without query or fragment (the key goes into the query).
+pub fn parse_base_url(value: &str) -> Result<String, String> {
+    let trimmed = value.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"))
+        .ok_or_else(|| format!("'{value}' is not an http:// or https:// URL"))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("'{value}' has no host"));
+    }
+    if rest.contains(['?', '#', ' ']) {
+        return Err(format!(
+            "'{value}': give the base URL only, without query or fragment"
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// A secret, wrapped at once. Never fails: a parser error would echo the value; the command
+/// checks it instead.
+pub fn parse_secret(value: &str) -> Result<Secret, String> {
+    Ok(Secret::new(value))
+}
+
+/// A language code such as `fr`, `en`, `zh_cn` or `pt_br`.
+pub fn parse_lang(value: &str) -> Result<String, String> {
+    let ok =
+        (2..=5).contains(&value.len()) && value.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+    if !ok {
+        return Err(format!(
+            "'{value}' is not a language code such as fr, en or pt_br"
+        ));
+    }
+    Ok(value.to_string())
+}
+
+/// A CQL replication map: `{...}` naming a `class`. Cassandra validates the rest.
+pub fn parse_replication_map(value: &str) -> Result<String, String> {
+    let trimmed = value.trim();
+    if !(trimmed.starts_with('{') && trimmed.ends_with('}') && trimmed.contains("'class'")) {
+        return Err(format!(
+            "'{value}' is not a CQL replication map such as \"{{'class': 'NetworkTopologyStrategy', 'dc1': 3}}\""
+        ));
+    }
+    if trimmed.contains(';') {
+        return Err("a replication map cannot contain ';'".into());
+    }
+    Ok(trimmed.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn durations_read_units_and_combinations_and_refuse_zero() {
-        use std::time::Duration;
+        use Duration;
         assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        for bad in ["", "0", "0s", "10x", "m", "1.5m", "-1s", "99999999999h"] {
+        assert_eq!(parse_duration("1.5m").unwrap(), Duration::from_secs(90));
+        for bad in ["", "0", "0s", "10x", "m", "-1s", "99999999999999999999h"] {
             assert!(parse_duration(bad).is_err(), "{bad} accepted");
         }
         assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
         assert_eq!(format_duration(Duration::from_secs(600)), "10m");
-        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1s500ms");
+        for d in [1, 59, 61, 3599, 3601, 86_400 + 7] {
+            let d = Duration::from_secs(d);
+            assert_eq!(parse_duration(&format_duration(d)).unwrap(), d);
+        }
+    }
+
+    #[test]
+    fn replication_maps_must_name_a_class() {
+        assert!(parse_replication_map("{'class': 'NetworkTopologyStrategy', 'dc1': 3}").is_ok());
+        assert!(parse_replication_map("3").is_err());
+        assert!(parse_replication_map("{'dc1': 3}").is_err());
+        assert!(parse_replication_map("{'class': 'X'}; DROP KEYSPACE a").is_err());
+    }
+
+    #[test]
+    fn base_urls_are_http_without_a_query() {
+        assert_eq!(
+            parse_base_url("http://127.0.0.1:8080/").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert!(parse_base_url("https://").is_err());
+        assert!(parse_base_url("ftp://x").is_err());
+        assert!(parse_base_url("http://x/?appid=1").is_err());
+    }
+
+    #[test]
+    fn units_are_named_as_on_the_command_line() {
+        use crate::dash::Units;
+        assert_eq!(parse_units("metric-kmh").unwrap(), Units::MetricKmh);
+        assert_eq!(parse_units("imperial").unwrap(), Units::Imperial);
+        assert!(parse_units("kelvin").unwrap_err().contains("kelvin"));
     }
 
     #[test]

@@ -14,8 +14,8 @@ use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc, Weekday};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::model::{Reading, SCHEMA_VERSION, SOURCE_SYNTHETIC};
 use crate::city::City;
+use crate::model::{Reading, SCHEMA_VERSION, SOURCE_SYNTHETIC};
 
 /// Readings made up from a seed. See the module doc.
 #[derive(Debug, Clone, Copy)]

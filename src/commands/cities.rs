@@ -13,16 +13,16 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::CitiesArgs;
 use crate::owm::cities::{self, City, Selection};
 use crate::owm::source::{self, Progress};
+use crate::settings::CitiesSettings;
 
 /// The `--out` value that means stdout.
 const STDOUT: &str = "-";
 
-pub fn run(args: CitiesArgs) -> anyhow::Result<()> {
+pub fn run(args: CitiesSettings) -> anyhow::Result<()> {
     let started = Instant::now();
-    let selection = args.selection();
+    let selection = args.selection.clone();
     // Claim the output first: an unwritable path fails now, not after a 40 MB download.
     let output = Output::create(&args.out)?;
 
@@ -32,7 +32,7 @@ pub fn run(args: CitiesArgs) -> anyhow::Result<()> {
         Box::new(PlainLines::default())
     };
     let reader =
-        source::open(&args.from, args.timeout(), progress).context("cannot get the city list")?;
+        source::open(&args.from, args.timeout, progress).context("cannot get the city list")?;
     let mut matched = Vec::new();
     let report = cities::read_cities(reader, |city| {
         if selection.matches(&city) {

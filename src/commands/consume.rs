@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use chrono::Utc;
 
-use crate::cli::{ConsumeArgs, GlobalArgs};
-use crate::commands::shutdown_signal;
+use crate::backoff::Backoff;
 use crate::kafka::consumer::{self, ConsumerOptions, Counters, Record, SinkHealth, Verdict};
 use crate::model::Reading;
+use crate::settings::ConsumeSettings;
+use crate::shutdown::Shutdown;
 use crate::store::{self, readings::ReadingWriter};
 
 /// Longest pause between two write attempts while Cassandra does not answer.
@@ -33,9 +34,9 @@ const REWRITE_WINDOW: Duration = Duration::from_secs(12);
 /// At most this many recent readings are kept for that (about 1 KB each).
 const REWRITE_MAX: usize = 20_000;
 
-pub async fn run(global: &GlobalArgs, args: ConsumeArgs) -> anyhow::Result<()> {
-    let kafka = global.kafka();
-    let cassandra = global.cassandra();
+pub async fn run(args: ConsumeSettings, shutdown: Shutdown) -> anyhow::Result<()> {
+    let kafka = args.kafka.clone();
+    let cassandra = args.cassandra.clone();
     tracing::info!(
         brokers = %kafka.brokers,
         topic = %kafka.topic,
@@ -77,15 +78,7 @@ pub async fn run(global: &GlobalArgs, args: ConsumeArgs) -> anyhow::Result<()> {
         }
     };
     let summary = tokio::spawn(async move {
-        consumer::run(
-            &kafka,
-            &options,
-            health,
-            counters,
-            handler,
-            shutdown_signal(),
-        )
-        .await
+        consumer::run(&kafka, &options, health, counters, handler, shutdown.wait()).await
     })
     .await
     .context("the consumer loop panicked")??;
@@ -107,7 +100,7 @@ async fn write_until_stored(
     recent: &RecentWrites,
     reading: Reading,
 ) {
-    let mut delay = Duration::from_millis(100);
+    let mut backoff = write_backoff();
     loop {
         match writer.write(&reading, Utc::now()).await {
             Ok(()) => {
@@ -138,8 +131,7 @@ async fn write_until_stored(
                         "Cassandra write failed; pausing the topic and retrying until it answers"
                     );
                 }
-                tokio::time::sleep(with_jitter(delay)).await;
-                delay = (delay * 2).min(MAX_RETRY_DELAY);
+                backoff.wait().await;
             }
         }
     }
@@ -147,12 +139,16 @@ async fn write_until_stored(
 
 /// Writes one reading, retrying with backoff until Cassandra takes it.
 async fn write_retrying(writer: &ReadingWriter, reading: &Reading) {
-    let mut delay = Duration::from_millis(100);
+    let mut backoff = write_backoff();
     while let Err(err) = writer.write(reading, Utc::now()).await {
         tracing::debug!(error = %format!("{err:#}"), "writing again failed; retrying");
-        tokio::time::sleep(with_jitter(delay)).await;
-        delay = (delay * 2).min(MAX_RETRY_DELAY);
+        backoff.wait().await;
     }
+}
+
+/// From 100 ms up to [`MAX_RETRY_DELAY`] between two write attempts.
+fn write_backoff() -> Backoff {
+    Backoff::new(Duration::from_millis(100), MAX_RETRY_DELAY)
 }
 
 /// The readings Cassandra acknowledged recently, and those acknowledged shortly before the
@@ -223,14 +219,6 @@ impl RecentWrites {
     }
 }
 
-/// `delay` plus up to 25% more, so retrying tasks do not hit a recovering node in step.
-fn with_jitter(delay: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    delay + delay.mul_f64(f64::from(nanos % 1000) / 4000.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,13 +262,5 @@ mod tests {
         std::thread::sleep(Duration::from_millis(5));
         recent.outage_began();
         assert!(recent.take_suspect().is_empty());
-    }
-
-    #[test]
-    fn jitter_adds_at_most_a_quarter() {
-        for _ in 0..100 {
-            let d = with_jitter(Duration::from_millis(400));
-            assert!(d >= Duration::from_millis(400) && d <= Duration::from_millis(500));
-        }
     }
 }

@@ -6,10 +6,11 @@ use std::io::{IsTerminal, Write};
 use anyhow::Context;
 use chrono::Utc;
 
-use crate::cli::{DashArgs, GlobalArgs};
 use crate::dash::app::City;
 use crate::dash::refresh::{CassandraSource, Source};
 use crate::dash::{self, DashSettings};
+use crate::settings::DashCommandSettings;
+use crate::shutdown::Shutdown;
 
 /// Whether `meteo dash` will take over the screen (stdout is a terminal). Decided before
 /// logging starts, because nothing may print while the dashboard owns the screen.
@@ -17,25 +18,11 @@ pub fn owns_terminal() -> bool {
     std::io::stdout().is_terminal()
 }
 
-impl DashArgs {
-    /// The typed settings of the dashboard, with `NO_COLOR` and the locale taken into account.
-    pub fn settings(&self) -> DashSettings {
-        DashSettings {
-            country: self.country.clone(),
-            refresh: self.refresh,
-            units: self.units,
-            stale_after: self.stale_after,
-            color: !dash::no_color(),
-            ascii: self.ascii || dash::ascii_locale(),
-        }
-    }
-}
-
-pub async fn run(global: &GlobalArgs, args: DashArgs) -> anyhow::Result<()> {
-    let settings = args.settings();
-    let source = CassandraSource::new(global.cassandra());
+pub async fn run(args: DashCommandSettings, shutdown: Shutdown) -> anyhow::Result<()> {
+    let settings = args.view;
+    let source = CassandraSource::new(args.cassandra);
     if owns_terminal() {
-        dash::term::run(settings, source).await
+        dash::term::run(settings, source, shutdown).await
     } else {
         snapshot(settings, source).await
     }

@@ -3,26 +3,21 @@
 
 use anyhow::Context;
 
-use crate::cli::{GlobalArgs, MigrateArgs};
 use crate::kafka::{self, TopicOutcome, TopicSpec};
+use crate::settings::MigrateSettings;
 use crate::store::{self, migrations};
 
-pub async fn run(global: &GlobalArgs, args: MigrateArgs) -> anyhow::Result<()> {
+pub async fn run(args: MigrateSettings) -> anyhow::Result<()> {
     // Check the files before touching any service: a bad folder is the user's to fix first.
     let files = migrations::load_dir(&args.cql_dir)?;
-    let cassandra = global.cassandra();
+    let cassandra = args.cassandra.clone();
     let keyspace = cassandra.keyspace.as_str();
 
     if args.status {
-        return status(global, &files).await;
+        return status(&args, &files).await;
     }
 
-    let replication = args.replication.clone().unwrap_or_else(|| {
-        format!(
-            "{{'class': 'SimpleStrategy', 'replication_factor': {}}}",
-            args.replication_factor
-        )
-    });
+    let replication = args.replication.clone();
     let session = store::connect(&cassandra, None).await?;
     if migrations::ensure_keyspace(&session, keyspace, &replication).await? {
         tracing::info!(keyspace, %replication, "created keyspace");
@@ -40,7 +35,7 @@ pub async fn run(global: &GlobalArgs, args: MigrateArgs) -> anyhow::Result<()> {
         tracing::info!(file = %file.name, statements = file.statements.len(), "applied migration");
     }
 
-    let kafka_settings = global.kafka();
+    let kafka_settings = args.kafka.clone();
     let specs = vec![
         TopicSpec {
             name: kafka_settings.topic.clone(),
@@ -86,12 +81,12 @@ pub async fn run(global: &GlobalArgs, args: MigrateArgs) -> anyhow::Result<()> {
 }
 
 /// Prints one line per migration file: applied (when) or pending, and any changed file.
-async fn status(global: &GlobalArgs, files: &[migrations::MigrationFile]) -> anyhow::Result<()> {
-    let cassandra = global.cassandra();
-    let session = store::connect(&cassandra, None).await?;
+async fn status(args: &MigrateSettings, files: &[migrations::MigrationFile]) -> anyhow::Result<()> {
+    let cassandra = &args.cassandra;
+    let session = store::connect(cassandra, None).await?;
     let exists = store::keyspace_exists(&session, &cassandra.keyspace).await?;
     let applied = if exists {
-        let session = store::connect(&cassandra, Some(&cassandra.keyspace)).await?;
+        let session = store::connect(cassandra, Some(&cassandra.keyspace)).await?;
         migrations::read_applied(&session).await?
     } else {
         Vec::new()

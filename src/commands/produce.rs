@@ -6,26 +6,28 @@
 //! The loop takes its shutdown as a future ([`produce`]), so a caller (the signal handler,
 //! a test) decides when it stops.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use chrono::Utc;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::cli::{GlobalArgs, ProduceArgs, SourceChoice};
+use crate::city::{self, City};
 use crate::kafka::producer::{self, Delivered, PublishError, Publisher};
 use crate::kafka::CONNECT_TIMEOUT;
+use crate::latency::Latencies;
 use crate::model::Reading;
 use crate::owm::api::{self, ApiConfig, ApiError, ErrorClass};
-use crate::city::{self, City};
 use crate::schedule::{self, Limits, Next, Outcome, Plan, Scheduler, Verdict};
 use crate::settings::{format_duration, Secret};
+use crate::settings::{ProduceSettings, SourceChoice};
+use crate::shutdown::Shutdown;
 use crate::synthetic::Synthetic;
 
 /// API calls running at once: enough that a slow answer does not hold up the others.
@@ -43,9 +45,6 @@ pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often the statistics line is logged.
 pub const STATS_EVERY: Duration = Duration::from_secs(60);
-
-/// Publish latencies kept for the percentiles of the summary.
-const LATENCY_SAMPLES: usize = 10_000;
 
 /// Where readings come from.
 #[derive(Clone)]
@@ -82,8 +81,8 @@ pub struct Stats {
     pub errors: BTreeMap<&'static str, u64>,
     pub published: u64,
     pub not_delivered: u64,
-    /// From the API's answer to Kafka's acknowledgement, newest last.
-    pub latencies: VecDeque<Duration>,
+    /// From the API's answer to Kafka's acknowledgement.
+    pub latencies: Latencies,
 }
 
 impl Stats {
@@ -103,20 +102,12 @@ impl Stats {
     }
 
     fn latency(&mut self, latency: Duration) {
-        if self.latencies.len() == LATENCY_SAMPLES {
-            self.latencies.pop_front();
-        }
-        self.latencies.push_back(latency);
+        self.latencies.push(latency);
     }
 
     /// The `q` quantile (0..=1) of the kept latencies.
     pub fn latency_quantile(&self, q: f64) -> Option<Duration> {
-        let mut sorted: Vec<Duration> = self.latencies.iter().copied().collect();
-        sorted.sort();
-        let last = sorted.len().checked_sub(1)?;
-        sorted
-            .get(((last as f64) * q.clamp(0.0, 1.0)).round() as usize)
-            .copied()
+        self.latencies.quantile(q)
     }
 }
 
@@ -137,7 +128,7 @@ pub struct Report {
 }
 
 /// Runs `meteo produce`.
-pub async fn run(global: &GlobalArgs, args: ProduceArgs) -> anyhow::Result<()> {
+pub async fn run(args: ProduceSettings, shutdown: Shutdown) -> anyhow::Result<()> {
     let key = args
         .api_key
         .clone()
@@ -155,7 +146,7 @@ pub async fn run(global: &GlobalArgs, args: ProduceArgs) -> anyhow::Result<()> {
     let cities = city::load(&args.cities)?;
     let source = choose_source(&args, key)?;
 
-    let kafka = global.kafka();
+    let kafka = args.kafka.clone();
     let partitions =
         tokio::task::block_in_place(|| producer::check_topic(&kafka, CONNECT_TIMEOUT))?;
     let publisher = Arc::new(Publisher::new(&kafka)?);
@@ -206,7 +197,6 @@ pub async fn run(global: &GlobalArgs, args: ProduceArgs) -> anyhow::Result<()> {
         );
     }
 
-    let shutdown = shutdown_signal()?;
     let producer = Producer {
         cities,
         source,
@@ -215,7 +205,7 @@ pub async fn run(global: &GlobalArgs, args: ProduceArgs) -> anyhow::Result<()> {
         plan,
         once: args.once,
     };
-    let report = produce(producer, shutdown).await;
+    let report = produce(producer, shutdown.wait()).await;
     print_summary(&report);
 
     if let Some(fatal) = report.fatal {
@@ -243,7 +233,7 @@ pub async fn run(global: &GlobalArgs, args: ProduceArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn choose_source(args: &ProduceArgs, key: Option<Secret>) -> anyhow::Result<Source> {
+fn choose_source(args: &ProduceSettings, key: Option<Secret>) -> anyhow::Result<Source> {
     let owm = |key: Secret| {
         Source::Owm(Arc::new(api::Client::new(ApiConfig {
             base_url: args.api_url.clone(),
@@ -275,35 +265,6 @@ fn choose_source(args: &ProduceArgs, key: Option<Secret>) -> anyhow::Result<Sour
             );
             synthetic()
         }
-    })
-}
-
-/// A future that completes at the first SIGINT or SIGTERM. A second signal exits at once,
-/// without waiting for deliveries.
-fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    // Registered now, before the loop starts, so an early signal is not lost.
-    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
-        tracing::info!("stopping: finishing calls in flight and flushing to Kafka (a second signal exits at once)");
-        let _ = tx.send(());
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
-        eprintln!(
-            "meteo: error: second signal: exiting at once; readings not yet acknowledged are lost"
-        );
-        std::process::exit(1);
-    });
-    Ok(async move {
-        let _ = rx.await;
     })
 }
 

@@ -16,7 +16,7 @@ use super::ui;
 use crate::model::{Reading, SOURCE_SYNTHETIC};
 
 /// How the dashboard shows numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Units {
     /// °C and m/s (the API's own units).
     Metric,
@@ -27,6 +27,16 @@ pub enum Units {
 }
 
 impl Units {
+    /// The system named `metric`, `metric-kmh` or `imperial` (as on the command line).
+    pub fn from_name(name: &str) -> Option<Units> {
+        match name {
+            "metric" => Some(Units::Metric),
+            "metric-kmh" => Some(Units::MetricKmh),
+            "imperial" => Some(Units::Imperial),
+            _ => None,
+        }
+    }
+
     /// The next system, for the `u` key.
     pub fn next(self) -> Units {
         match self {

@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::shutdown::Shutdown;
 use anyhow::Context;
 use chrono::Utc;
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture, EventStream};
@@ -18,7 +19,6 @@ use futures::StreamExt;
 use ratatui::backend::CrosstermBackend;
 use ratatui::layout::Rect;
 use ratatui::Terminal;
-use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 
 use super::app::{App, DashSettings, Flow};
@@ -69,10 +69,13 @@ impl Drop for Screen {
 }
 
 /// Runs the dashboard on the terminal until the user quits or a signal asks it to stop.
-pub async fn run<S: Source + 'static>(settings: DashSettings, source: S) -> anyhow::Result<()> {
-    let mut terms = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
-    let mut ints = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
-    let mut hups = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+pub async fn run<S: Source + 'static>(
+    settings: DashSettings,
+    source: S,
+    mut shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    // A second signal exits at once: the terminal is given back first.
+    Shutdown::before_forced_exit(restore);
 
     let screen = Screen::take()?;
     let mut terminal =
@@ -125,9 +128,7 @@ pub async fn run<S: Source + 'static>(settings: DashSettings, source: S) -> anyh
                 None => break Err(anyhow::anyhow!("the refresh task stopped unexpectedly")),
             },
             _ = ages.tick() => Flow::Redraw,
-            _ = terms.recv() => Flow::Quit,
-            _ = ints.recv() => Flow::Quit,
-            _ = hups.recv() => Flow::Quit,
+            () = shutdown.requested() => Flow::Quit,
         };
         match flow {
             Flow::Quit => break Ok(()),

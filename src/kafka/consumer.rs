@@ -30,6 +30,8 @@ use tokio::task::JoinSet;
 
 use super::overlay_base;
 use super::reports::KafkaContext;
+use crate::backoff::Backoff;
+use crate::latency::Latencies;
 use crate::settings::KafkaSettings;
 
 /// Dead-letter headers (DESIGN.md).
@@ -504,7 +506,7 @@ impl DeadLetters {
     async fn send_until_acknowledged(&self, record: &Record, reason: &str) -> anyhow::Result<()> {
         let partition = record.partition.to_string();
         let offset = record.offset.to_string();
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
         loop {
             let headers = OwnedHeaders::new()
                 .insert(Header {
@@ -537,8 +539,7 @@ impl DeadLetters {
                 }
                 Err((err, _)) => {
                     tracing::warn!(%err, topic = %self.topic, "dead-letter write failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    backoff.wait().await;
                 }
             }
         }
@@ -577,7 +578,7 @@ impl ErrorBurst {
 struct Stats {
     every: Duration,
     last: Instant,
-    latencies: Vec<Duration>,
+    latencies: Latencies,
 }
 
 impl Stats {
@@ -585,7 +586,7 @@ impl Stats {
         Self {
             every,
             last: Instant::now(),
-            latencies: Vec::new(),
+            latencies: Latencies::default(),
         }
     }
 
@@ -595,7 +596,7 @@ impl Stats {
 
     /// The counts and write latencies since the last report, which starts a new period.
     fn take(&mut self, counters: &Counters) -> Report {
-        let (median, p99) = percentiles(&mut self.latencies);
+        let (median, p99) = self.latencies.median_and_p99();
         self.latencies.clear();
         self.last = Instant::now();
         Report {
@@ -629,19 +630,6 @@ impl Report {
             "progress"
         );
     }
-}
-
-/// Median and 99th percentile (nearest rank); zero when there is nothing.
-pub fn percentiles(samples: &mut [Duration]) -> (Duration, Duration) {
-    if samples.is_empty() {
-        return (Duration::ZERO, Duration::ZERO);
-    }
-    samples.sort_unstable();
-    let rank = |p: f64| {
-        let index = ((p * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1;
-        samples[index]
-    };
-    (rank(0.5), rank(0.99))
 }
 
 #[cfg(test)]
@@ -702,15 +690,5 @@ mod tests {
             assert!(!burst.seen(&"all brokers down"));
         }
         assert_eq!(burst.left_out, 100);
-    }
-
-    #[test]
-    fn percentiles_use_the_nearest_rank() {
-        let mut samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        assert_eq!(
-            percentiles(&mut samples),
-            (Duration::from_millis(50), Duration::from_millis(99))
-        );
-        assert_eq!(percentiles(&mut []), (Duration::ZERO, Duration::ZERO));
     }
 }

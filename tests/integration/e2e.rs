@@ -92,7 +92,7 @@ async fn benchmark_latency_from_api_answer_to_cassandra() {
         *at = (*at).min(s.at_wall);
     }
     let session = session(Some(&pipeline.keyspace)).await;
-    let mut latencies = Vec::new();
+    let mut latencies = meteo::latency::Latencies::new(first.len());
     for ((city, dt), served_at) in &first {
         let observed = chrono::DateTime::from_timestamp(*dt, 0).unwrap();
         let cql = format!(
@@ -106,13 +106,13 @@ async fn benchmark_latency_from_api_answer_to_cassandra() {
         let served: chrono::DateTime<chrono::Utc> = (*served_at).into();
         latencies.push((ingested - served).to_std().unwrap_or_default());
     }
-    let (median, p99) = meteo::kafka::consumer::percentiles(&mut latencies);
+    let (median, p99) = latencies.median_and_p99();
     println!(
         "\n== bench: {} observations of 30 cities over {seconds} s\nlatency, API answer to row in Cassandra: median {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         latencies.len(),
         median.as_secs_f64() * 1000.0,
         p99.as_secs_f64() * 1000.0,
-        latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+        latencies.quantile(1.0).map_or(0.0, |d| d.as_secs_f64() * 1000.0),
     );
     pipeline.drop_keyspace().await;
 }
