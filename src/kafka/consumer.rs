@@ -32,7 +32,7 @@ use super::overlay_base;
 use super::reports::KafkaContext;
 use crate::settings::KafkaSettings;
 
-/// Dead-letter headers (DESIGN.md).
+/// Dead-letter headers (docs/design.md).
 pub const HEADER_ERROR: &str = "meteo.error";
 pub const HEADER_TOPIC: &str = "meteo.topic";
 pub const HEADER_PARTITION: &str = "meteo.partition";
