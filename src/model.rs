@@ -134,7 +134,7 @@ impl Reading {
         Ok(reading)
     }
 
-    /// Checks the rules of DESIGN.md: finite numbers, plausible temperature and humidity,
+    /// Checks the rules of docs/design.md: finite numbers, plausible temperature and humidity,
     /// non-empty names.
     pub fn validate(&self) -> Result<(), InvalidReading> {
         if self.schema != SCHEMA_VERSION {
@@ -208,7 +208,7 @@ impl Reading {
 pub(crate) mod tests {
     use super::*;
 
-    /// The example of DESIGN.md.
+    /// The example of docs/design.md.
     pub const PARIS: &str = r#"{
       "schema": 1, "source": "owm",
       "city_id": 2988507, "city_name": "Paris", "country": "FR", "lat": 48.8534, "lon": 2.3488,

@@ -34,7 +34,7 @@ use crate::backoff::Backoff;
 use crate::latency::Latencies;
 use crate::settings::KafkaSettings;
 
-/// Dead-letter headers (DESIGN.md).
+/// Dead-letter headers (docs/design.md).
 pub const HEADER_ERROR: &str = "meteo.error";
 pub const HEADER_TOPIC: &str = "meteo.topic";
 pub const HEADER_PARTITION: &str = "meteo.partition";

@@ -154,7 +154,7 @@ fn the_committed_default_list_is_exactly_what_its_command_makes() {
     assert_succeeds(&out);
     assert_eq!(
         out.stdout, committed,
-        "remake it with the command in the README"
+        "remake it with the command in docs/configuration.md"
     );
     for name in [
         "Paris",

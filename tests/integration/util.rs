@@ -179,7 +179,7 @@ pub fn copy_cql(into: &Path) {
 
 /// A reading of `city_id` observed `minutes_ago` minutes before this test process started
 /// (whole minutes, so the same arguments always give the same row), built from the example
-/// of DESIGN.md.
+/// of docs/design.md.
 pub fn reading(city_id: i64, minutes_ago: i64) -> meteo::model::Reading {
     static START: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
     let mut r: meteo::model::Reading =
