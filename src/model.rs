@@ -75,6 +75,16 @@ pub enum InvalidReading {
     Empty(&'static str),
     #[error("{0} holds control characters")]
     ControlCharacters(&'static str),
+    #[error("{field} breaks the rule: {rule}")]
+    BadText {
+        field: &'static str,
+        rule: &'static str,
+    },
+    #[error("{field} is longer than {max_chars} characters")]
+    TooLong {
+        field: &'static str,
+        max_chars: usize,
+    },
     #[error("country {0:?} is not a two-letter code such as FR")]
     BadCountry(String),
     #[error("the message has no key (expected the city id)")]
@@ -134,11 +144,20 @@ impl Reading {
         Ok(reading)
     }
 
-    /// Checks the rules of docs/design.md: finite numbers, plausible temperature and humidity,
-    /// non-empty names.
+    /// Checks the rules of docs/design.md against the clock: see [`Reading::validate_at`].
     pub fn validate(&self) -> Result<(), InvalidReading> {
+        self.validate_at(Utc::now())
+    }
+
+    /// Checks the rules of docs/design.md: every number finite and within its physical range,
+    /// times between 2000 and an hour ahead of `now`, text of bounded length without control,
+    /// bidi or zero-width characters. The producer and the consumer both call it.
+    pub fn validate_at(&self, now: DateTime<Utc>) -> Result<(), InvalidReading> {
         if self.schema != SCHEMA_VERSION {
             return Err(InvalidReading::WrongSchema(self.schema.to_string()));
+        }
+        if !CITY_ID_RANGE.contains(&self.city_id) {
+            return Err(out_of_range("city_id", self.city_id, "1..=999999999"));
         }
         if self.city_name.trim().is_empty() {
             return Err(InvalidReading::Empty("city_name"));
@@ -152,56 +171,192 @@ impl Reading {
                     .collect(),
             ));
         }
-        // Text ends up on terminals: no escape sequences or other control characters.
         let texts = [
-            ("city_name", Some(&self.city_name)),
-            ("source", self.source.as_ref()),
-            ("weather_main", self.weather_main.as_ref()),
-            ("weather_description", self.weather_description.as_ref()),
-            ("weather_icon", self.weather_icon.as_ref()),
+            ("city_name", Some(&self.city_name), MAX_NAME_CHARS),
+            ("source", self.source.as_ref(), MAX_SOURCE_CHARS),
+            ("weather_main", self.weather_main.as_ref(), MAX_NAME_CHARS),
+            (
+                "weather_description",
+                self.weather_description.as_ref(),
+                MAX_NAME_CHARS,
+            ),
+            ("weather_icon", self.weather_icon.as_ref(), MAX_ICON_CHARS),
         ];
-        for (field, text) in texts {
-            if text.is_some_and(|t| t.chars().any(char::is_control)) {
-                return Err(InvalidReading::ControlCharacters(field));
+        for (field, text, max_chars) in texts {
+            if let Some(text) = text {
+                check_text(field, text, max_chars)?;
+            }
+        }
+        if let Some(icon) = &self.weather_icon {
+            if !icon.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(InvalidReading::BadText {
+                    field: "weather_icon",
+                    rule: "letters and digits only, such as 04n",
+                });
             }
         }
         let floats = [
-            ("lat", Some(self.lat)),
-            ("lon", Some(self.lon)),
-            ("temperature", Some(Some(self.temperature))),
-            ("feels_like", Some(self.feels_like)),
-            ("temp_min", Some(self.temp_min)),
-            ("temp_max", Some(self.temp_max)),
-            ("wind_speed", Some(self.wind_speed)),
-            ("wind_gust", Some(self.wind_gust)),
-            ("rain_1h", Some(self.rain_1h)),
-            ("rain_3h", Some(self.rain_3h)),
-            ("snow_1h", Some(self.snow_1h)),
-            ("snow_3h", Some(self.snow_3h)),
+            ("lat", self.lat, -90.0..=90.0, "-90..=90°"),
+            ("lon", self.lon, -180.0..=180.0, "-180..=180°"),
+            (
+                "temperature",
+                Some(self.temperature),
+                TEMPERATURE_RANGE_C,
+                TEMPERATURE_TEXT,
+            ),
+            (
+                "feels_like",
+                self.feels_like,
+                TEMPERATURE_RANGE_C,
+                TEMPERATURE_TEXT,
+            ),
+            (
+                "temp_min",
+                self.temp_min,
+                TEMPERATURE_RANGE_C,
+                TEMPERATURE_TEXT,
+            ),
+            (
+                "temp_max",
+                self.temp_max,
+                TEMPERATURE_RANGE_C,
+                TEMPERATURE_TEXT,
+            ),
+            ("wind_speed", self.wind_speed, WIND_RANGE_MS, WIND_TEXT),
+            ("wind_gust", self.wind_gust, WIND_RANGE_MS, WIND_TEXT),
+            (
+                "rain_1h",
+                self.rain_1h,
+                PRECIPITATION_RANGE_MM,
+                PRECIPITATION_TEXT,
+            ),
+            (
+                "rain_3h",
+                self.rain_3h,
+                PRECIPITATION_RANGE_MM,
+                PRECIPITATION_TEXT,
+            ),
+            (
+                "snow_1h",
+                self.snow_1h,
+                PRECIPITATION_RANGE_MM,
+                PRECIPITATION_TEXT,
+            ),
+            (
+                "snow_3h",
+                self.snow_3h,
+                PRECIPITATION_RANGE_MM,
+                PRECIPITATION_TEXT,
+            ),
         ];
-        for (field, value) in floats {
-            if let Some(Some(v)) = value {
+        for (field, value, range, text) in floats {
+            if let Some(v) = value {
                 if !v.is_finite() {
                     return Err(InvalidReading::NotFinite(field));
                 }
+                if !range.contains(&v) {
+                    return Err(out_of_range(field, v, text));
+                }
             }
         }
-        if !TEMPERATURE_RANGE_C.contains(&self.temperature) {
-            return Err(InvalidReading::OutOfRange {
-                field: "temperature",
-                value: self.temperature.to_string(),
-                range: "-100..70 °C".into(),
-            });
+        let integers = [
+            ("humidity", Some(self.humidity), HUMIDITY_RANGE, "0..=100 %"),
+            ("pressure", self.pressure, 800..=1100, "800..=1100 hPa"),
+            ("wind_deg", self.wind_deg, 0..=360, "0..=360°"),
+            ("clouds", self.clouds, 0..=100, "0..=100 %"),
+            ("visibility", self.visibility, 0..=100_000, "0..=100000 m"),
+            ("weather_id", self.weather_id, 100..=999, "100..=999"),
+            (
+                "timezone",
+                self.timezone,
+                -43_200..=50_400,
+                "-43200..=50400 s",
+            ),
+        ];
+        for (field, value, range, text) in integers {
+            if let Some(v) = value {
+                if !range.contains(&v) {
+                    return Err(out_of_range(field, v, text));
+                }
+            }
         }
-        if !HUMIDITY_RANGE.contains(&self.humidity) {
-            return Err(InvalidReading::OutOfRange {
-                field: "humidity",
-                value: self.humidity.to_string(),
-                range: "0..100 %".into(),
-            });
+        let latest = now + chrono::Duration::hours(MAX_AHEAD_HOURS);
+        let times = [
+            ("observed_at", Some(self.observed_at), latest),
+            ("fetched_at", self.fetched_at, latest),
+            // Today's sunset may lie ahead.
+            ("sunrise", self.sunrise, now + chrono::Duration::days(2)),
+            ("sunset", self.sunset, now + chrono::Duration::days(2)),
+        ];
+        for (field, value, latest) in times {
+            if let Some(t) = value {
+                if t < earliest_time() || t > latest {
+                    return Err(InvalidReading::OutOfRange {
+                        field,
+                        value: t.to_rfc3339(),
+                        range: format!("2000-01-01 to {}", latest.format("%Y-%m-%d %H:%M UTC")),
+                    });
+                }
+            }
         }
         Ok(())
     }
+}
+
+/// City ids are OpenWeatherMap's: positive, and far below a billion.
+pub const CITY_ID_RANGE: std::ops::RangeInclusive<i64> = 1..=999_999_999;
+const TEMPERATURE_TEXT: &str = "-100..=70 °C";
+/// The strongest gust ever measured was 113 m/s.
+pub const WIND_RANGE_MS: std::ops::RangeInclusive<f64> = 0.0..=150.0;
+const WIND_TEXT: &str = "0..=150 m/s";
+/// Over one or three hours; the world record for one hour is about 305 mm.
+pub const PRECIPITATION_RANGE_MM: std::ops::RangeInclusive<f64> = 0.0..=1000.0;
+const PRECIPITATION_TEXT: &str = "0..=1000 mm";
+/// Names and descriptions: the longest place names are under 200 characters.
+pub const MAX_NAME_CHARS: usize = 200;
+const MAX_SOURCE_CHARS: usize = 32;
+const MAX_ICON_CHARS: usize = 8;
+/// How far ahead of the local clock an observation may be (clocks drift; stations do not
+/// observe the future).
+pub const MAX_AHEAD_HOURS: i64 = 1;
+
+/// 2000-01-01T00:00:00Z: no reading is older.
+pub fn earliest_time() -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp(946_684_800, 0).unwrap_or_default()
+}
+
+fn out_of_range(field: &'static str, value: impl std::fmt::Display, range: &str) -> InvalidReading {
+    InvalidReading::OutOfRange {
+        field,
+        value: value.to_string().chars().take(40).collect(),
+        range: range.into(),
+    }
+}
+
+/// Text ends up on terminals and in tables: bounded, and without control characters or the
+/// invisible ones that reorder or hide text (bidi overrides, zero-width characters).
+fn check_text(field: &'static str, text: &str, max_chars: usize) -> Result<(), InvalidReading> {
+    if text.chars().any(char::is_control) {
+        return Err(InvalidReading::ControlCharacters(field));
+    }
+    if text.chars().any(is_invisible_format) {
+        return Err(InvalidReading::BadText {
+            field,
+            rule: "no bidi overrides or zero-width characters",
+        });
+    }
+    if text.chars().count() > max_chars {
+        return Err(InvalidReading::TooLong { field, max_chars });
+    }
+    Ok(())
+}
+
+/// Unicode format characters (category Cf) that change how text is shown without showing.
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{E0001}' | '\u{E0020}'..='\u{E007F}')
 }
 
 #[cfg(test)]
@@ -302,6 +457,125 @@ pub(crate) mod tests {
         assert!(Reading::from_json(&with("city_name", " ".into())).is_err());
         assert!(Reading::from_json(&with("observed_at", "yesterday".into())).is_err());
         assert!(Reading::from_json(&with("temperature", "7".into())).is_err());
+    }
+
+    #[test]
+    fn every_number_has_a_physical_range() {
+        use serde_json::json;
+        for (field, value) in [
+            ("wind_speed", json!(1e308)),
+            ("wind_speed", json!(-1.0)),
+            ("wind_gust", json!(151.0)),
+            ("pressure", json!(-1_000_000_000)),
+            ("pressure", json!(1101)),
+            ("visibility", json!(-5)),
+            ("wind_deg", json!(99999)),
+            ("clouds", json!(1000)),
+            ("lat", json!(1e308)),
+            ("lat", json!(-90.01)),
+            ("lon", json!(180.5)),
+            ("city_id", json!(0)),
+            ("city_id", json!(-7)),
+            ("feels_like", json!(-273.0)),
+            ("rain_1h", json!(-0.1)),
+            ("snow_3h", json!(5000.0)),
+            ("weather_id", json!(42)),
+            ("timezone", json!(90_000)),
+        ] {
+            let err = Reading::from_json(&with(field, value.clone()))
+                .err()
+                .unwrap_or_else(|| panic!("{field} = {value} accepted"));
+            assert!(
+                matches!(err, InvalidReading::OutOfRange { field: f, .. } if f == field),
+                "{field} = {value}: {err}"
+            );
+        }
+        // The edges themselves are fine.
+        for (field, value) in [
+            ("wind_deg", json!(360)),
+            ("lat", json!(-90.0)),
+            ("clouds", json!(0)),
+        ] {
+            assert!(Reading::from_json(&with(field, value)).is_ok(), "{field}");
+        }
+    }
+
+    #[test]
+    fn times_from_the_future_or_before_2000_are_rejected() {
+        let r = Reading::from_json(PARIS.as_bytes()).unwrap();
+        let now = r.observed_at;
+        assert_eq!(r.validate_at(now), Ok(()));
+        let mut ahead = r.clone();
+        ahead.observed_at = now + chrono::Duration::minutes(61);
+        let err = ahead.validate_at(now).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                InvalidReading::OutOfRange {
+                    field: "observed_at",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        ahead.observed_at = now + chrono::Duration::minutes(59);
+        assert_eq!(ahead.validate_at(now), Ok(()));
+        let mut year_3000 = r.clone();
+        year_3000.fetched_at = "3000-01-01T00:00:00Z".parse().ok();
+        assert!(year_3000
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("fetched_at"));
+        let mut old = r.clone();
+        old.observed_at = "1999-12-31T23:59:59Z".parse().unwrap();
+        assert!(old
+            .validate_at(now)
+            .unwrap_err()
+            .to_string()
+            .contains("2000-01-01"));
+        assert!(Reading::from_json(&with("observed_at", "3000-01-01T00:00:00Z".into())).is_err());
+    }
+
+    #[test]
+    fn text_is_bounded_and_shows_what_it_says() {
+        let long = "x".repeat(10_000);
+        let err = Reading::from_json(&with("city_name", long.into())).unwrap_err();
+        assert_eq!(
+            err,
+            InvalidReading::TooLong {
+                field: "city_name",
+                max_chars: MAX_NAME_CHARS
+            }
+        );
+        let icon = "0".repeat(5_000);
+        assert!(Reading::from_json(&with("weather_icon", icon.into())).is_err());
+        assert!(Reading::from_json(&with("weather_icon", "04<".into())).is_err());
+        for sneaky in [
+            "Par\u{202E}is",
+            "Pa\u{200B}ris",
+            "\u{2066}Paris",
+            "Paris\u{FEFF}",
+        ] {
+            let err = Reading::from_json(&with("city_name", sneaky.into())).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    InvalidReading::BadText {
+                        field: "city_name",
+                        ..
+                    }
+                ),
+                "{sneaky:?}: {err}"
+            );
+        }
+        // Accents, apostrophes and other scripts are names like any other.
+        for fine in ["Saint-Étienne", "L’Haÿ-les-Roses", "Zürich", "東京"] {
+            assert!(
+                Reading::from_json(&with("city_name", fine.into())).is_ok(),
+                "{fine}"
+            );
+        }
     }
 
     #[test]

@@ -339,7 +339,7 @@ mod tests {
         for c in &cities {
             for k in 0..(365 * 4) {
                 let r = source.reading(c, start + k * 6 * 3600, at("2026-01-01T00:00:00Z"));
-                r.validate().unwrap();
+                r.validate_at(at("2027-01-02T00:00:00Z")).unwrap();
                 assert_eq!(r.source.as_deref(), Some("synthetic"));
                 assert!(r.weather_description.is_some());
                 assert!((0..=100).contains(&r.clouds.unwrap()));
