@@ -11,6 +11,7 @@ mod consume;
 mod containers;
 mod dash;
 mod e2e;
+mod hostile;
 mod kafka_roundtrip;
 mod migrate;
 mod produce;
