@@ -15,14 +15,26 @@ const ALWAYS: [&str; 2] = ["ureq=info", "ureq_proto=info"];
 /// rather than silently logging nothing.
 pub fn init() {
     let (filter, bad_filter) = filter();
+    use std::io::IsTerminal;
+    let ansi = colour_wanted(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR"),
+    );
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_target(false)
         .try_init();
     if let Some((value, err)) = bad_filter {
         tracing::warn!(%value, %err, "RUST_LOG is not a valid filter; logging at info");
     }
+}
+
+/// Colour only on a terminal, and never when `NO_COLOR` is set and not empty (no-color.org):
+/// a file or a container log must not fill with escape codes.
+pub fn colour_wanted(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// For a program that owns the terminal: log lines are appended to `file`, or dropped when
@@ -70,4 +82,17 @@ fn filter() -> (
             Err(_) => filter,
         });
     (filter, bad_filter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour_wanted(true, None));
+        assert!(colour_wanted(true, Some("".into())));
+        assert!(!colour_wanted(true, Some("1".into())));
+        assert!(!colour_wanted(false, None));
+    }
 }

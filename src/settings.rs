@@ -110,8 +110,92 @@ pub fn parse_keyspace(value: &str) -> Result<String, String> {
             "'{value}' is not a keyspace name (a letter, then letters, digits or _; at most 48)"
         ));
     }
+    // Cassandra folds unquoted names to lower case: `MixedCase` would be created as
+    // `mixedcase` and then not found under the name given.
+    if value.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(format!(
+            "'{value}': keyspace names are lower case (Cassandra folds unquoted names); use '{}'",
+            value.to_ascii_lowercase()
+        ));
+    }
+    if value.starts_with("system") {
+        return Err(format!(
+            "'{value}': names starting with 'system' belong to Cassandra itself"
+        ));
+    }
+    if CQL_RESERVED.contains(&value) {
+        return Err(format!(
+            "'{value}' is a reserved word of CQL; choose another keyspace name"
+        ));
+    }
     Ok(value.to_string())
 }
+
+/// CQL's reserved keywords (lower case), which cannot name a keyspace unquoted.
+const CQL_RESERVED: &[&str] = &[
+    "add",
+    "allow",
+    "alter",
+    "and",
+    "apply",
+    "asc",
+    "authorize",
+    "batch",
+    "begin",
+    "by",
+    "columnfamily",
+    "create",
+    "default",
+    "delete",
+    "desc",
+    "describe",
+    "drop",
+    "entries",
+    "execute",
+    "from",
+    "full",
+    "grant",
+    "if",
+    "in",
+    "index",
+    "infinity",
+    "insert",
+    "into",
+    "is",
+    "keyspace",
+    "limit",
+    "materialized",
+    "mbean",
+    "mbeans",
+    "modify",
+    "nan",
+    "norecursive",
+    "not",
+    "null",
+    "of",
+    "on",
+    "or",
+    "order",
+    "primary",
+    "rename",
+    "replace",
+    "revoke",
+    "schema",
+    "select",
+    "set",
+    "table",
+    "to",
+    "token",
+    "truncate",
+    "unlogged",
+    "unset",
+    "update",
+    "use",
+    "using",
+    "view",
+    "where",
+    "with",
+];
 
 /// Parses a Kafka topic name: 1 to 249 of `[a-zA-Z0-9._-]`, as Kafka itself requires.
 pub fn parse_topic(value: &str) -> Result<String, String> {
@@ -466,6 +550,13 @@ mod tests {
     #[test]
     fn keyspace_names_are_plain_identifiers() {
         assert!(parse_keyspace("meteo_test_1").is_ok());
+        assert!(parse_keyspace("MixedCase")
+            .unwrap_err()
+            .contains("use 'mixedcase'"));
+        for reserved in ["select", "system", "system_auth", "table", "keyspace"] {
+            assert!(parse_keyspace(reserved).is_err(), "{reserved} accepted");
+        }
+        assert!(parse_keyspace("selections").is_ok());
         for bad in ["", "1abc", "a-b", "a b", "a;drop", &"k".repeat(49)] {
             assert!(parse_keyspace(bad).is_err(), "{bad} accepted");
         }

@@ -93,3 +93,19 @@ async fn impossible_or_future_readings_on_the_topic_are_dead_lettered() {
     assert_eq!(count_readings(&session).await, 1);
     drop_keyspace(&keyspace).await;
 }
+
+#[test]
+fn logs_to_a_file_or_pipe_carry_no_colour_codes() {
+    // NO_COLOR unset: stderr is a pipe here, as in a container log.
+    let mut cmd = meteo();
+    cmd.env_remove("NO_COLOR")
+        .args(["--keyspace", &unique("absent"), "consume"]);
+    let run = run(cmd);
+    assert_eq!(run.code, Some(1), "{}", run.describe());
+    assert!(
+        run.stderr.contains("consumer starting"),
+        "{}",
+        run.describe()
+    );
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+}
