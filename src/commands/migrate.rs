@@ -5,7 +5,8 @@ use anyhow::Context;
 
 use crate::kafka::{self, TopicOutcome, TopicSpec};
 use crate::settings::MigrateSettings;
-use crate::store::{self, migrations};
+use crate::store;
+use crate::store::migrations::{self, KeyspaceOutcome};
 
 pub async fn run(args: MigrateSettings) -> anyhow::Result<()> {
     // Check the files before touching any service: a bad folder is the user's to fix first.
@@ -19,8 +20,19 @@ pub async fn run(args: MigrateSettings) -> anyhow::Result<()> {
 
     let replication = args.replication.clone();
     let session = store::connect(&cassandra, None).await?;
-    if migrations::ensure_keyspace(&session, keyspace, &replication).await? {
-        tracing::info!(keyspace, %replication, "created keyspace");
+    match migrations::ensure_keyspace(&session, keyspace, &replication).await? {
+        KeyspaceOutcome::Created => tracing::info!(keyspace, %replication, "created keyspace"),
+        KeyspaceOutcome::Existed { replication: found }
+            if !migrations::same_replication(&found, &replication) =>
+        {
+            tracing::warn!(
+                keyspace,
+                "the keyspace exists with replication {found:?}, not {replication}; migrate \
+                 leaves it as it is. To change it: ALTER KEYSPACE {keyspace} WITH replication = \
+                 {replication}; then run `nodetool repair {keyspace}` on every node"
+            );
+        }
+        KeyspaceOutcome::Existed { .. } => {}
     }
     let session = store::connect(&cassandra, Some(keyspace)).await?;
     let applied = migrations::applied(&session).await?;

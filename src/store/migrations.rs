@@ -5,6 +5,7 @@
 //! so one set of files serves every keyspace (tests use a fresh one each). Statements should
 //! be idempotent (`IF NOT EXISTS`): a file that failed half-way is re-run from its start.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -234,15 +235,46 @@ pub fn pending<'a>(
     Ok(pending)
 }
 
-/// Creates the keyspace when it does not exist. Returns whether it was created.
+/// What [`ensure_keyspace`] found or did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyspaceOutcome {
+    Created,
+    /// It existed with this replication, as Cassandra reports it.
+    Existed {
+        replication: BTreeMap<String, String>,
+    },
+}
+
+/// Creates the keyspace when it does not exist; an existing one is left as it is.
 /// `replication` is a CQL map such as `{'class': 'SimpleStrategy', 'replication_factor': 1}`.
 pub async fn ensure_keyspace(
     session: &CassandraSession,
     keyspace: &str,
     replication: &str,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<KeyspaceOutcome> {
     if super::keyspace_exists(session, keyspace).await? {
-        return Ok(false);
+        let found = rows(
+            query_with_values(
+                session,
+                "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?",
+                query_values!(keyspace),
+            )
+            .await
+            .context("reading the keyspace's replication")?,
+        )?;
+        let replication: BTreeMap<String, String> = found
+            .first()
+            .and_then(|row| {
+                row.get_by_name("replication")
+                    .ok()
+                    .flatten()
+            })
+            .and_then(|map: cdrs_tokio::types::map::Map| {
+                cdrs_tokio::types::AsRustType::<std::collections::HashMap<String, String>>::as_r_type(&map).ok()
+            })
+            .map(|map| map.into_iter().collect())
+            .unwrap_or_default();
+        return Ok(KeyspaceOutcome::Existed { replication });
     }
     // The keyspace name was validated as a plain identifier, the map as a CQL map.
     ddl(
@@ -251,7 +283,38 @@ pub async fn ensure_keyspace(
     )
     .await
     .with_context(|| format!("creating keyspace {keyspace} with replication {replication}"))?;
-    Ok(true)
+    Ok(KeyspaceOutcome::Created)
+}
+
+/// Whether Cassandra's report of a keyspace's replication says what the CQL map `wanted`
+/// asks for. The class may be given short (`SimpleStrategy`) or in full.
+pub fn same_replication(found: &BTreeMap<String, String>, wanted: &str) -> bool {
+    let wanted = parse_replication_map(wanted);
+    let short = |class: &str| class.rsplit('.').next().unwrap_or(class).to_string();
+    let normalise = |map: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+        map.iter()
+            .map(|(k, v)| {
+                let v = if k == "class" { short(v) } else { v.clone() };
+                (k.clone(), v)
+            })
+            .collect()
+    };
+    normalise(found) == normalise(&wanted)
+}
+
+/// The entries of a CQL map literal of plain quoted strings and numbers.
+fn parse_replication_map(map: &str) -> BTreeMap<String, String> {
+    map.trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .split(',')
+        .filter_map(|entry| {
+            let (key, value) = entry.split_once(':')?;
+            let unquote = |s: &str| s.trim().trim_matches('\'').to_string();
+            Some((unquote(key), unquote(value)))
+        })
+        .filter(|(key, _)| !key.is_empty())
+        .collect()
 }
 
 /// Reads `schema_migrations` (creating it first when needed), in order of version.
@@ -439,5 +502,28 @@ mod tests {
         let files = load_dir(&dir).unwrap();
         assert_eq!(files.iter().map(|f| f.version).collect::<Vec<_>>(), [1, 2]);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn replication_is_compared_as_cassandra_reports_it() {
+        let found: BTreeMap<String, String> = [
+            ("class", "org.apache.cassandra.locator.SimpleStrategy"),
+            ("replication_factor", "1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert!(same_replication(
+            &found,
+            "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+        ));
+        assert!(!same_replication(
+            &found,
+            "{'class': 'SimpleStrategy', 'replication_factor': 3}"
+        ));
+        assert!(!same_replication(
+            &found,
+            "{'class': 'NetworkTopologyStrategy', 'dc1': 1}"
+        ));
     }
 }

@@ -318,3 +318,37 @@ fn bad_flags_are_usage_errors_with_exit_code_two() {
     assert_eq!(run.code, Some(2), "{}", run.describe());
     assert!(run.stderr.contains("port is missing"), "{}", run.describe());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_replication_on_an_existing_keyspace_is_named_with_the_way_to_change_it() {
+    let (keyspace, topic) = migrated(&[]);
+    let mut again = meteo();
+    again
+        .args(["--keyspace", &keyspace, "--topic", &topic])
+        .args(["migrate", "--replication-factor", "3"]);
+    let again = run(again);
+    again.assert_ok();
+    for needle in [
+        "exists with replication",
+        "ALTER KEYSPACE",
+        "'replication_factor': 3",
+        "nodetool repair",
+    ] {
+        assert!(
+            again.stderr.contains(needle),
+            "{needle}\n{}",
+            again.describe()
+        );
+    }
+    // The same replication as at creation says nothing about it.
+    let mut same = meteo();
+    same.args(["--keyspace", &keyspace, "--topic", &topic, "migrate"]);
+    let same = run(same);
+    same.assert_ok();
+    assert!(
+        !same.stderr.contains("exists with replication"),
+        "{}",
+        same.describe()
+    );
+    drop_keyspace(&keyspace).await;
+}
