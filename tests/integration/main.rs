@@ -14,4 +14,5 @@ mod e2e;
 mod kafka_roundtrip;
 mod migrate;
 mod produce;
+mod produce_loop;
 mod store;
