@@ -12,6 +12,8 @@
 //!   the Current Weather API client.
 //! - [`synthetic`]: made-up but plausible readings, repeatable with a seed (no key needed).
 //! - [`schedule`]: when to call the API for which city, within the plan's limits. Pure.
+//! - [`produce`]: the produce engine: a reading source polled on the schedule, each new
+//!   reading published to Kafka, the flush at shutdown and the run's report.
 //! - [`kafka`]: Kafka clients built from settings: topic administration, the producer, the
 //!   at-least-once consumer loop.
 //! - [`store`]: Cassandra: the session, schema migrations, reading and writing readings.
@@ -32,6 +34,7 @@ pub mod latency;
 pub mod logging;
 pub mod model;
 pub mod owm;
+pub mod produce;
 pub mod schedule;
 pub mod settings;
 pub mod shutdown;

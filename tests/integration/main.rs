@@ -15,5 +15,6 @@ mod hostile;
 mod kafka_roundtrip;
 mod migrate;
 mod produce;
+mod produce_loop;
 mod signals;
 mod store;

@@ -16,7 +16,7 @@ use crate::fake_owm::{Answer, DtModel, FakeOwm};
 use crate::util::{kafka_settings, meteo, run, temp_dir, unique, Run};
 
 /// A key no output may ever contain.
-const KEY: &str = "k3y-DISTINCTIVE-7f3a9c0e";
+pub(crate) const KEY: &str = "k3y-DISTINCTIVE-7f3a9c0e";
 
 const PARIS: i64 = 2988507;
 const LYON: i64 = 2996944;
@@ -37,7 +37,7 @@ fn cities(list: &[(i64, &str)]) -> PathBuf {
 }
 
 /// A fresh topic with three partitions.
-async fn fresh_topic() -> String {
+pub(crate) async fn fresh_topic() -> String {
     let topic = unique("p");
     let spec = TopicSpec {
         name: topic.clone(),
@@ -49,6 +49,36 @@ async fn fresh_topic() -> String {
         .await
         .expect("Kafka is required");
     topic
+}
+
+/// The observations on `topic`, checked: none is there twice, and they are exactly what the
+/// fake API served (200 with a dt), so nothing fetched was lost at shutdown and nothing
+/// unchanged was published. `context` goes with a failure.
+#[track_caller]
+pub(crate) fn published_once_as_served(
+    topic: &str,
+    fake: &FakeOwm,
+    context: &str,
+) -> Vec<(i64, String)> {
+    let published = observations(&read_topic(topic));
+    let distinct: HashSet<(i64, String)> = published.iter().cloned().collect();
+    assert_eq!(
+        distinct.len(),
+        published.len(),
+        "an observation was published twice\n{context}"
+    );
+    let served: HashSet<(i64, String)> = fake
+        .calls()
+        .iter()
+        .filter_map(|c| {
+            c.dt.map(|dt| {
+                let at = chrono::DateTime::from_timestamp(dt, 0).unwrap();
+                (c.city_id, at.to_rfc3339())
+            })
+        })
+        .collect();
+    assert_eq!(distinct, served, "{context}");
+    published
 }
 
 /// `meteo produce` against the fake, with the key in the environment.
@@ -391,26 +421,7 @@ async fn a_continuous_run_publishes_each_new_observation_once_and_flushes_on_sig
     result.assert_ok();
     assert_no_key(&result);
 
-    let published = observations(&read_topic(&topic));
-    let distinct: HashSet<(i64, String)> = published.iter().cloned().collect();
-    assert_eq!(
-        distinct.len(),
-        published.len(),
-        "an observation was published twice"
-    );
-    // What the API served (200 with a dt) is exactly what is in the topic: nothing fetched
-    // was lost at shutdown, nothing unchanged was published.
-    let served: HashSet<(i64, String)> = fake
-        .calls()
-        .iter()
-        .filter_map(|c| {
-            c.dt.map(|dt| {
-                let at = chrono::DateTime::from_timestamp(dt, 0).unwrap();
-                (c.city_id, at.to_rfc3339())
-            })
-        })
-        .collect();
-    assert_eq!(distinct, served, "{}", result.describe());
+    let published = published_once_as_served(&topic, &fake, &result.describe());
     // The fixed cities were called again (and again), and published once.
     assert!(fake.calls_for(201) >= 2, "{}", result.describe());
     assert_eq!(published.iter().filter(|(id, _)| *id == 201).count(), 1);

@@ -1,0 +1,210 @@
+//! What a produce run counts ([`Stats`], per minute and in total), what it ends with
+//! ([`Report`]), and the texts made of them: the summary and the call budget.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::latency::Latencies;
+use crate::owm::api::ApiError;
+use crate::schedule::{Budget, Limits, Plan, Tick};
+
+/// Counters over a period.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    pub calls: u64,
+    pub new: u64,
+    pub unchanged: u64,
+    pub errors: BTreeMap<&'static str, u64>,
+    pub published: u64,
+    pub not_delivered: u64,
+    /// From the API's answer to Kafka's acknowledgement.
+    pub latencies: Latencies,
+}
+
+impl Stats {
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    /// `transient 2, rate_limited 1`, or `none`.
+    pub fn errors_text(&self) -> String {
+        if self.errors.is_empty() {
+            return "none".into();
+        }
+        let mut out = String::new();
+        for (label, n) in &self.errors {
+            let _ = write!(out, "{}{label} {n}", if out.is_empty() { "" } else { ", " });
+        }
+        out
+    }
+
+    /// The `q` quantile (0..=1) of the kept latencies.
+    pub fn latency_quantile(&self, q: f64) -> Option<Duration> {
+        self.latencies.quantile(q)
+    }
+}
+
+/// What a run did; the command prints [`Report::summary`] and picks the exit code from it.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub stats: Stats,
+    /// Cities the API does not know (404), dropped from the schedule.
+    pub dropped: Vec<(i64, String)>,
+    /// `once`: cities that brought no reading, and why.
+    pub failed: Vec<(i64, String, String)>,
+    /// A 401: nothing else can work.
+    pub fatal: Option<ApiError>,
+    /// Stopped by the shutdown.
+    pub interrupted: bool,
+    /// Calls abandoned at shutdown after [`super::CALLS_GRACE`].
+    pub abandoned_calls: usize,
+}
+
+impl Report {
+    /// The summary for stdout, one line each (each ending in a newline): what was called,
+    /// what was new, what was published, and what went missing.
+    pub fn summary(&self) -> String {
+        let s = &self.stats;
+        let share = if s.calls > 0 {
+            s.new as f64 * 100.0 / s.calls as f64
+        } else {
+            0.0
+        };
+        let mut out = format!(
+            "summary: {} calls, {} new ({share:.1}%), {} unchanged, {} errors ({}), {} published, {} not delivered\n",
+            s.calls,
+            s.new,
+            s.unchanged,
+            s.error_count(),
+            s.errors_text(),
+            s.published,
+            s.not_delivered
+        );
+        if let (Some(p50), Some(p99)) = (s.latency_quantile(0.5), s.latency_quantile(0.99)) {
+            let _ = writeln!(
+                out,
+                "publish latency (API answer to Kafka acknowledgement): median {:.1} ms, p99 {:.1} ms over {} readings",
+                p50.as_secs_f64() * 1000.0,
+                p99.as_secs_f64() * 1000.0,
+                s.latencies.len()
+            );
+        }
+        for (id, name) in &self.dropped {
+            let _ = writeln!(out, "dropped: {name} ({id}): unknown to the API (404)");
+        }
+        for (id, name, why) in &self.failed {
+            if !self.dropped.iter().any(|(d, _)| d == id) {
+                let _ = writeln!(out, "failed: {name} ({id}): {why}");
+            }
+        }
+        if self.abandoned_calls > 0 {
+            let _ = writeln!(
+                out,
+                "abandoned: {} calls unanswered at shutdown",
+                self.abandoned_calls
+            );
+        }
+        out
+    }
+}
+
+/// The budget as the start-up line gives it; `source` names a source whose calls cost nothing.
+pub fn planned_budget(limits: Option<Limits>, plan: &Plan, source: &str) -> String {
+    match limits {
+        Some(limits) => format!(
+            "{} calls/min, {} calls/30 days (sustained {:.1}/min)",
+            limits.per_minute, limits.monthly_quota, plan.sustained_per_minute
+        ),
+        None => format!("none ({source})"),
+    }
+}
+
+/// The budget as the minute's statistics line gives it: what was spent of it.
+pub fn spent_budget(limits: Option<Limits>, budget: &Budget, now: Tick, source: &str) -> String {
+    match limits {
+        Some(limits) => format!(
+            "{}/{} in the last minute, {} of {} per 30 days since start",
+            budget.used_last_minute(now),
+            limits.per_minute,
+            budget.total(),
+            limits.monthly_quota
+        ),
+        None => format!("none ({source})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule;
+
+    #[test]
+    fn the_summary_counts_names_errors_and_lists_each_lost_city_once() {
+        let mut report = Report::default();
+        report.stats.calls = 8;
+        report.stats.new = 3;
+        report.stats.unchanged = 1;
+        report.stats.errors.insert("transient", 2);
+        report.stats.errors.insert("not_found", 1);
+        report.stats.errors.insert("rate_limited", 1);
+        report.stats.published = 2;
+        report.stats.not_delivered = 1;
+        for ms in [10, 20, 30] {
+            report.stats.latencies.push(Duration::from_millis(ms));
+        }
+        report.dropped = vec![(1, "Nulle-part".into())];
+        report.failed = vec![
+            (
+                1,
+                "Nulle-part".into(),
+                "city 1 is unknown to the API (HTTP 404)".into(),
+            ),
+            (2, "Lyon".into(), "temporary failure: HTTP 503".into()),
+        ];
+        report.abandoned_calls = 2;
+        assert_eq!(
+            report.summary(),
+            "summary: 8 calls, 3 new (37.5%), 1 unchanged, 4 errors (not_found 1, rate_limited 1, transient 2), 2 published, 1 not delivered\n\
+             publish latency (API answer to Kafka acknowledgement): median 20.0 ms, p99 30.0 ms over 3 readings\n\
+             dropped: Nulle-part (1): unknown to the API (404)\n\
+             failed: Lyon (2): temporary failure: HTTP 503\n\
+             abandoned: 2 calls unanswered at shutdown\n"
+        );
+    }
+
+    #[test]
+    fn a_run_without_calls_says_so_without_latency_or_lists() {
+        assert_eq!(
+            Report::default().summary(),
+            "summary: 0 calls, 0 new (0.0%), 0 unchanged, 0 errors (none), 0 published, 0 not delivered\n"
+        );
+    }
+
+    #[test]
+    fn the_budget_is_the_plans_or_none_for_a_source_whose_calls_cost_nothing() {
+        let limits = Limits {
+            per_minute: 60,
+            monthly_quota: 1_000_000,
+        };
+        let plan = schedule::plan(100, Duration::from_secs(600), limits);
+        assert_eq!(
+            planned_budget(Some(limits), &plan, "owm"),
+            "60 calls/min, 1000000 calls/30 days (sustained 23.1/min)"
+        );
+        assert_eq!(planned_budget(None, &plan, "synthetic"), "none (synthetic)");
+
+        let mut budget = Budget::new(limits);
+        budget.spend(Duration::from_secs(1));
+        budget.spend(Duration::from_secs(2));
+        let now = Duration::from_secs(30);
+        assert_eq!(
+            spent_budget(Some(limits), &budget, now, "owm"),
+            "2/60 in the last minute, 2 of 1000000 per 30 days since start"
+        );
+        assert_eq!(
+            spent_budget(None, &budget, now, "synthetic"),
+            "none (synthetic)"
+        );
+    }
+}
