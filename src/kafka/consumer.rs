@@ -6,14 +6,14 @@
 //! - Offsets: `enable.auto.offset.store=false`; the loop stores the contiguous low-water mark
 //!   per partition (records are handled concurrently and finish out of order), and
 //!   librdkafka's auto-commit sends what was stored every second, on revocation and at close.
-//! - Backpressure: when the handler reports its sink down ([`SinkHealth`]), the assigned
+//! - Backpressure: when the caller says its sink is down (`sink_down`), the assigned
 //!   partitions are paused and the loop keeps polling, so the group keeps this member; they
 //!   resume when the sink answers again.
 //! - Shutdown: stop fetching, let in-flight records finish (bounded), commit, leave the group.
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,41 +57,6 @@ pub enum Verdict {
     Stored,
     /// Not valid; the reason goes into the dead-letter header `meteo.error`.
     Rejected(String),
-}
-
-/// Whether the handler's sink answers; shared between the handler's tasks and the loop.
-/// The transitions return true to exactly one caller, so an outage is logged once when it
-/// starts and once when it ends, not once per record.
-#[derive(Debug, Default)]
-pub struct SinkHealth {
-    down: AtomicBool,
-    since: std::sync::Mutex<Option<Instant>>,
-}
-
-impl SinkHealth {
-    /// Marks the sink down; true for the caller that saw it go down.
-    pub fn mark_down(&self) -> bool {
-        let changed = !self.down.swap(true, Ordering::SeqCst);
-        if changed {
-            if let Ok(mut since) = self.since.lock() {
-                *since = Some(Instant::now());
-            }
-        }
-        changed
-    }
-
-    /// Marks the sink up; the outage's length for the caller that saw it come back.
-    pub fn mark_up(&self) -> Option<Duration> {
-        if !self.down.swap(false, Ordering::SeqCst) {
-            return None;
-        }
-        let since = self.since.lock().ok().and_then(|mut s| s.take());
-        Some(since.map_or(Duration::ZERO, |s| s.elapsed()))
-    }
-
-    pub fn is_down(&self) -> bool {
-        self.down.load(Ordering::SeqCst)
-    }
 }
 
 /// How a consumer run behaves and when it ends.
@@ -211,7 +176,7 @@ fn describe(partitions: &TopicPartitionList) -> String {
 pub async fn run<H, F>(
     settings: &KafkaSettings,
     options: &ConsumerOptions,
-    health: Arc<SinkHealth>,
+    sink_down: impl Fn() -> bool,
     counters: Arc<Counters>,
     handler: H,
     shutdown: impl Future<Output = ()>,
@@ -359,7 +324,7 @@ where
                 }
                 // Pause fetching while the sink is down, but keep polling: the group must
                 // keep this member, and nothing new should pile up in memory.
-                let down = health.is_down();
+                let down = sink_down();
                 if down != paused {
                     if let Ok(assignment) = consumer.assignment() {
                         let result = if down { consumer.pause(&assignment) } else { consumer.resume(&assignment) };
@@ -668,18 +633,6 @@ mod tests {
         assert_eq!(p.finished(3), None);
         p.started(6);
         assert_eq!(p.finished(6), Some(6));
-    }
-
-    #[test]
-    fn an_outage_is_reported_once_when_it_starts_and_once_when_it_ends() {
-        let health = SinkHealth::default();
-        assert_eq!(health.mark_up(), None);
-        assert!(health.mark_down());
-        assert!(!health.mark_down());
-        assert!(health.is_down());
-        assert!(health.mark_up().is_some());
-        assert_eq!(health.mark_up(), None);
-        assert!(!health.is_down());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Cassandra: the session (connect with a time limit, every request with a time limit),
-//! schema migrations ([`migrations`]) and the readings tables ([`readings`]).
-//! Knows nothing of Kafka or the weather API.
+//! schema migrations ([`migrations`]), the readings tables ([`readings`]) and writes that
+//! outlast an outage ([`durable`]). Knows nothing of Kafka or the weather API.
 
+pub mod durable;
 pub mod migrations;
 pub mod readings;
 
