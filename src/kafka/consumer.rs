@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
@@ -28,7 +28,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::task::JoinSet;
 
-use super::overlay_base;
+use super::config::{consumer_config, dead_letter_config};
 use super::reports::KafkaContext;
 use crate::backoff::Backoff;
 use crate::latency::Latencies;
@@ -188,25 +188,7 @@ where
     // One outage report for the consumer and the dead-letter producer.
     let reports = KafkaContext::default();
     // Shared with the progress report, which asks the broker for the lag off this loop.
-    let mut config = ClientConfig::new();
-    config
-        .set("group.id", &options.group)
-        // A new group reads the topic from its start.
-        .set("auto.offset.reset", "earliest")
-        // At-least-once: offsets are stored by hand once a record is durable, and the
-        // stored ones are committed every second (and on revocation and close).
-        .set("enable.auto.offset.store", "false")
-        .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", "1000")
-        // Notice a dead member within 10 s, so its partitions move on quickly.
-        .set("session.timeout.ms", "10000")
-        .set("heartbeat.interval.ms", "2000")
-        .set("enable.partition.eof", "false")
-        // librdkafka fetches ahead up to 64 MiB by default, most of the consumer's memory;
-        // 16 MiB still keeps the writers busy (benchmarked within noise).
-        .set("queued.max.messages.kbytes", "16384");
-    // The user's -X options win over every key above.
-    let consumer: Arc<StreamConsumer<GroupContext>> = overlay_base(config, settings)
+    let consumer: Arc<StreamConsumer<GroupContext>> = consumer_config(settings, &options.group)
         .create_with_context(GroupContext(reports.clone()))
         .map(Arc::new)
         .with_context(|| format!("creating a Kafka consumer for {}", settings.brokers))?;
@@ -445,16 +427,7 @@ struct DeadLetters {
 
 impl DeadLetters {
     fn new(settings: &KafkaSettings, reports: KafkaContext) -> anyhow::Result<Self> {
-        let mut config = ClientConfig::new();
-        config
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            // Dead letters may be as large as anything the topic accepted, plus headers.
-            .set(
-                "message.max.bytes",
-                super::DLQ_MAX_MESSAGE_BYTES.to_string(),
-            );
-        let producer = overlay_base(config, settings)
+        let producer = dead_letter_config(settings)
             .create_with_context(reports.clone())
             .with_context(|| {
                 format!("creating the dead-letter producer for {}", settings.brokers)
