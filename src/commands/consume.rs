@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::kafka::consumer::{self, ConsumerOptions, Counters, Record, Verdict};
+use crate::kafka::consumer::{self, ConsumerOptions, Record, Verdict};
 use crate::model::Reading;
 use crate::settings::ConsumeSettings;
 use crate::shutdown::Shutdown;
@@ -55,19 +55,10 @@ pub async fn run(settings: ConsumeSettings, shutdown: Shutdown) -> anyhow::Resul
         }
     };
     let cassandra_down = move || writer.is_down();
-    let counters = Arc::new(Counters::default());
     // On a runtime worker, not in block_on on the main thread: a finished write then wakes
     // the loop without a trip through the OS (measured with examples/bench_consume.rs).
     let summary = tokio::spawn(async move {
-        consumer::run(
-            &kafka,
-            &options,
-            cassandra_down,
-            counters,
-            handler,
-            shutdown.wait(),
-        )
-        .await
+        consumer::run(&kafka, &options, cassandra_down, handler, shutdown.wait()).await
     })
     .await
     .context("the consumer loop panicked")??;

@@ -102,6 +102,13 @@ mod tests {
         }
     }
 
+    /// Fails naming the first key of `expected` that `config` does not hold with that value.
+    fn assert_keys(config: &ClientConfig, expected: &[(&str, &str)]) {
+        for (key, value) in expected {
+            assert_eq!(config.get(key), Some(*value), "{key}");
+        }
+    }
+
     #[test]
     fn user_options_win_over_a_clients_own_keys() {
         let settings = settings(&[("queued.max.messages.kbytes", "65536")]);
@@ -109,48 +116,71 @@ mod tests {
         own.set("queued.max.messages.kbytes", "16384")
             .set("group.id", "g");
         let config = overlay_base(own, &settings);
-        assert_eq!(config.get("queued.max.messages.kbytes"), Some("65536"));
-        assert_eq!(config.get("group.id"), Some("g"));
-        assert_eq!(config.get("bootstrap.servers"), Some("b:1"));
+        assert_keys(
+            &config,
+            &[
+                ("queued.max.messages.kbytes", "65536"),
+                ("group.id", "g"),
+                ("bootstrap.servers", "b:1"),
+            ],
+        );
     }
 
     #[test]
     fn user_options_override_the_defaults() {
         let settings = settings(&[("client.id", "mine"), ("security.protocol", "SASL_SSL")]);
-        let config = client_config(&settings);
-        assert_eq!(config.get("bootstrap.servers"), Some("b:1"));
-        assert_eq!(config.get("client.id"), Some("mine"));
-        assert_eq!(config.get("security.protocol"), Some("SASL_SSL"));
+        assert_keys(
+            &client_config(&settings),
+            &[
+                ("bootstrap.servers", "b:1"),
+                ("client.id", "mine"),
+                ("security.protocol", "SASL_SSL"),
+            ],
+        );
     }
 
     #[test]
     fn the_producer_is_idempotent_waits_for_all_replicas_and_never_creates_topics() {
         let config = producer_config(&settings(&[("linger.ms", "20")]));
-        assert_eq!(config.get("enable.idempotence"), Some("true"));
-        assert_eq!(config.get("acks"), Some("all"));
-        assert_eq!(config.get("allow.auto.create.topics"), Some("false"));
-        assert_eq!(config.get("bootstrap.servers"), Some("b:1"));
-        // The user's -X wins.
-        assert_eq!(config.get("linger.ms"), Some("20"));
+        assert_keys(
+            &config,
+            &[
+                ("enable.idempotence", "true"),
+                ("acks", "all"),
+                ("allow.auto.create.topics", "false"),
+                ("bootstrap.servers", "b:1"),
+                // The user's -X wins.
+                ("linger.ms", "20"),
+            ],
+        );
     }
 
     #[test]
     fn the_consumer_stores_offsets_by_hand_and_the_user_may_tune_it() {
         let config = consumer_config(&settings(&[("queued.max.messages.kbytes", "1024")]), "g");
-        assert_eq!(config.get("group.id"), Some("g"));
-        assert_eq!(config.get("enable.auto.offset.store"), Some("false"));
-        assert_eq!(config.get("enable.auto.commit"), Some("true"));
-        assert_eq!(config.get("auto.offset.reset"), Some("earliest"));
-        assert_eq!(config.get("bootstrap.servers"), Some("b:1"));
-        assert_eq!(config.get("queued.max.messages.kbytes"), Some("1024"));
+        assert_keys(
+            &config,
+            &[
+                ("group.id", "g"),
+                ("enable.auto.offset.store", "false"),
+                ("enable.auto.commit", "true"),
+                ("auto.offset.reset", "earliest"),
+                ("bootstrap.servers", "b:1"),
+                ("queued.max.messages.kbytes", "1024"),
+            ],
+        );
     }
 
     #[test]
     fn dead_letters_are_idempotent_and_as_large_as_the_dead_letter_topic_takes() {
-        let config = dead_letter_config(&settings(&[]));
-        assert_eq!(config.get("enable.idempotence"), Some("true"));
-        assert_eq!(config.get("acks"), Some("all"));
-        assert_eq!(config.get("message.max.bytes"), Some("10485760"));
-        assert_eq!(config.get("bootstrap.servers"), Some("b:1"));
+        assert_keys(
+            &dead_letter_config(&settings(&[])),
+            &[
+                ("enable.idempotence", "true"),
+                ("acks", "all"),
+                ("message.max.bytes", "10485760"),
+                ("bootstrap.servers", "b:1"),
+            ],
+        );
     }
 }
