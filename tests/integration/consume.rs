@@ -1,7 +1,5 @@
-//! `meteo consume` against the real Kafka and Cassandra: every valid reading stored once,
-//! `latest` right whatever the delivery order, poison records in the dead-letter topic with
-//! their headers, and no loss across SIGTERM, kill -9 and a group member dying. The consumer
-//! loop in-process against the real Kafka: what its drain settles, and what it must not commit.
+//! `meteo consume` against the real Kafka and Cassandra (stored once, dead letters, no loss
+//! across signals or a dying member), and its consumer loop in-process (drain, commits).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
