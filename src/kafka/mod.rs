@@ -1,11 +1,12 @@
-//! Kafka: client configuration built from [`KafkaSettings`] in one place, and topic
-//! administration (the readings topic and its dead-letter topic). The producer and the
-//! consumer live in their own files beside this one. Knows nothing of Cassandra or the
-//! weather API.
+//! Kafka: topic administration (the readings topic and its dead-letter topic); client
+//! configuration, the producer and the consumer live beside it. Knows nothing of Cassandra.
 
+pub mod config;
 pub mod consumer;
 pub mod producer;
 pub mod reports;
+
+pub use config::client_config;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -13,7 +14,6 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::settings::KafkaSettings;
@@ -24,31 +24,6 @@ pub const DLQ_MAX_MESSAGE_BYTES: usize = 10 * 1024 * 1024;
 
 /// How long a client waits for the brokers before saying they do not answer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The base configuration of every client: brokers, then the user's `-X` properties, which
-/// may override anything set here.
-pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", &settings.brokers)
-        .set("client.id", "meteo")
-        // librdkafka logs every failed connection attempt; one line per broker and outage
-        // is enough, the caller reports the failure itself.
-        .set("log.connection.close", "false");
-    for (key, value) in &settings.options {
-        config.set(key, value);
-    }
-    config
-}
-
-/// `config` (a client's own keys) with the base of [`client_config`] laid over it, so the
-/// user's `-X` options win over every key the program chose.
-pub fn overlay_base(mut config: ClientConfig, settings: &KafkaSettings) -> ClientConfig {
-    for (key, value) in client_config(settings).config_map() {
-        config.set(key, value);
-    }
-    config
-}
 
 /// A topic this program needs, and the shape to create it with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,41 +152,4 @@ pub async fn ensure_topics(
         }
     }
     Ok(outcomes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn user_options_win_over_a_clients_own_keys() {
-        let settings = KafkaSettings {
-            brokers: "b:1".into(),
-            topic: "t".into(),
-            options: vec![("queued.max.messages.kbytes".into(), "65536".into())],
-        };
-        let mut own = ClientConfig::new();
-        own.set("queued.max.messages.kbytes", "16384")
-            .set("group.id", "g");
-        let config = overlay_base(own, &settings);
-        assert_eq!(config.get("queued.max.messages.kbytes"), Some("65536"));
-        assert_eq!(config.get("group.id"), Some("g"));
-        assert_eq!(config.get("bootstrap.servers"), Some("b:1"));
-    }
-
-    #[test]
-    fn user_options_override_the_defaults() {
-        let settings = KafkaSettings {
-            brokers: "b:1".into(),
-            topic: "t".into(),
-            options: vec![
-                ("client.id".into(), "mine".into()),
-                ("security.protocol".into(), "SASL_SSL".into()),
-            ],
-        };
-        let config = client_config(&settings);
-        assert_eq!(config.get("bootstrap.servers"), Some("b:1"));
-        assert_eq!(config.get("client.id"), Some("mine"));
-        assert_eq!(config.get("security.protocol"), Some("SASL_SSL"));
-    }
 }

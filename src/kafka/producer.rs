@@ -10,14 +10,14 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::config::producer_config;
 use super::reports::KafkaContext;
-use super::{overlay_base, topic_partitions};
+use super::topic_partitions;
 use crate::model::Reading;
 use crate::settings::KafkaSettings;
 
@@ -32,27 +32,6 @@ const RESEND_MAX: Duration = Duration::from_secs(30);
 
 /// How long `send` waits for room in librdkafka's queue before counting a failure.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The producer's configuration: every key explicit, then the user's `-X` overrides.
-pub fn producer_config(settings: &KafkaSettings) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        // Idempotence: librdkafka's own retries never duplicate or reorder a message.
-        .set("enable.idempotence", "true")
-        // Counted as sent only when every in-sync replica has it.
-        .set("acks", "all")
-        .set(
-            "message.timeout.ms",
-            DELIVERY_TIMEOUT.as_millis().to_string(),
-        )
-        // The producer's default is true: a missing topic would be created with the broker's
-        // defaults (one partition). `meteo migrate` creates topics, nothing else.
-        .set("allow.auto.create.topics", "false")
-        // Readings trickle in; a few milliseconds of batching costs no freshness.
-        .set("linger.ms", "5");
-    // The shared base (brokers, client id, the user's -X options) goes last so it wins.
-    overlay_base(config, settings)
-}
 
 /// Fails, naming the topic and what to do, unless the readings topic exists. Blocks up to
 /// `timeout` on the brokers.
@@ -164,26 +143,5 @@ impl Publisher {
     pub async fn flush(&self, timeout: Duration) -> anyhow::Result<()> {
         tokio::task::block_in_place(|| self.producer.flush(Timeout::After(timeout)))
             .with_context(|| format!("flushing the producer to Kafka at {}", self.brokers))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_producer_is_idempotent_waits_for_all_replicas_and_never_creates_topics() {
-        let settings = KafkaSettings {
-            brokers: "b:1".into(),
-            topic: "t".into(),
-            options: vec![("linger.ms".into(), "20".into())],
-        };
-        let config = producer_config(&settings);
-        assert_eq!(config.get("enable.idempotence"), Some("true"));
-        assert_eq!(config.get("acks"), Some("all"));
-        assert_eq!(config.get("allow.auto.create.topics"), Some("false"));
-        assert_eq!(config.get("bootstrap.servers"), Some("b:1"));
-        // The user's -X wins.
-        assert_eq!(config.get("linger.ms"), Some("20"));
     }
 }

@@ -1,8 +1,5 @@
-//! librdkafka's own reports (its log lines and client errors) into our log. While the
-//! brokers are unreachable, librdkafka reports every failed connection, from every client,
-//! several times a second: that becomes one warning when the outage starts, a reminder each
-//! minute while it lasts, and one line when Kafka answers again. Everything else passes
-//! through at librdkafka's level.
+//! librdkafka's own reports (its log lines and client errors) into our log, a broker outage
+//! told once when it starts, each minute while it lasts, and once when it ends.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,6 +14,11 @@ pub const REMIND_EVERY: Duration = Duration::from_secs(60);
 
 /// The client context of the producer and the consumer. Clones share one outage, so a
 /// process with several clients reports it once.
+///
+/// While the brokers are unreachable, librdkafka reports every failed connection, from every
+/// client, several times a second: that becomes one warning when the outage starts, a
+/// reminder each minute while it lasts, and one line when Kafka answers again. Everything
+/// else passes through at librdkafka's level.
 #[derive(Clone, Default)]
 pub struct KafkaContext {
     outage: Arc<Mutex<Option<Outage>>>,

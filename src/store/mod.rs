@@ -1,7 +1,7 @@
-//! Cassandra: the session (connect with a time limit, every request with a time limit),
-//! schema migrations ([`migrations`]) and the readings tables ([`readings`]).
-//! Knows nothing of Kafka or the weather API.
+//! Cassandra: the session and its time-limited requests, schema migrations, the readings
+//! tables and writes that outlast an outage. Knows nothing of Kafka or the weather API.
 
+pub mod durable;
 pub mod migrations;
 pub mod readings;
 

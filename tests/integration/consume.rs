@@ -1,17 +1,20 @@
-//! `meteo consume` against the real Kafka and Cassandra: every valid reading stored once,
-//! `latest` right whatever the delivery order, poison records in the dead-letter topic with
-//! their headers, and no loss across SIGTERM, kill -9 and a group member dying.
+//! `meteo consume` against the real Kafka and Cassandra (stored once, dead letters, no loss
+//! across signals or a dying member), and its consumer loop in-process (drain, commits).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use meteo::kafka::consumer::{self, ConsumerOptions, Record, Summary, Verdict};
 use meteo::model::Reading;
+use meteo::shutdown::{Shutdown, Trigger};
 use meteo::store::readings;
 use rdkafka::message::{Headers, Message};
 
 use crate::util::{
-    count_readings, drop_keyspace, eventually, message, meteo, migrated, produce, read_topic,
-    reading, run, session, unique, Background, KeyValue,
+    count_readings, drop_keyspace, eventually, kafka_settings, message, meteo, migrated, produce,
+    read_topic, reading, run, session, unique, Background, KeyValue,
 };
 
 fn consume(keyspace: &str, topic: &str, group: &str, extra: &[&str]) -> std::process::Command {
@@ -344,4 +347,155 @@ fn a_missing_topic_or_keyspace_says_to_run_migrate() {
         "1s",
     ]);
     run(cmd).assert_fails_with(&["does not exist", "meteo migrate"]);
+}
+
+/// How the in-process runs of the consumer loop below run: ending when the topic is idle for
+/// `until_idle`, if given, and waiting at most 1 s for records in flight at a stop.
+fn loop_options(group: &str, until_idle: Option<Duration>) -> ConsumerOptions {
+    ConsumerOptions {
+        group: group.to_string(),
+        concurrency: 64,
+        max_messages: None,
+        until_idle,
+        drain_timeout: Duration::from_secs(1),
+        stats_every: Duration::from_secs(60),
+    }
+}
+
+/// Reads `topic` in `group` until it is idle for 3 s: how many records the group had not
+/// committed yet.
+async fn uncommitted(topic: &str, group: &str) -> u64 {
+    let (settings, options) = (
+        kafka_settings(topic),
+        loop_options(group, Some(Duration::from_secs(3))),
+    );
+    tokio::spawn(async move {
+        let handler = |_: Record| async { Verdict::Stored };
+        consumer::run(
+            &settings,
+            &options,
+            || false,
+            handler,
+            std::future::pending(),
+        )
+        .await
+    })
+    .await
+    .unwrap()
+    .unwrap()
+    .consumed
+}
+
+/// Runs the consumer loop on `topic` in `group` with `handler` until `stop` comes, which it
+/// triggers once every one of `count` records was handed to the handler; what the run did.
+async fn run_until_all_fetched<F>(
+    topic: &str,
+    group: &str,
+    count: usize,
+    (trigger, stop): (Trigger, Shutdown),
+    handler: impl Fn(Record) -> F + Send + 'static,
+) -> Summary
+where
+    F: std::future::Future<Output = Verdict> + Send + 'static,
+{
+    let fetched = Arc::new(AtomicUsize::new(0));
+    let counting = {
+        let fetched = fetched.clone();
+        move |record: Record| {
+            fetched.fetch_add(1, Ordering::SeqCst);
+            handler(record)
+        }
+    };
+    let (settings, options) = (kafka_settings(topic), loop_options(group, None));
+    let running = tokio::spawn(async move {
+        consumer::run(&settings, &options, || false, counting, stop.wait()).await
+    });
+    eventually(Duration::from_secs(60), "every record fetched", || {
+        let fetched = fetched.load(Ordering::SeqCst);
+        async move { fetched == count }
+    })
+    .await;
+    trigger.stop();
+    running.await.unwrap().unwrap()
+}
+
+/// A fresh topic (and no keyspace: these runs write nothing to Cassandra).
+async fn fresh_topic() -> String {
+    let (keyspace, topic) = migrated(&[]);
+    drop_keyspace(&keyspace).await;
+    topic
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn records_in_flight_at_a_stop_are_settled_by_the_drain_and_committed() {
+    let topic = fresh_topic().await;
+    let mut records: Vec<KeyValue> = (1..=6).map(|city| message(&reading(city, 0))).collect();
+    for i in 0..3 {
+        records.push((
+            Some(b"7".to_vec()),
+            Some(format!("poison {i}").into_bytes()),
+        ));
+    }
+    produce(&topic, &records).await;
+    let group = unique("g");
+
+    // Every record is still in flight when the stop comes and finishes a moment after it:
+    // the loop has stopped by then, so only the drain can settle them.
+    let (trigger, stop) = Shutdown::manual();
+    let handler = {
+        let stop = stop.clone();
+        move |record: Record| {
+            let stop = stop.clone();
+            async move {
+                stop.wait().await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                match record.value.as_deref() {
+                    Some(v) if v.starts_with(b"poison") => Verdict::Rejected("poison".into()),
+                    _ => Verdict::Stored,
+                }
+            }
+        }
+    };
+    let summary = run_until_all_fetched(&topic, &group, 9, (trigger, stop), handler).await;
+    assert_eq!(
+        summary,
+        Summary {
+            consumed: 9,
+            stored: 6,
+            dead_lettered: 3
+        }
+    );
+    let dead = read_topic(&format!("{topic}.dlq"), 3).await;
+    assert!(dead
+        .iter()
+        .all(|m| m.payload().is_some_and(|v| v.starts_with(b"poison"))));
+    assert_eq!(uncommitted(&topic, &group).await, 0, "all committed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_that_never_finishes_holds_back_its_partitions_offset() {
+    let topic = fresh_topic().await;
+    // One city, one key: one partition, offsets 0 to 9 in order.
+    let records: Vec<KeyValue> = (0..10).map(|m| message(&reading(1, m))).collect();
+    produce(&topic, &records).await;
+    let group = unique("g");
+
+    // Offset 3 never finishes; every other record is stored at once.
+    let handler = |record: Record| async move {
+        if record.offset == 3 {
+            std::future::pending::<()>().await;
+        }
+        Verdict::Stored
+    };
+    let summary = run_until_all_fetched(&topic, &group, 10, Shutdown::manual(), handler).await;
+    assert_eq!(
+        summary,
+        Summary {
+            consumed: 10,
+            stored: 9,
+            dead_lettered: 0
+        }
+    );
+    // Stored offsets stop below 3: the next run reads 3 to 9 again.
+    assert_eq!(uncommitted(&topic, &group).await, 7);
 }

@@ -1,0 +1,186 @@
+//! Every Kafka client's configuration, built from [`KafkaSettings`]: the shared base, the
+//! readings producer's, the consumer's and the dead-letter producer's.
+
+use rdkafka::config::ClientConfig;
+
+use super::producer::DELIVERY_TIMEOUT;
+use super::DLQ_MAX_MESSAGE_BYTES;
+use crate::settings::KafkaSettings;
+
+/// The base configuration of every client: brokers, then the user's `-X` properties, which
+/// may override anything set here.
+pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &settings.brokers)
+        .set("client.id", "meteo")
+        // librdkafka logs every failed connection attempt; one line per broker and outage
+        // is enough, the caller reports the failure itself.
+        .set("log.connection.close", "false");
+    for (key, value) in &settings.options {
+        config.set(key, value);
+    }
+    config
+}
+
+/// `config` (a client's own keys) with the base of [`client_config`] laid over it, so the
+/// user's `-X` options win over every key the program chose.
+pub fn overlay_base(mut config: ClientConfig, settings: &KafkaSettings) -> ClientConfig {
+    for (key, value) in client_config(settings).config_map() {
+        config.set(key, value);
+    }
+    config
+}
+
+/// The readings producer's configuration: every key explicit, then the user's `-X` overrides.
+pub fn producer_config(settings: &KafkaSettings) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        // Idempotence: librdkafka's own retries never duplicate or reorder a message.
+        .set("enable.idempotence", "true")
+        // Counted as sent only when every in-sync replica has it.
+        .set("acks", "all")
+        .set(
+            "message.timeout.ms",
+            DELIVERY_TIMEOUT.as_millis().to_string(),
+        )
+        // The producer's default is true: a missing topic would be created with the broker's
+        // defaults (one partition). `meteo migrate` creates topics, nothing else.
+        .set("allow.auto.create.topics", "false")
+        // Readings trickle in; a few milliseconds of batching costs no freshness.
+        .set("linger.ms", "5");
+    // The shared base (brokers, client id, the user's -X options) goes last so it wins.
+    overlay_base(config, settings)
+}
+
+/// The consumer's configuration in `group`: offsets stored by hand, at-least-once; then the
+/// user's `-X` overrides.
+pub fn consumer_config(settings: &KafkaSettings, group: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("group.id", group)
+        // A new group reads the topic from its start.
+        .set("auto.offset.reset", "earliest")
+        // At-least-once: offsets are stored by hand once a record is durable, and the
+        // stored ones are committed every second (and on revocation and close).
+        .set("enable.auto.offset.store", "false")
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        // Notice a dead member within 10 s, so its partitions move on quickly.
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "2000")
+        .set("enable.partition.eof", "false")
+        // librdkafka fetches ahead up to 64 MiB by default, most of the consumer's memory;
+        // 16 MiB still keeps the writers busy (benchmarked within noise).
+        .set("queued.max.messages.kbytes", "16384");
+    overlay_base(config, settings)
+}
+
+/// The dead-letter producer's configuration: idempotent, `acks=all`, room for any record the
+/// readings topic accepted plus headers; then the user's `-X` overrides.
+pub fn dead_letter_config(settings: &KafkaSettings) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.max.bytes", DLQ_MAX_MESSAGE_BYTES.to_string());
+    overlay_base(config, settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(options: &[(&str, &str)]) -> KafkaSettings {
+        KafkaSettings {
+            brokers: "b:1".into(),
+            topic: "t".into(),
+            options: options
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    /// Fails naming the first key of `expected` that `config` does not hold with that value.
+    fn assert_keys(config: &ClientConfig, expected: &[(&str, &str)]) {
+        for (key, value) in expected {
+            assert_eq!(config.get(key), Some(*value), "{key}");
+        }
+    }
+
+    #[test]
+    fn user_options_win_over_a_clients_own_keys() {
+        let settings = settings(&[("queued.max.messages.kbytes", "65536")]);
+        let mut own = ClientConfig::new();
+        own.set("queued.max.messages.kbytes", "16384")
+            .set("group.id", "g");
+        let config = overlay_base(own, &settings);
+        assert_keys(
+            &config,
+            &[
+                ("queued.max.messages.kbytes", "65536"),
+                ("group.id", "g"),
+                ("bootstrap.servers", "b:1"),
+            ],
+        );
+    }
+
+    #[test]
+    fn user_options_override_the_defaults() {
+        let settings = settings(&[("client.id", "mine"), ("security.protocol", "SASL_SSL")]);
+        assert_keys(
+            &client_config(&settings),
+            &[
+                ("bootstrap.servers", "b:1"),
+                ("client.id", "mine"),
+                ("security.protocol", "SASL_SSL"),
+            ],
+        );
+    }
+
+    #[test]
+    fn the_producer_is_idempotent_waits_for_all_replicas_and_never_creates_topics() {
+        let config = producer_config(&settings(&[("linger.ms", "20")]));
+        assert_keys(
+            &config,
+            &[
+                ("enable.idempotence", "true"),
+                ("acks", "all"),
+                ("allow.auto.create.topics", "false"),
+                ("bootstrap.servers", "b:1"),
+                // The user's -X wins.
+                ("linger.ms", "20"),
+            ],
+        );
+    }
+
+    #[test]
+    fn the_consumer_stores_offsets_by_hand_and_the_user_may_tune_it() {
+        let config = consumer_config(&settings(&[("queued.max.messages.kbytes", "1024")]), "g");
+        assert_keys(
+            &config,
+            &[
+                ("group.id", "g"),
+                ("enable.auto.offset.store", "false"),
+                ("enable.auto.commit", "true"),
+                ("auto.offset.reset", "earliest"),
+                ("bootstrap.servers", "b:1"),
+                ("queued.max.messages.kbytes", "1024"),
+            ],
+        );
+    }
+
+    #[test]
+    fn dead_letters_are_idempotent_and_as_large_as_the_dead_letter_topic_takes() {
+        assert_keys(
+            &dead_letter_config(&settings(&[])),
+            &[
+                ("enable.idempotence", "true"),
+                ("acks", "all"),
+                ("message.max.bytes", "10485760"),
+                ("bootstrap.servers", "b:1"),
+            ],
+        );
+    }
+}

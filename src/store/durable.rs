@@ -1,0 +1,368 @@
+//! Writes that outlast a Cassandra outage: each reading retried until Cassandra takes it, and
+//! what Cassandra acknowledged just before an outage written again once it answers.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+
+use super::readings::ReadingWriter;
+use crate::backoff::Backoff;
+use crate::model::Reading;
+
+/// Longest pause between two write attempts while Cassandra does not answer.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// Writes acknowledged this long before an outage are written again after it: Cassandra's
+/// default `commitlog_sync_period` (10 s, what a machine crash can lose; a process crash
+/// loses the last ~100 ms, the commit log marker period), plus a margin.
+const REWRITE_WINDOW: Duration = Duration::from_secs(12);
+
+/// At most this many recent readings are kept for that (about 1 KB each).
+const REWRITE_MAX: usize = 20_000;
+
+/// Where readings are written: the tables ([`ReadingWriter`]); the retry logic's unit tests
+/// put a sink that fails on demand in its place.
+pub trait ReadingSink: Send + Sync {
+    /// Writes one reading; idempotent, so writing it again changes nothing.
+    fn write(
+        &self,
+        reading: &Reading,
+        ingested_at: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+impl ReadingSink for ReadingWriter {
+    fn write(
+        &self,
+        reading: &Reading,
+        ingested_at: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send {
+        ReadingWriter::write(self, reading, ingested_at)
+    }
+}
+
+/// Writes readings until Cassandra takes them. Shared through `Arc` by every write in flight.
+///
+/// An acknowledged write is not yet on disk: with Cassandra's default periodic commit log, a
+/// node that dies (crash, `kill -9`, OOM killer) restarts without the writes it acknowledged
+/// in its last moments, and their offsets may be committed already. So the readings written
+/// shortly before an outage are kept ([`RecentWrites`]) and written again when Cassandra
+/// answers again.
+pub struct DurableWriter<W> {
+    sink: W,
+    health: WriteHealth,
+    recent: RecentWrites,
+}
+
+impl<W: ReadingSink> DurableWriter<W> {
+    pub fn new(sink: W) -> Self {
+        Self {
+            sink,
+            health: WriteHealth::default(),
+            recent: RecentWrites::new(REWRITE_WINDOW, REWRITE_MAX),
+        }
+    }
+
+    /// Whether Cassandra is failing writes now (the consumer pauses fetching meanwhile).
+    pub fn is_down(&self) -> bool {
+        self.health.is_down()
+    }
+
+    /// Writes the reading, retrying with backoff until Cassandra takes it. The writes are
+    /// idempotent, so a retry after a write that did land changes nothing. The first write
+    /// that succeeds after an outage first writes again what was acknowledged just before it.
+    pub async fn write_until_stored(&self, reading: Reading) {
+        let mut backoff = write_backoff();
+        loop {
+            match self.sink.write(&reading, Utc::now()).await {
+                Ok(()) => {
+                    if let Some(outage) = self.health.mark_up() {
+                        tracing::info!(
+                            seconds = outage.as_secs(),
+                            "Cassandra answers again; writing resumed"
+                        );
+                        self.write_again_suspects().await;
+                    }
+                    self.recent.written(reading, self.health.is_down());
+                    return;
+                }
+                Err(err) => {
+                    if self.health.mark_down() {
+                        self.recent.outage_began();
+                        tracing::warn!(
+                            error = %format!("{err:#}"),
+                            "Cassandra write failed; pausing the topic and retrying until it answers"
+                        );
+                    }
+                    backoff.wait().await;
+                }
+            }
+        }
+    }
+
+    /// Writes again, each until Cassandra takes it, the readings acknowledged just before the
+    /// outage that just ended.
+    async fn write_again_suspects(&self) {
+        let suspects = self.recent.take_suspects();
+        for reading in &suspects {
+            let mut backoff = write_backoff();
+            while let Err(err) = self.sink.write(reading, Utc::now()).await {
+                tracing::debug!(error = %format!("{err:#}"), "writing again failed; retrying");
+                backoff.wait().await;
+            }
+        }
+        if !suspects.is_empty() {
+            tracing::info!(
+                readings = suspects.len(),
+                "wrote again the readings acknowledged just before the outage"
+            );
+        }
+    }
+}
+
+/// From 100 ms up to [`MAX_RETRY_DELAY`] between two write attempts.
+fn write_backoff() -> Backoff {
+    Backoff::new(Duration::from_millis(100), MAX_RETRY_DELAY)
+}
+
+/// Whether Cassandra answers writes; shared by every write in flight. The transitions return
+/// true to exactly one caller, so an outage is logged once when it starts and once when it
+/// ends, not once per record.
+#[derive(Debug, Default)]
+struct WriteHealth {
+    down: AtomicBool,
+    since: Mutex<Option<Instant>>,
+}
+
+impl WriteHealth {
+    /// Marks Cassandra down; true for the caller that saw it go down.
+    fn mark_down(&self) -> bool {
+        let changed = !self.down.swap(true, Ordering::SeqCst);
+        if changed {
+            *lock(&self.since) = Some(Instant::now());
+        }
+        changed
+    }
+
+    /// Marks Cassandra up; the outage's length for the caller that saw it come back.
+    fn mark_up(&self) -> Option<Duration> {
+        if !self.down.swap(false, Ordering::SeqCst) {
+            return None;
+        }
+        let since = lock(&self.since).take();
+        Some(since.map_or(Duration::ZERO, |s| s.elapsed()))
+    }
+
+    fn is_down(&self) -> bool {
+        self.down.load(Ordering::SeqCst)
+    }
+}
+
+/// A panic while holding one of these locks leaves consistent data (plain stores, pushes and
+/// drains), so a poisoned lock is used as it is.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The readings Cassandra acknowledged recently, and those acknowledged shortly before the
+/// current outage began (the suspects, written again once it ends).
+struct RecentWrites {
+    window: Duration,
+    max: usize,
+    state: Mutex<RecentState>,
+}
+
+#[derive(Default)]
+struct RecentState {
+    recent: VecDeque<(Instant, Reading)>,
+    suspects: Vec<Reading>,
+}
+
+impl RecentWrites {
+    fn new(window: Duration, max: usize) -> Self {
+        Self {
+            window,
+            max,
+            state: Mutex::new(RecentState::default()),
+        }
+    }
+
+    /// A write was acknowledged. `outage` says whether an outage has begun meanwhile: a write
+    /// acknowledged just before the failure that another task saw first is a suspect too.
+    fn written(&self, reading: Reading, outage: bool) {
+        let mut state = lock(&self.state);
+        if outage {
+            state.suspects.push(reading);
+            return;
+        }
+        let now = Instant::now();
+        while state
+            .recent
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) > self.window)
+            || state.recent.len() >= self.max
+        {
+            state.recent.pop_front();
+        }
+        state.recent.push_back((now, reading));
+    }
+
+    /// The first write failure of an outage: what was acknowledged within the window becomes
+    /// suspect.
+    fn outage_began(&self) {
+        let mut state = lock(&self.state);
+        let now = Instant::now();
+        let recent: Vec<Reading> = state
+            .recent
+            .drain(..)
+            .filter(|(at, _)| now.duration_since(*at) <= self.window)
+            .map(|(_, r)| r)
+            .collect();
+        state.suspects.extend(recent);
+    }
+
+    /// The suspects, to write again now that the outage is over.
+    fn take_suspects(&self) -> Vec<Reading> {
+        std::mem::take(&mut lock(&self.state).suspects)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn reading(city_id: i64) -> Reading {
+        let mut r = Reading::from_json(crate::model::tests::PARIS.as_bytes()).unwrap();
+        r.city_id = city_id;
+        r
+    }
+
+    fn ids(readings: &[Reading]) -> Vec<i64> {
+        readings.iter().map(|r| r.city_id).collect()
+    }
+
+    /// Stands in for Cassandra in the retry logic's tests: fails every write while `down`,
+    /// and lists the city of every write it took, in order.
+    #[derive(Default)]
+    struct Switchable {
+        down: AtomicBool,
+        taken: Mutex<Vec<i64>>,
+    }
+
+    impl Switchable {
+        fn taken(&self) -> Vec<i64> {
+            lock(&self.taken).clone()
+        }
+    }
+
+    impl ReadingSink for Switchable {
+        fn write(
+            &self,
+            reading: &Reading,
+            _ingested_at: DateTime<Utc>,
+        ) -> impl Future<Output = anyhow::Result<()>> + Send {
+            let result = if self.down.load(Ordering::SeqCst) {
+                Err(anyhow::anyhow!("no answer from Cassandra"))
+            } else {
+                lock(&self.taken).push(reading.city_id);
+                Ok(())
+            };
+            async move { result }
+        }
+    }
+
+    #[test]
+    fn writes_acknowledged_just_before_an_outage_are_written_again_after_it() {
+        let recent = RecentWrites::new(Duration::from_secs(60), 100);
+        recent.written(reading(1), false);
+        recent.written(reading(2), false);
+        recent.outage_began();
+        // Acknowledged before the failure another task saw: a suspect too.
+        recent.written(reading(3), true);
+        assert_eq!(ids(&recent.take_suspects()), [1, 2, 3]);
+        assert!(recent.take_suspects().is_empty(), "written again once");
+        // After the outage, a new one suspects only what came since.
+        recent.written(reading(4), false);
+        recent.outage_began();
+        assert_eq!(ids(&recent.take_suspects()), [4]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_the_window_and_at_most_max_readings_are_kept() {
+        let recent = RecentWrites::new(Duration::from_secs(60), 2);
+        for id in 1..=5 {
+            recent.written(reading(id), false);
+        }
+        recent.outage_began();
+        assert_eq!(ids(&recent.take_suspects()), [4, 5]);
+        let recent = RecentWrites::new(Duration::from_secs(10), 100);
+        recent.written(reading(1), false);
+        tokio::time::advance(Duration::from_secs(11)).await;
+        recent.written(reading(2), false);
+        recent.outage_began();
+        assert_eq!(ids(&recent.take_suspects()), [2]);
+    }
+
+    #[test]
+    fn an_outage_is_reported_once_when_it_starts_and_once_when_it_ends() {
+        let health = WriteHealth::default();
+        assert_eq!(health.mark_up(), None);
+        assert!(health.mark_down());
+        assert!(!health.mark_down());
+        assert!(health.is_down());
+        assert!(health.mark_up().is_some());
+        assert_eq!(health.mark_up(), None);
+        assert!(!health.is_down());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_waits_out_an_outage_then_the_writes_just_before_it_are_written_again() {
+        let writer = Arc::new(DurableWriter::new(Switchable::default()));
+        writer.write_until_stored(reading(1)).await;
+        assert!(!writer.is_down());
+
+        writer.sink.down.store(true, Ordering::SeqCst);
+        let during = tokio::spawn({
+            let writer = writer.clone();
+            async move { writer.write_until_stored(reading(2)).await }
+        });
+        // A minute of retries: still waiting, Cassandra reported down.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(writer.is_down());
+        assert!(!during.is_finished());
+        assert_eq!(writer.sink.taken(), [1]);
+
+        writer.sink.down.store(false, Ordering::SeqCst);
+        during.await.unwrap();
+        assert!(!writer.is_down());
+        // 2 is taken, then 1 (acknowledged just before the outage) is written again.
+        assert_eq!(writer.sink.taken(), [1, 2, 1]);
+        // The outage is over: nothing more is written again.
+        writer.write_until_stored(reading(3)).await;
+        assert_eq!(writer.sink.taken(), [1, 2, 1, 3]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn writes_older_than_the_window_are_not_written_again() {
+        let writer = DurableWriter::new(Switchable::default());
+        writer.write_until_stored(reading(1)).await;
+        tokio::time::sleep(REWRITE_WINDOW + Duration::from_secs(1)).await;
+        writer.sink.down.store(true, Ordering::SeqCst);
+        let write = writer.write_until_stored(reading(2));
+        tokio::pin!(write);
+        // Fails until the sink is up again; the retries go on meanwhile.
+        assert!(tokio::time::timeout(Duration::from_secs(1), &mut write)
+            .await
+            .is_err());
+        writer.sink.down.store(false, Ordering::SeqCst);
+        write.await;
+        assert_eq!(writer.sink.taken(), [1, 2]);
+    }
+}
