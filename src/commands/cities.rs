@@ -13,7 +13,8 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::owm::cities::{self, City, Selection};
+use crate::city::City;
+use crate::owm::cities::{self, Selection};
 use crate::owm::source::{self, Progress};
 use crate::settings::CitiesSettings;
 
