@@ -66,6 +66,18 @@ pub fn parse(text: &str) -> anyhow::Result<Vec<City>> {
     Ok(cities)
 }
 
+/// A French city, for the tests of every module that takes cities.
+#[cfg(test)]
+pub(crate) fn french(id: i64, name: &str, lat: f64, lon: f64) -> City {
+    City {
+        id,
+        name: name.into(),
+        country: "FR".into(),
+        lat,
+        lon,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

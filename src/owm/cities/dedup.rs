@@ -1,0 +1,107 @@
+//! Near-duplicates in the city list: one place listed several times a few metres apart
+//! (Paris four times), reduced to one entry by the rule `meteo cities --help` states.
+
+use std::cmp::Reverse;
+use std::collections::HashMap;
+
+use super::geometry::{distance_km, Point};
+use crate::city::City;
+use crate::text::fold_name;
+
+/// Entries of the same name closer than this are taken for one place listed twice.
+pub const DUPLICATE_RADIUS_KM: f64 = 10.0;
+
+/// The rule for near-duplicates, as `--help` states it: entries whose names fold to the same
+/// text (see [`fold_name`]) in the same country are taken in order of preference (the
+/// spelling with the most accented letters first, then the lowest id), and an entry is
+/// dropped when an entry already kept lies within [`DUPLICATE_RADIUS_KM`] of it.
+///
+/// Preferring accents keeps `Saint-Étienne` over its plain `Saint-Etienne` twin; the lowest
+/// id is the oldest entry. The result does not depend on the order of the input. Returns the
+/// kept cities (in no particular order) and how many were dropped.
+pub fn drop_near_duplicates(cities: Vec<City>) -> (Vec<City>, usize) {
+    let mut groups: HashMap<(String, String), Vec<City>> = HashMap::new();
+    for city in cities {
+        let key = (city.country.to_ascii_uppercase(), fold_name(&city.name));
+        groups.entry(key).or_default().push(city);
+    }
+    let mut kept_all = Vec::new();
+    let mut dropped = 0;
+    for (_, mut group) in groups {
+        group.sort_by_key(|c| (Reverse(accented_letters(&c.name)), c.id));
+        let first_kept = kept_all.len();
+        for city in group {
+            let duplicate = kept_all[first_kept..].iter().any(|kept: &City| {
+                distance_km(Point::of(kept), Point::of(&city)) <= DUPLICATE_RADIUS_KM
+            });
+            if duplicate {
+                dropped += 1;
+            } else {
+                kept_all.push(city);
+            }
+        }
+    }
+    (kept_all, dropped)
+}
+
+fn accented_letters(name: &str) -> usize {
+    name.chars().filter(|c| !c.is_ascii()).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::city::french as city;
+
+    #[test]
+    fn near_duplicates_keep_the_accented_spelling_then_the_lowest_id() {
+        let cities = vec![
+            city(6455259, "Paris", 48.856461, 2.35236),
+            city(2988507, "Paris", 48.853409, 2.3488),
+            city(2968815, "Paris", 48.853401, 2.3486),
+            city(2980291, "Saint-Etienne", 45.433331, 4.4),
+            city(6614010, "Saint-Étienne", 45.433331, 4.4),
+        ];
+        let (kept, dropped) = drop_near_duplicates(cities);
+        assert_eq!(dropped, 3);
+        let mut ids: Vec<i64> = kept.iter().map(|c| c.id).collect();
+        ids.sort();
+        assert_eq!(ids, vec![2968815, 6614010]);
+    }
+
+    #[test]
+    fn namesakes_further_apart_than_ten_km_are_all_kept() {
+        let cities = vec![
+            city(1, "Saint-Sauveur", 45.0, 1.0),
+            city(2, "Saint-Sauveur", 46.0, 1.0),
+            city(3, "Saint-Sauveur", 45.05, 1.0), // 5.6 km from id 1
+        ];
+        let (kept, dropped) = drop_near_duplicates(cities);
+        assert_eq!(dropped, 1);
+        assert_eq!(kept.len(), 2);
+        assert!(kept.iter().all(|c| c.id != 3));
+    }
+
+    #[test]
+    fn namesakes_of_different_countries_are_not_duplicates() {
+        let mut belgian = city(2, "Paris", 48.85, 2.35);
+        belgian.country = "BE".into();
+        let (kept, dropped) = drop_near_duplicates(vec![city(1, "Paris", 48.85, 2.35), belgian]);
+        assert_eq!((kept.len(), dropped), (2, 0));
+    }
+
+    #[test]
+    fn the_duplicate_rule_does_not_depend_on_input_order() {
+        let cities = vec![
+            city(5, "Bastia", 42.7, 9.45),
+            city(3, "Bastia", 42.7, 9.45),
+            city(9, "Bastia", 42.71, 9.45),
+        ];
+        let mut reversed = cities.clone();
+        reversed.reverse();
+        assert_eq!(
+            drop_near_duplicates(cities).0,
+            drop_near_duplicates(reversed).0
+        );
+    }
+}
