@@ -1,22 +1,33 @@
 //! `meteo dash`: the live terminal dashboard of the latest readings, read from Cassandra.
 //! Knows nothing of Kafka or the weather API.
 //!
-//! - [`app`]: the state and what keys, mouse and data do to it (pure).
-//! - [`ui`]: drawing the state (pure, tested with ratatui's `TestBackend`); [`map`]: the map pane.
+//! Data flows one way: [`refresh`] -> [`event_loop`] -> [`app`] -> [`ui`].
+//!
+//! - [`settings`]: what to read and how to show it ([`DashSettings`], [`Units`]).
+//! - [`city`]: a city's newest reading as the dashboard shows it; the chart's points.
 //! - [`refresh`]: the background task reading Cassandra, talking to the loop over channels.
-//! - [`term`]: owning and restoring the terminal; the event loop.
+//! - [`app`]: the state and what keys, mouse and data do to it (pure).
+//! - [`layout`]: where each pane goes, for the drawing and the mouse alike.
+//! - [`ui`]: drawing the state, one widget per pane (pure, tested with ratatui's `TestBackend`).
+//! - [`event_loop`]: keys, data, ticks and the shutdown joined; generic over the terminal.
+//! - [`term`]: owning and restoring the real terminal around the event loop.
 //! - [`snapshot`]: the plain table printed when stdout is not a terminal.
 //! - [`text`]: cleaning outside text before it is drawn; folding names for search.
 
 pub mod app;
-pub mod map;
+pub mod city;
+pub mod event_loop;
+#[cfg(test)]
+pub(crate) mod fixtures;
+pub mod layout;
 pub mod refresh;
+pub mod settings;
 pub mod snapshot;
 pub mod term;
 pub mod text;
 pub mod ui;
 
-pub use app::{DashSettings, Units};
+pub use settings::{DashSettings, Units};
 
 /// Whether `NO_COLOR` asks for no colour (set and not empty, as no-color.org says).
 pub fn no_color() -> bool {

@@ -8,11 +8,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
-use super::app::{City, Point, Request, Update};
+use super::city::{City, Point};
 use crate::model::Reading;
 use crate::settings::CassandraSettings;
 use crate::store::{self, readings, CassandraSession};
@@ -52,6 +52,37 @@ pub enum Latest {
         changed: Vec<Reading>,
         removed: Vec<i64>,
     },
+}
+
+/// What the refresh task sends to the loop.
+#[derive(Debug, Clone)]
+pub enum Update {
+    /// One read of the `latest` partition.
+    Latest {
+        at: DateTime<Utc>,
+        result: Result<Vec<City>, String>,
+    },
+    /// One read of the `latest` partition, as what changed since the read before: cities
+    /// new or with a new reading, and cities gone. Both empty when nothing changed.
+    LatestChanges {
+        at: DateTime<Utc>,
+        changed: Vec<City>,
+        removed: Vec<i64>,
+    },
+    /// One city's last 24 hours, oldest first.
+    History {
+        city_id: i64,
+        result: Result<Vec<Point>, String>,
+    },
+}
+
+/// What the loop asks of the refresh task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// Read `latest` now rather than at the next tick.
+    Latest,
+    /// Read this city's last 24 hours.
+    History(i64),
 }
 
 /// Cassandra, connected lazily and again after any failure, so a node that was down at start
@@ -198,11 +229,11 @@ pub async fn latest_update<S: Source>(source: &mut S, country: &str) -> Update {
     match result {
         Ok(Latest::All(found)) => Update::Latest {
             at,
-            result: Ok(found.iter().map(City::from_reading).collect()),
+            result: Ok(found.into_iter().map(City::new).collect()),
         },
         Ok(Latest::Changes { changed, removed }) => Update::LatestChanges {
             at,
-            changed: changed.iter().map(City::from_reading).collect(),
+            changed: changed.into_iter().map(City::new).collect(),
             removed,
         },
         Err(e) => Update::Latest {
@@ -277,7 +308,7 @@ pub async fn run<S: Source>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dash::app::tests::reading;
+    use crate::dash::fixtures::reading;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// Answers from memory; fails while `down` is set; counts reads. With `steady`, only

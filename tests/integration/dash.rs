@@ -7,8 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use meteo::dash::app::{Request, Update};
-use meteo::dash::refresh::{self, CassandraSource, Latest};
+use meteo::dash::refresh::{self, CassandraSource, Latest, Request, Update};
 
 const NOTHING_NEW: Latest = Latest::Changes {
     changed: vec![],
@@ -74,11 +73,11 @@ async fn the_refresh_task_reads_latest_and_a_citys_history_from_cassandra() {
     match next(&mut updates).await {
         Update::Latest { result, .. } => {
             let mut cities = result.unwrap();
-            cities.sort_by_key(|c| c.id);
-            let names: Vec<&str> = cities.iter().map(|c| c.name.as_str()).collect();
+            cities.sort_by_key(|c| c.id());
+            let names: Vec<&str> = cities.iter().map(|c| c.name()).collect();
             assert_eq!(names, ["Paris", "Lyon", "Bordeaux"]);
             assert_eq!(
-                cities[1].temperature, 12.5,
+                cities[1].reading.temperature, 12.5,
                 "latest holds the newest reading"
             );
         }
