@@ -353,9 +353,8 @@ mod tests {
         }
     }
 
-    /// Short, so the tests run on the real clock in well under a second (tokio's paused clock
-    /// needs its `test-util` feature, which would rebuild tokio and everything above it).
-    const PERIOD: Duration = Duration::from_millis(100);
+    /// The refresh period; the tests run on tokio's paused clock, so periods pass at once.
+    const PERIOD: Duration = Duration::from_secs(5);
 
     fn start(
         fake: Fake,
@@ -374,7 +373,7 @@ mod tests {
         (req_tx, upd_rx, stop_tx, task)
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn latest_is_read_at_start_and_then_every_period() {
         let fake = Fake::default();
         let (_req, mut updates, stop, task) = start(fake.clone());
@@ -388,7 +387,7 @@ mod tests {
         task.await.unwrap();
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_read_that_finds_nothing_new_sends_no_cities() {
         let fake = Fake {
             steady: true,
@@ -406,7 +405,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_failing_source_is_reported_and_retried_until_it_answers() {
         let fake = Fake::default();
         fake.down.store(true, Ordering::SeqCst);
@@ -424,7 +423,7 @@ mod tests {
         ));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn history_requests_are_merged_and_answered_oldest_first() {
         let (requests, mut updates, _stop, _task) = start(Fake::default());
         updates.recv().await.unwrap();
@@ -442,7 +441,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn the_task_ends_when_the_loop_hangs_up() {
         let (requests, updates, _stop, task) = start(Fake::default());
         drop(requests);
