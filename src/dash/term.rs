@@ -33,6 +33,25 @@ fn restore() {
     }
 }
 
+/// Standard output while the screen is ours. Once it was given back (by the panic hook, after a
+/// panic in the refresh task), what the loop still draws before it stops goes nowhere, not
+/// over the panic message and the shell.
+struct ScreenOutput;
+
+impl Write for ScreenOutput {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if OWNED.load(Ordering::SeqCst) {
+            io::stdout().write(buf)
+        } else {
+            Ok(buf.len())
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stdout().flush()
+    }
+}
+
 /// The screen, owned while this lives; dropping it restores the terminal.
 struct Screen;
 
@@ -71,7 +90,7 @@ pub async fn run<S: Source + 'static>(
 
     let screen = Screen::take()?;
     let mut terminal =
-        Terminal::new(CrosstermBackend::new(io::stdout())).context("opening the terminal")?;
+        Terminal::new(CrosstermBackend::new(ScreenOutput)).context("opening the terminal")?;
     let outcome = event_loop::run(
         &mut terminal,
         EventStream::new(),
