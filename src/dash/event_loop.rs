@@ -1,6 +1,5 @@
-//! The event loop: joins terminal events, the refresh task's data, an age ticker and the
-//! shutdown, and draws only when something visible changed (no polling: idle costs no CPU).
-//! Generic over the backend and the event stream, so tests drive it with a `TestBackend`.
+//! The event loop: terminal events, the refresh task's data, an age ticker and the shutdown,
+//! joined; generic over the backend and the event stream, so tests drive it on a `TestBackend`.
 
 use std::io;
 use std::time::Duration;
@@ -27,7 +26,8 @@ const REFRESH_STOP: Duration = Duration::from_secs(1);
 
 /// Runs the dashboard on `terminal`, reading `source` in a background task, until a key quits,
 /// `events` ends, or `shutdown` comes. Fails when drawing or reading events fails, or when the
-/// refresh task dies.
+/// refresh task dies. It sleeps until something happens and draws only when something visible
+/// changed: no polling, so an idle dashboard costs no CPU.
 pub async fn run<B, S>(
     terminal: &mut Terminal<B>,
     events: impl Stream<Item = io::Result<Event>>,
@@ -294,6 +294,15 @@ mod tests {
             }
         }
 
+        /// Started on [`three_cities`], once they are on screen.
+        async fn with_three_cities(settings: DashSettings, source: &Memory) -> Dashboard {
+            source.change(|s| s.readings = three_cities());
+            let mut dash = Dashboard::start(settings, source.clone());
+            dash.screen_where("the cities", |s| s.contains("3 cities"))
+                .await;
+            dash
+        }
+
         fn send(&self, event: Event) {
             self.keys.unbounded_send(Ok(event)).unwrap();
         }
@@ -374,10 +383,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn every_refresh_shows_what_the_source_holds_by_then() {
-        let source = Memory::with(three_cities());
-        let mut dash = Dashboard::start(DashSettings::new("FR"), source.clone());
-        dash.screen_where("the cities", |s| s.contains("3 cities"))
-            .await;
+        let source = Memory::default();
+        let mut dash = Dashboard::with_three_cities(DashSettings::new("FR"), &source).await;
         let start = Instant::now();
         for (cycle, temperature) in [(1, 20.5), (2, 21.5), (3, 22.5)] {
             source.change(|s| {
@@ -411,10 +418,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_failing_source_is_shown_with_the_last_data_until_it_answers_again() {
-        let source = Memory::with(three_cities());
-        let mut dash = Dashboard::start(DashSettings::new("FR"), source.clone());
-        dash.screen_where("the cities", |s| s.contains("3 cities"))
-            .await;
+        let source = Memory::default();
+        let mut dash = Dashboard::with_three_cities(DashSettings::new("FR"), &source).await;
         let error = "Cassandra at 127.0.0.1:1 did not answer";
         source.change(|s| s.failure = Some(error.into()));
         let screen = dash
@@ -472,9 +477,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn keys_and_the_mouse_search_sort_switch_units_select_and_show_the_help() {
-        let mut dash = Dashboard::start(DashSettings::new("FR"), Memory::with(three_cities()));
-        dash.screen_where("the cities", |s| s.contains("3 cities"))
-            .await;
+        let mut dash =
+            Dashboard::with_three_cities(DashSettings::new("FR"), &Memory::default()).await;
 
         // A search, and the chart of the one city left.
         dash.press(KeyCode::Char('/'));
@@ -526,12 +530,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn r_reads_the_source_at_once() {
-        let source = Memory::with(three_cities());
+        let source = Memory::default();
         let mut settings = DashSettings::new("FR");
         settings.refresh = Duration::from_secs(3600);
-        let mut dash = Dashboard::start(settings, source.clone());
-        dash.screen_where("the cities", |s| s.contains("3 cities"))
-            .await;
+        let mut dash = Dashboard::with_three_cities(settings, &source).await;
         source.change(|s| s.readings.push(reading_at(4, "Nantes", 9.0, Utc::now())));
         let start = Instant::now();
         dash.press(KeyCode::Char('r'));
@@ -559,10 +561,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_shutdown_ends_the_loop_and_the_refresh_task() {
-        let source = Memory::with(three_cities());
-        let mut dash = Dashboard::start(DashSettings::new("FR"), source.clone());
-        dash.screen_where("the cities", |s| s.contains("3 cities"))
-            .await;
+        let source = Memory::default();
+        let dash = Dashboard::with_three_cities(DashSettings::new("FR"), &source).await;
         dash.trigger.stop();
         dash.ended().await.unwrap();
         let reads = source.latest_reads();

@@ -1,7 +1,5 @@
-//! The background task that reads Cassandra for the dashboard: one `latest` partition every
-//! refresh period (or at once when asked), and the selected city's last 24 hours when asked.
-//! It runs beside the UI loop and only talks to it over channels, so the UI never waits on
-//! Cassandra, and a dropped connection becomes an [`Update`] carrying the error, never a crash.
+//! The background task that reads Cassandra for the dashboard, and the [`Update`]s and
+//! [`Request`]s it exchanges with the event loop over channels.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -244,7 +242,9 @@ pub async fn latest_update<S: Source>(source: &mut S, country: &str) -> Update {
 }
 
 /// Reads `latest` every `every` and on [`Request::Latest`], a city's history on
-/// [`Request::History`], and sends what it found (or why it failed) as [`Update`]s. Requests
+/// [`Request::History`], and sends what it found (or why it failed) as [`Update`]s. It runs
+/// beside the event loop, so the screen never waits on Cassandra, and a dropped connection
+/// becomes an update carrying the error, never a crash. Requests
 /// that pile up while a read is slow are merged: one `latest`, the last city asked for.
 /// Returns when `shutdown` completes or the loop hangs up.
 pub async fn run<S: Source>(

@@ -1,6 +1,5 @@
-//! The snapshot: when stdout is not a terminal (`meteo dash | head`, a script, a cron job), one
-//! plain-text table of the latest readings with the dashboard's columns, no colour, no escape
-//! sequence, ASCII wind directions, then exit.
+//! The snapshot printed when stdout is not a terminal (`meteo dash | head`, a script, a cron
+//! job): one plain-text table of the latest readings, with the dashboard's columns.
 
 use std::io::{self, Write};
 
@@ -15,7 +14,8 @@ const HEADERS: [&str; 7] = ["CITY", "TEMP", "FEELS", "HUM", "WIND", "WEATHER", "
 /// Columns aligned to the right (numbers).
 const RIGHT: [bool; 7] = [false, true, true, true, true, false, true];
 
-/// Writes the table of `cities`, sorted by name, to `out`.
+/// Writes the table of `cities`, sorted by name, to `out`: no colour, no escape sequence, ASCII
+/// wind directions.
 pub fn write(
     out: &mut impl Write,
     cities: &[City],

@@ -1,6 +1,5 @@
-//! The terminal side of the dashboard: taking the screen (raw mode, alternate screen, mouse),
-//! running the [`event_loop`](super::event_loop) on it, and giving it back on every way out
-//! (return, error, panic, SIGTERM/SIGINT/SIGHUP).
+//! The real terminal: taken (raw mode, alternate screen, mouse) for the event loop, and given
+//! back on every way out (return, error, panic, SIGTERM/SIGINT/SIGHUP).
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
