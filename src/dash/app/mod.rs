@@ -1,5 +1,5 @@
 //! The dashboard's state and what data does to it. Pure: no terminal, no Cassandra, no clock
-//! (the loop sets [`App::now`]); [`input`] handles keys and mouse, [`view`] sorts and filters.
+//! (the loop sets [`App::now`]); `input` handles keys and mouse, `view` sorts and filters.
 
 mod input;
 mod view;
@@ -13,8 +13,7 @@ pub use view::SortKey;
 
 use super::city::{City, Point};
 use super::refresh::{Request, Update};
-use super::DashSettings;
-use crate::dash::Units;
+use super::{DashSettings, Units};
 
 /// Where a piece of data stands: asked for, here, or failed.
 #[derive(Debug, Clone, PartialEq)]
