@@ -23,8 +23,9 @@ use anyhow::Context;
 use chrono::Utc;
 use futures::StreamExt;
 use meteo::city::City;
-use meteo::dash::app::{App, DashSettings, Update};
-use meteo::dash::refresh::{self, CassandraSource};
+use meteo::dash::app::App;
+use meteo::dash::refresh::{self, CassandraSource, Update};
+use meteo::dash::DashSettings;
 use meteo::model::{Reading, SCHEMA_VERSION, SOURCE_SYNTHETIC};
 use meteo::settings::CassandraSettings;
 use meteo::store::readings::{self, ReadingWriter};
@@ -132,7 +133,7 @@ async fn refresh_once(
 
 /// The id of the `i`-th city of the app, in its order.
 fn app_city_id(app: &App, i: usize) -> i64 {
-    app.cities[i % app.cities.len()].id
+    app.cities[i % app.cities.len()].id()
 }
 
 fn draw(app: &mut App, terminal: &mut Terminal<TestBackend>) -> anyhow::Result<()> {

@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use anyhow::Context;
 use chrono::Utc;
 
-use crate::dash::app::City;
+use crate::dash::city::City;
 use crate::dash::refresh::{CassandraSource, Source};
 use crate::dash::{self, DashSettings};
 use crate::settings::DashCommandSettings;
@@ -35,7 +35,7 @@ async fn snapshot(settings: DashSettings, mut source: CassandraSource) -> anyhow
     if found.is_empty() {
         tracing::warn!(country = %settings.country, "no readings yet");
     }
-    let cities: Vec<City> = found.iter().map(City::from_reading).collect();
+    let cities: Vec<City> = found.into_iter().map(City::new).collect();
     let mut out = std::io::stdout().lock();
     match dash::snapshot::write(&mut out, &cities, settings.units, Utc::now()) {
         // `meteo dash | head` closes the pipe early: that is the reader's choice, not a failure.

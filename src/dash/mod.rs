@@ -1,22 +1,30 @@
 //! `meteo dash`: the live terminal dashboard of the latest readings, read from Cassandra.
-//! Knows nothing of Kafka or the weather API.
-//!
-//! - [`app`]: the state and what keys, mouse and data do to it (pure).
-//! - [`ui`]: drawing the state (pure, tested with ratatui's `TestBackend`); [`map`]: the map pane.
-//! - [`refresh`]: the background task reading Cassandra, talking to the loop over channels.
-//! - [`term`]: owning and restoring the terminal; the event loop.
-//! - [`snapshot`]: the plain table printed when stdout is not a terminal.
-//! - [`text`]: cleaning outside text before it is drawn; folding names for search.
+//! Data flows one way: refresh -> event_loop -> app -> ui; nothing here knows Kafka.
 
+// The state and what keys, mouse and data do to it (pure).
 pub mod app;
-pub mod map;
+// A city's newest reading as the dashboard shows it; the chart's points.
+pub mod city;
+// Keys, data, ticks and the shutdown joined; generic over the terminal.
+pub mod event_loop;
+#[cfg(test)]
+pub(crate) mod fixtures;
+// Where each pane goes, for the drawing and the mouse alike.
+pub mod layout;
+// The background task reading Cassandra, talking to the loop over channels.
 pub mod refresh;
+// What to read and how to show it.
+pub mod settings;
+// The plain table printed when stdout is not a terminal.
 pub mod snapshot;
+// Owning and restoring the real terminal around the event loop.
 pub mod term;
+// Cleaning outside text before it is drawn; folding names for search.
 pub mod text;
+// Drawing the state, one widget per pane.
 pub mod ui;
 
-pub use app::{DashSettings, Units};
+pub use settings::{DashSettings, Units};
 
 /// Whether `NO_COLOR` asks for no colour (set and not empty, as no-color.org says).
 pub fn no_color() -> bool {

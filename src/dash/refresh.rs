@@ -1,18 +1,16 @@
-//! The background task that reads Cassandra for the dashboard: one `latest` partition every
-//! refresh period (or at once when asked), and the selected city's last 24 hours when asked.
-//! It runs beside the UI loop and only talks to it over channels, so the UI never waits on
-//! Cassandra, and a dropped connection becomes an [`Update`] carrying the error, never a crash.
+//! The background task that reads Cassandra for the dashboard, and the [`Update`]s and
+//! [`Request`]s it exchanges with the event loop over channels.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
-use super::app::{City, Point, Request, Update};
+use super::city::{City, Point};
 use crate::model::Reading;
 use crate::settings::CassandraSettings;
 use crate::store::{self, readings, CassandraSession};
@@ -52,6 +50,37 @@ pub enum Latest {
         changed: Vec<Reading>,
         removed: Vec<i64>,
     },
+}
+
+/// What the refresh task sends to the loop.
+#[derive(Debug, Clone)]
+pub enum Update {
+    /// One read of the `latest` partition.
+    Latest {
+        at: DateTime<Utc>,
+        result: Result<Vec<City>, String>,
+    },
+    /// One read of the `latest` partition, as what changed since the read before: cities
+    /// new or with a new reading, and cities gone. Both empty when nothing changed.
+    LatestChanges {
+        at: DateTime<Utc>,
+        changed: Vec<City>,
+        removed: Vec<i64>,
+    },
+    /// One city's last 24 hours, oldest first.
+    History {
+        city_id: i64,
+        result: Result<Vec<Point>, String>,
+    },
+}
+
+/// What the loop asks of the refresh task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// Read `latest` now rather than at the next tick.
+    Latest,
+    /// Read this city's last 24 hours.
+    History(i64),
 }
 
 /// Cassandra, connected lazily and again after any failure, so a node that was down at start
@@ -198,11 +227,11 @@ pub async fn latest_update<S: Source>(source: &mut S, country: &str) -> Update {
     match result {
         Ok(Latest::All(found)) => Update::Latest {
             at,
-            result: Ok(found.iter().map(City::from_reading).collect()),
+            result: Ok(found.into_iter().map(City::new).collect()),
         },
         Ok(Latest::Changes { changed, removed }) => Update::LatestChanges {
             at,
-            changed: changed.iter().map(City::from_reading).collect(),
+            changed: changed.into_iter().map(City::new).collect(),
             removed,
         },
         Err(e) => Update::Latest {
@@ -213,7 +242,9 @@ pub async fn latest_update<S: Source>(source: &mut S, country: &str) -> Update {
 }
 
 /// Reads `latest` every `every` and on [`Request::Latest`], a city's history on
-/// [`Request::History`], and sends what it found (or why it failed) as [`Update`]s. Requests
+/// [`Request::History`], and sends what it found (or why it failed) as [`Update`]s. It runs
+/// beside the event loop, so the screen never waits on Cassandra, and a dropped connection
+/// becomes an update carrying the error, never a crash. Requests
 /// that pile up while a read is slow are merged: one `latest`, the last city asked for.
 /// Returns when `shutdown` completes or the loop hangs up.
 pub async fn run<S: Source>(
@@ -277,7 +308,7 @@ pub async fn run<S: Source>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dash::app::tests::reading;
+    use crate::dash::fixtures::reading;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// Answers from memory; fails while `down` is set; counts reads. With `steady`, only
@@ -322,9 +353,8 @@ mod tests {
         }
     }
 
-    /// Short, so the tests run on the real clock in well under a second (tokio's paused clock
-    /// needs its `test-util` feature, which would rebuild tokio and everything above it).
-    const PERIOD: Duration = Duration::from_millis(100);
+    /// The refresh period; the tests run on tokio's paused clock, so periods pass at once.
+    const PERIOD: Duration = Duration::from_secs(5);
 
     fn start(
         fake: Fake,
@@ -343,7 +373,7 @@ mod tests {
         (req_tx, upd_rx, stop_tx, task)
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn latest_is_read_at_start_and_then_every_period() {
         let fake = Fake::default();
         let (_req, mut updates, stop, task) = start(fake.clone());
@@ -357,7 +387,7 @@ mod tests {
         task.await.unwrap();
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_read_that_finds_nothing_new_sends_no_cities() {
         let fake = Fake {
             steady: true,
@@ -375,7 +405,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_failing_source_is_reported_and_retried_until_it_answers() {
         let fake = Fake::default();
         fake.down.store(true, Ordering::SeqCst);
@@ -393,7 +423,7 @@ mod tests {
         ));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn history_requests_are_merged_and_answered_oldest_first() {
         let (requests, mut updates, _stop, _task) = start(Fake::default());
         updates.recv().await.unwrap();
@@ -411,7 +441,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn the_task_ends_when_the_loop_hangs_up() {
         let (requests, updates, _stop, task) = start(Fake::default());
         drop(requests);

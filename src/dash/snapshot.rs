@@ -1,21 +1,21 @@
-//! The snapshot: when stdout is not a terminal (`meteo dash | head`, a script, a cron job), one
-//! plain-text table of the latest readings with the dashboard's columns, no colour, no escape
-//! sequence, ASCII wind directions, then exit.
+//! The snapshot printed when stdout is not a terminal (`meteo dash | head`, a script, a cron
+//! job): one plain-text table of the latest readings, with the dashboard's columns.
 
 use std::io::{self, Write};
 
 use chrono::{DateTime, Utc};
 use ratatui::text::Span;
 
-use super::app::{City, Units};
-use super::text::fold;
-use super::ui::{age, wind_direction};
+use super::city::City;
+use super::ui::format::{age, wind_direction};
+use super::Units;
 
 const HEADERS: [&str; 7] = ["CITY", "TEMP", "FEELS", "HUM", "WIND", "WEATHER", "AGE"];
 /// Columns aligned to the right (numbers).
 const RIGHT: [bool; 7] = [false, true, true, true, true, false, true];
 
-/// Writes the table of `cities`, sorted by name, to `out`.
+/// Writes the table of `cities`, sorted by name, to `out`: no colour, no escape sequence, ASCII
+/// wind directions.
 pub fn write(
     out: &mut impl Write,
     cities: &[City],
@@ -23,14 +23,15 @@ pub fn write(
     now: DateTime<Utc>,
 ) -> io::Result<()> {
     let mut sorted: Vec<&City> = cities.iter().collect();
-    sorted.sort_by_cached_key(|c| (fold(&c.name), c.id));
+    sorted.sort_by_key(|c| (c.key(), c.id()));
     let t = units.temperature_unit();
     let s = units.speed_unit();
     let one = |v: f64| format!("{v:.1}");
     let rows: Vec<[String; 7]> = sorted
         .iter()
         .map(|c| {
-            let wind = match (c.wind_speed, c.wind_deg) {
+            let r = &c.reading;
+            let wind = match (r.wind_speed, r.wind_deg) {
                 (Some(v), Some(d)) => {
                     format!("{} {s} {}", one(units.speed(v)), wind_direction(d, true))
                 }
@@ -38,17 +39,17 @@ pub fn write(
                 _ => "-".into(),
             };
             [
-                c.name.clone(),
-                format!("{}{t}", one(units.temperature(c.temperature))),
-                c.feels_like
+                c.name().to_string(),
+                format!("{}{t}", one(units.temperature(r.temperature))),
+                r.feels_like
                     .map(|f| format!("{}{t}", one(units.temperature(f))))
                     .unwrap_or_else(|| "-".into()),
-                format!("{}%", c.humidity),
+                format!("{}%", r.humidity),
                 wind,
-                if c.description.is_empty() {
+                if c.description().is_empty() {
                     "-".into()
                 } else {
-                    c.description.clone()
+                    c.description().to_string()
                 },
                 age(c.age(now)),
             ]
@@ -91,7 +92,7 @@ pub fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dash::app::tests::{cities, now, reading};
+    use crate::dash::fixtures::{cities, now, reading};
 
     fn render(cities: &[City], units: Units) -> String {
         let mut out = Vec::new();

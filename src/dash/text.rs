@@ -1,11 +1,5 @@
 //! Text that came from outside (city names, weather descriptions, icon codes) made safe to
 //! draw, and folded for searching. Owns no state and does no I/O.
-//!
-//! A city name is written by whoever fed Kafka; drawn as is, an escape sequence in it could
-//! move the cursor, change the window title or recolour the screen. [`clean`] removes every
-//! control character and every escape sequence (ECMA-48: CSI, OSC, DCS and the other string
-//! controls, in their 7-bit and 8-bit forms) and the invisible characters that reorder or hide
-//! text (bidi overrides, zero-width marks).
 
 /// Longest text kept, in characters: a name is a label, not a payload, and a huge one must not
 /// cost the UI anything.
@@ -18,6 +12,12 @@ const ST: char = '\u{9c}';
 
 /// `text` without control characters, escape sequences or invisible formatting characters,
 /// whitespace runs collapsed to one space, trimmed, at most [`MAX_CHARS`] characters.
+///
+/// A city name is written by whoever fed Kafka; drawn as is, an escape sequence in it could
+/// move the cursor, change the window title or recolour the screen. This removes every
+/// control character and every escape sequence (ECMA-48: CSI, OSC, DCS and the other string
+/// controls, in their 7-bit and 8-bit forms) and the invisible characters that reorder or hide
+/// text (bidi overrides, zero-width marks).
 pub fn clean(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(MAX_CHARS * 4));
     let mut kept = 0;

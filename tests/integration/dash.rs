@@ -1,14 +1,14 @@
 //! `meteo dash` against the real Cassandra: the refresh task reads what was written, the
-//! snapshot mode prints it, and the whole program in a real pseudo-terminal (tmux) shows the
-//! cities, answers keys, survives a missing Cassandra and gives the terminal back on quit and
-//! on SIGTERM. tmux is required: without it these tests fail, they do not skip.
+//! snapshot mode prints it, and the whole program in a real pseudo-terminal (tmux) takes raw
+//! keys and gives the terminal back on quit, on SIGTERM and on a panic. tmux is required:
+//! without it these tests fail, they do not skip. The event loop itself (drawing, keys,
+//! refreshes, faults) is tested in-process in src/dash/event_loop.rs.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use meteo::dash::app::{Request, Update};
-use meteo::dash::refresh::{self, CassandraSource, Latest};
+use meteo::dash::refresh::{self, CassandraSource, Latest, Request, Update};
 
 const NOTHING_NEW: Latest = Latest::Changes {
     changed: vec![],
@@ -74,11 +74,11 @@ async fn the_refresh_task_reads_latest_and_a_citys_history_from_cassandra() {
     match next(&mut updates).await {
         Update::Latest { result, .. } => {
             let mut cities = result.unwrap();
-            cities.sort_by_key(|c| c.id);
-            let names: Vec<&str> = cities.iter().map(|c| c.name.as_str()).collect();
+            cities.sort_by_key(|c| c.id());
+            let names: Vec<&str> = cities.iter().map(|c| c.name()).collect();
             assert_eq!(names, ["Paris", "Lyon", "Bordeaux"]);
             assert_eq!(
-                cities[1].temperature, 12.5,
+                cities[1].reading.temperature, 12.5,
                 "latest holds the newest reading"
             );
         }
@@ -249,97 +249,42 @@ impl Tmux {
         }
     }
 
-    /// Runs the dashboard in the shell, then prints its exit code and the terminal mode. The
-    /// quotes inside EX''IT and MO''DE keep the echoed command line from matching them.
-    fn run_dash(&self, cassandra: &str, keyspace: &str) {
+    /// Runs `command` in the shell, then prints `{tag}_EXIT=` its exit code and `{tag}_MODE=`
+    /// the terminal's line mode. The quotes inside EX''IT and MO''DE keep the echoed command
+    /// line from matching them.
+    fn run(&self, command: &str, tag: &str) {
         let command = format!(
-            "{} --cassandra {cassandra} --keyspace {keyspace} dash --refresh 1s; \
-             echo EX''IT=$?; stty -a | grep -o -- '-*icanon' | sed 's/^/MO''DE=/'",
-            env!("CARGO_BIN_EXE_meteo")
+            "{command}; echo {tag}_EX''IT=$?; \
+             stty -a | grep -o -- '-*icanon' | sed 's/^/{tag}_MO''DE=/'"
         );
         self.type_text(&command);
         self.send(&["Enter"]);
     }
 
-    /// After the dashboard ended: its exit code, the line mode back, the main screen back.
+    /// Runs the dashboard on `cassandra`, refreshing every second.
+    fn run_dash(&self, cassandra: &str, keyspace: &str, tag: &str) {
+        let command = format!(
+            "{} --cassandra {cassandra} --keyspace {keyspace} dash --refresh 1s",
+            env!("CARGO_BIN_EXE_meteo")
+        );
+        self.run(&command, tag);
+    }
+
+    /// After the command `tag` ended: its exit code `code`, the line mode back, the main
+    /// screen back, the mouse released. Returns the screen.
     #[track_caller]
-    fn assert_restored(&self) {
-        let screen = self.wait_for("the shell prompt", |s| s.contains("MODE="));
-        assert!(screen.contains("EXIT=0"), "{screen}");
+    fn assert_restored(&self, tag: &str, code: i32) -> String {
+        let screen = self.wait_for("the shell prompt", |s| s.contains(&format!("{tag}_MODE=")));
+        assert!(screen.contains(&format!("{tag}_EXIT={code}")), "{screen}");
         assert!(
-            screen.contains("MODE=icanon"),
+            screen.contains(&format!("{tag}_MODE=icanon")),
             "the terminal is still raw:\n{screen}"
         );
         assert_eq!(self.query("#{alternate_on}"), "0", "{screen}");
         assert_eq!(self.query("#{mouse_any_flag}"), "0", "mouse still captured");
+        screen
     }
-}
 
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("kill-server").status();
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn in_a_real_terminal_the_dashboard_shows_the_cities_answers_keys_and_restores_the_terminal()
-{
-    let keyspace = seeded().await;
-    let tmux = Tmux::start();
-    tmux.run_dash(&crate::util::cassandra_nodes(), &keyspace);
-    let screen = tmux.wait_for("the cities", |s| {
-        s.contains("Paris") && s.contains("Lyon") && s.contains("Bordeaux")
-    });
-    assert!(
-        screen.contains("3 cities") && screen.contains("LIVE"),
-        "{screen}"
-    );
-    assert!(!screen.contains("owned"), "{screen}");
-    assert_eq!(tmux.query("#{alternate_on}"), "1");
-
-    // Search, then the history chart of the one city left.
-    tmux.send(&["/"]);
-    tmux.type_text("lyo");
-    tmux.send(&["Enter"]);
-    let screen = tmux.wait_for("the search result", |s| {
-        s.contains("/lyo") && !s.contains("Paris") && s.contains("-24h")
-    });
-    assert!(screen.contains("Lyon"), "{screen}");
-    // Esc alone: followed at once by a key, terminals mean Alt+key.
-    tmux.send(&["Escape"]);
-    tmux.wait_for("the search cleared", |s| {
-        s.contains("Paris") && !s.contains("/lyo")
-    });
-    tmux.send(&["s", "u"]);
-    tmux.wait_for("the sort and the units", |s| {
-        s.contains("by temperature") && s.contains("km/h") && s.contains("Paris")
-    });
-    tmux.send(&["q"]);
-    tmux.assert_restored();
-    drop_keyspace(&keyspace).await;
-}
-
-#[test]
-fn in_a_real_terminal_the_dashboard_opens_without_cassandra_and_sigterm_restores_the_terminal() {
-    let tmux = Tmux::start();
-    tmux.run_dash("127.0.0.1:1", "meteo");
-    let screen = tmux.wait_for("the connection state", |s| s.contains("DOWN"));
-    assert!(screen.contains("retrying every 1 s"), "{screen}");
-    assert!(screen.contains("127.0.0.1:1"), "{screen}");
-    // Still alive and answering keys after a few failed refreshes.
-    std::thread::sleep(Duration::from_millis(2500));
-    tmux.send(&["?"]);
-    tmux.wait_for("the help", |s| s.contains(" Keys "));
-    let pid = tmux.wait_for_pid();
-    let status = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    tmux.assert_restored();
-}
-
-impl Tmux {
     /// The dashboard's process id: the one child of the pane's shell.
     fn wait_for_pid(&self) -> u32 {
         let shell = self.query("#{pane_pid}");
@@ -352,6 +297,107 @@ impl Tmux {
             .parse()
             .unwrap_or_else(|_| panic!("no meteo under the shell {shell}"))
     }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").status();
+    }
+}
+
+/// What the terminal does that no in-process test can see: raw mode (single keys, a lone Esc),
+/// the alternate screen and the mouse, taken and given back. What the dashboard draws and how
+/// it answers keys is tested in-process (src/dash/event_loop.rs).
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_real_terminal_the_dashboard_shows_the_cities_takes_raw_keys_and_quits_cleanly() {
+    let keyspace = seeded().await;
+    let tmux = Tmux::start();
+    tmux.run_dash(&crate::util::cassandra_nodes(), &keyspace, "QUIT");
+    let screen = tmux.wait_for("the cities", |s| {
+        s.contains("Paris") && s.contains("Lyon") && s.contains("Bordeaux")
+    });
+    assert!(
+        screen.contains("3 cities") && screen.contains("LIVE"),
+        "{screen}"
+    );
+    assert!(!screen.contains("owned"), "{screen}");
+    assert_eq!(tmux.query("#{alternate_on}"), "1");
+    assert_eq!(tmux.query("#{mouse_any_flag}"), "1", "mouse not captured");
+
+    // Keys arrive one by one, unechoed; then the history chart from Cassandra.
+    tmux.send(&["/"]);
+    tmux.type_text("lyo");
+    tmux.send(&["Enter"]);
+    let screen = tmux.wait_for("the search result", |s| {
+        s.contains("/lyo") && !s.contains("Paris") && s.contains("-24h")
+    });
+    assert!(screen.contains("Lyon"), "{screen}");
+    // Esc alone: followed at once by a key, terminals mean Alt+key.
+    tmux.send(&["Escape"]);
+    tmux.wait_for("the search cleared", |s| {
+        s.contains("Paris") && !s.contains("/lyo")
+    });
+    tmux.send(&["q"]);
+    tmux.assert_restored("QUIT", 0);
+    drop_keyspace(&keyspace).await;
+}
+
+#[test]
+fn in_a_real_terminal_sigterm_and_a_panic_give_the_terminal_back() {
+    let tmux = Tmux::start();
+    tmux.run_dash("127.0.0.1:1", "meteo", "TERM");
+    let screen = tmux.wait_for("the connection state", |s| s.contains("DOWN"));
+    assert!(screen.contains("127.0.0.1:1"), "{screen}");
+    let pid = tmux.wait_for_pid();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tmux.assert_restored("TERM", 0);
+
+    // The panic's message comes after the terminal is given back: on the main screen, readable.
+    let child = format!(
+        "{} dash::a_dashboard_whose_source_panics --exact --ignored --nocapture",
+        std::env::current_exe().unwrap().display()
+    );
+    tmux.run(&child, "PANIC");
+    let screen = tmux.assert_restored("PANIC", 0);
+    assert!(
+        screen.contains("the source panicked on purpose"),
+        "the panic message is lost:\n{screen}"
+    );
+    assert!(
+        screen.contains("the dashboard ended: the refresh task stopped unexpectedly"),
+        "{screen}"
+    );
+}
+
+/// Answers nothing: panics at the first read, as a bug in the refresh task would.
+struct PanickingSource;
+
+impl meteo::dash::refresh::Source for PanickingSource {
+    async fn latest(&mut self, _country: &str) -> anyhow::Result<Vec<Reading>> {
+        panic!("the source panicked on purpose")
+    }
+
+    async fn history(&mut self, _city_id: i64) -> anyhow::Result<Vec<Reading>> {
+        panic!("the source panicked on purpose")
+    }
+}
+
+/// Not a test by itself: the dashboard process of the panic case above, which runs it in a
+/// terminal. Outside one it fails (the terminal cannot be taken).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a terminal: run by in_a_real_terminal_sigterm_and_a_panic_give_the_terminal_back"]
+async fn a_dashboard_whose_source_panics() {
+    let (_trigger, shutdown) = meteo::shutdown::Shutdown::manual();
+    let settings = meteo::dash::DashSettings::new("FR");
+    let error = meteo::dash::term::run(settings, PanickingSource, shutdown)
+        .await
+        .unwrap_err();
+    assert_eq!(error.to_string(), "the refresh task stopped unexpectedly");
+    println!("the dashboard ended: {error}");
 }
 
 /// A TCP proxy to the real Cassandra on a port of its own; dropping it closes the port and

@@ -9,8 +9,8 @@ use ratatui::text::Span;
 use ratatui::widgets::canvas::{Canvas, Line as CanvasLine, Points};
 use ratatui::widgets::{Block, Widget};
 
-use super::app::App;
-use super::ui::{temperature_color, TEMPERATURE_STEPS};
+use super::format::{temperature_color, TEMPERATURE_STEPS};
+use crate::dash::app::App;
 
 /// The mainland border and coast, clockwise from Dunkirk, as (longitude, latitude). Coarse on
 /// purpose: a terminal cell covers tens of kilometres.
@@ -144,17 +144,15 @@ impl Widget for MapPane<'_> {
         // One list of points per colour step, so the canvas draws a few shapes, not one per city.
         let mut steps: Vec<Vec<(f64, f64)>> = vec![Vec::new(); TEMPERATURE_STEPS.len() + 1];
         for city in app.rows() {
-            if let (Some(lat), Some(lon)) = (city.lat, city.lon) {
+            if let Some(place) = city.position() {
                 let step = TEMPERATURE_STEPS
                     .iter()
-                    .position(|&(limit, _)| city.temperature < limit)
+                    .position(|&(limit, _)| city.reading.temperature < limit)
                     .unwrap_or(TEMPERATURE_STEPS.len());
-                steps[step].push((lon, lat));
+                steps[step].push(place);
             }
         }
-        let selected = app
-            .selected()
-            .and_then(|c| Some((c.lon?, c.lat?, c.name.as_str())));
+        let selected = app.selected().and_then(|c| c.position());
         let outline = tint(Color::DarkGray);
         let marker = if app.settings.ascii {
             Marker::Custom('.')
@@ -185,7 +183,7 @@ impl Widget for MapPane<'_> {
                         .unwrap_or_else(|| temperature_color(f64::MAX));
                     ctx.draw(&Points::new(coords, tint(c)));
                 }
-                if let Some((lon, lat, _)) = selected {
+                if let Some((lon, lat)) = selected {
                     ctx.layer();
                     ctx.print(lon, lat, Span::styled("X", highlight));
                 }

@@ -1,0 +1,130 @@
+//! Numbers and codes as the dashboard writes them: temperature colours, wind arrows, weather
+//! symbols, ages and clock times. Pure; the snapshot table uses them too.
+
+use chrono::{DateTime, Utc};
+use ratatui::style::Color;
+
+/// Temperature colour steps, cold to hot: (upper limit in °C, colour).
+pub const TEMPERATURE_STEPS: &[(f64, Color)] = &[
+    (-10.0, Color::Magenta),
+    (0.0, Color::Blue),
+    (8.0, Color::Cyan),
+    (15.0, Color::Green),
+    (22.0, Color::Yellow),
+    (30.0, Color::LightRed),
+];
+
+/// The colour of a temperature in °C on the cold-to-hot scale.
+pub fn temperature_color(celsius: f64) -> Color {
+    TEMPERATURE_STEPS
+        .iter()
+        .find(|&&(limit, _)| celsius < limit)
+        .map(|&(_, c)| c)
+        .unwrap_or(Color::Red)
+}
+
+/// Where the wind blows to, as an arrow; in ASCII, the compass point it comes from.
+pub fn wind_direction(degrees: i32, ascii: bool) -> &'static str {
+    const ARROWS: [&str; 8] = ["↓", "↙", "←", "↖", "↑", "↗", "→", "↘"];
+    const COMPASS: [&str; 8] = ["N", "NE", "E", "SE", "S", "SW", "W", "NW"];
+    // `degrees` is where the wind comes from: a north wind blows south.
+    let sector = ((f64::from(degrees.rem_euclid(360)) + 22.5) / 45.0) as usize % 8;
+    if ascii {
+        COMPASS[sector]
+    } else {
+        ARROWS[sector]
+    }
+}
+
+/// A one-character weather symbol from the API's icon code ("04n"): plain text symbols, never
+/// emoji, or ASCII.
+pub fn weather_icon(code: &str, ascii: bool) -> &'static str {
+    let night = code.ends_with('n');
+    let kind = code.get(..2).unwrap_or("");
+    match (kind, ascii) {
+        ("01", false) if night => "☾",
+        ("01", false) => "☀",
+        ("01", true) => "*",
+        ("02", false) => "◐",
+        ("02", true) => "o",
+        ("03" | "04", false) => "☁",
+        ("03" | "04", true) => "@",
+        ("09" | "10", false) => "☂",
+        ("09" | "10", true) => "/",
+        ("11", false) => "ϟ",
+        ("11", true) => "!",
+        ("13", false) => "❄",
+        ("13", true) => "+",
+        ("50", false) => "≡",
+        ("50", true) => "=",
+        _ => " ",
+    }
+}
+
+/// How old, in the largest whole unit: 45s, 12m, 3h, 2d.
+pub fn age(duration: chrono::Duration) -> String {
+    let s = duration.num_seconds().max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
+/// A time of day in UTC, to the minute.
+pub fn clock(at: DateTime<Utc>) -> String {
+    at.format("%H:%M").to_string()
+}
+
+/// A time in a city's own zone (the reading's UTC offset).
+pub fn local_clock(at: DateTime<Utc>, offset_seconds: Option<i32>) -> String {
+    clock(at + chrono::Duration::seconds(i64::from(offset_seconds.unwrap_or(0))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wind_arrows_point_where_the_wind_blows() {
+        assert_eq!(wind_direction(0, false), "↓");
+        assert_eq!(wind_direction(240, false), "↗");
+        assert_eq!(wind_direction(240, true), "SW");
+        assert_eq!(wind_direction(-90, true), "W");
+        assert_eq!(wind_direction(359, true), "N");
+    }
+
+    #[test]
+    fn ages_use_the_largest_whole_unit() {
+        let d = chrono::Duration::seconds;
+        assert_eq!(age(d(-5)), "0s");
+        assert_eq!(age(d(59)), "59s");
+        assert_eq!(age(d(600)), "10m");
+        assert_eq!(age(d(7300)), "2h");
+        assert_eq!(age(d(90_000)), "1d");
+    }
+
+    #[test]
+    fn temperatures_go_from_cold_to_hot_colours() {
+        assert_eq!(temperature_color(-20.0), Color::Magenta);
+        assert_eq!(temperature_color(-2.0), Color::Blue);
+        assert_eq!(temperature_color(7.3), Color::Cyan);
+        assert_eq!(temperature_color(35.0), Color::Red);
+    }
+
+    #[test]
+    fn weather_icons_have_a_unicode_and_an_ascii_form() {
+        assert_eq!(weather_icon("01n", false), "☾");
+        assert_eq!(weather_icon("01d", false), "☀");
+        assert_eq!(weather_icon("13n", true), "+");
+        assert_eq!(weather_icon("", true), " ");
+    }
+
+    #[test]
+    fn local_times_shift_by_the_citys_offset() {
+        let at = crate::dash::fixtures::now();
+        assert_eq!(local_clock(at, Some(3600)), "21:00");
+        assert_eq!(local_clock(at, None), clock(at));
+    }
+}

@@ -1,0 +1,65 @@
+//! The help overlay: every key, the weather symbols, what a dimmed row means.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
+
+use super::format::weather_icon;
+use crate::dash::app::App;
+
+const KEYS: [&str; 11] = [
+    "↑ ↓  j k      move the selection",
+    "PgUp PgDn     a page up or down",
+    "Home End g G  first or last city",
+    "/             search by name (case and accents ignored)",
+    "              Enter keeps the filter, Esc clears it",
+    "s             sort by name, temperature, age",
+    "u             units: °C m/s, °C km/h, °F mph",
+    "m             show or hide the map",
+    "r             read Cassandra now",
+    "mouse         wheel moves, click selects",
+    "q  Esc        quit",
+];
+
+/// Drawn centred over `area`, which it is given whole.
+pub struct Help<'a>(pub &'a App);
+
+impl Widget for Help<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let app = self.0;
+        let icon = |code| weather_icon(code, app.settings.ascii);
+        let mut lines: Vec<Line> = KEYS.into_iter().map(Line::from).collect();
+        lines.extend([
+            Line::from(""),
+            Line::from(format!(
+                "Icons: {} clear  {} some clouds  {} clouds  {} rain  {} storm  {} snow  {} mist",
+                icon("01d"),
+                icon("02d"),
+                icon("04d"),
+                icon("10d"),
+                icon("11d"),
+                icon("13d"),
+                icon("50d"),
+            )),
+            Line::from(format!(
+                "Dimmed rows: readings older than {} min.",
+                app.settings.stale_after.as_secs() / 60
+            )),
+            Line::from("Press any key to close."),
+        ]);
+        let width = 66.min(area.width);
+        let height = (lines.len() as u16 + 2).min(area.height);
+        let popup = Rect::new(
+            area.x + (area.width - width) / 2,
+            area.y + (area.height - height) / 2,
+            width,
+            height,
+        );
+        Clear.render(popup, buf);
+        Paragraph::new(lines)
+            .block(Block::bordered().title(" Keys "))
+            .wrap(Wrap { trim: false })
+            .render(popup, buf);
+    }
+}
