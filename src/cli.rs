@@ -1,7 +1,5 @@
-//! The command line: clap definitions for every global option and subcommand, each with its
-//! environment variable (so docker-compose can configure the image by environment alone),
-//! turned into typed settings once, here. Exit codes: 0 success, 2 bad usage (clap's own
-//! convention), 1 any other failure with one line on stderr.
+//! The command line: clap definitions of every option and subcommand, each with its environment
+//! variable, turned into typed settings once, here; exit codes (0, 1, 2: docs/design.md).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

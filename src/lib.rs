@@ -1,43 +1,40 @@
-//! meteo: live weather for French cities, from OpenWeatherMap through Kafka into Cassandra
-//! and onto a terminal dashboard.
-//!
-//! Data flows one way; each module owns one step and never reaches into another's:
-//!
-//! - [`cli`]: the command line (clap), turned once into typed settings; exit codes.
-//! - [`settings`]: typed settings shared by the commands, and [`settings::Secret`].
-//! - [`city`]: a city, and the producer's city list (`data/cities.fr.json`).
-//! - [`model`]: the reading (message schema 1) and its validation. Depends on nothing of ours.
-//! - [`text`]: folding names for searches (case, accents, hyphens). Pure.
-//! - [`owm`]: OpenWeatherMap: the city list (streamed from a URL or file), selection, dedup;
-//!   the Current Weather API client.
-//! - [`synthetic`]: made-up but plausible readings, repeatable with a seed (no key needed).
-//! - [`schedule`]: when to call the API for which city, within the plan's limits. Pure.
-//! - [`produce`]: the produce engine: a reading source polled on the schedule, each new
-//!   reading published to Kafka, the flush at shutdown and the run's report.
-//! - [`kafka`]: Kafka clients built from settings: topic administration, the producer, the
-//!   at-least-once consumer loop.
-//! - [`store`]: Cassandra: the session, schema migrations, reading and writing readings.
-//! - [`dash`]: the terminal dashboard: app state, refresh task, drawing. Reads Cassandra only.
-//! - [`commands`]: one `run` per subcommand, the only place where the modules meet.
-//! - [`shutdown`]: one signal handler; the stop request every engine takes as a future.
-//! - [`backoff`]: one exponential backoff with jitter for every retry loop.
-//! - [`latency`]: bounded latency samples and their percentiles.
-//! - [`logging`]: `tracing` to stderr, filtered by `RUST_LOG`.
+//! meteo: live weather from OpenWeatherMap through Kafka into Cassandra and onto a terminal
+//! dashboard. Data flows one way; each module owns one step and never reaches into another's.
 
+// One exponential backoff with jitter for every retry loop.
 pub mod backoff;
+// A city, and the producer's city list (`data/cities.fr.json`).
 pub mod city;
+// The command line (clap), turned once into typed settings; exit codes.
 pub mod cli;
+// One `run` per subcommand: glue, the only place where the modules meet.
 pub mod commands;
+// The terminal dashboard: app state, refresh task, drawing. Reads Cassandra only.
 pub mod dash;
+// Kafka clients built from settings: topic administration, the producer, the at-least-once
+// consumer loop.
 pub mod kafka;
+// Bounded latency samples and their percentiles.
 pub mod latency;
+// `tracing` to stderr, filtered by `RUST_LOG`.
 pub mod logging;
+// The reading (message schema 1) and its validation. Depends on nothing of ours.
 pub mod model;
+// OpenWeatherMap: the city list (streamed, selected, de-duplicated) and the Current Weather
+// API client.
 pub mod owm;
+// The produce engine: a reading source polled on the schedule, each new reading published to
+// Kafka, the flush at shutdown and the run's report.
 pub mod produce;
+// When to call the API for which city, within the plan's limits. Pure.
 pub mod schedule;
+// Typed settings of every command, their value parsers, and `Secret`.
 pub mod settings;
+// One signal handler; the stop request every engine takes.
 pub mod shutdown;
+// Cassandra: the session, schema migrations, writing readings durably and reading them back.
 pub mod store;
+// Made-up but plausible readings, repeatable with a seed (no key needed).
 pub mod synthetic;
+// Folding names for searches (case, accents, hyphens). Pure.
 pub mod text;

@@ -1,6 +1,5 @@
-//! Logging: `tracing` events to stderr, filtered by `RUST_LOG` (default `info`).
-//! librdkafka's own log lines arrive through the `log` bridge and are filtered the same way.
-//! While the dashboard owns the screen, [`init_quiet`] sends them to a file or nowhere.
+//! Logging: `tracing` events (librdkafka's through the `log` bridge) to stderr, filtered by
+//! `RUST_LOG` (default `info`); to a file or nowhere while the dashboard owns the screen.
 
 use tracing_subscriber::EnvFilter;
 

@@ -1,11 +1,5 @@
-//! The synthetic source: plausible readings for any city, without an API key. Temperature
-//! follows the season, the latitude and the local time of day, with a weather regime that
-//! drifts from day to day and a little noise; humidity, pressure, wind, clouds, rain or snow
-//! and a French description follow from them. One new observation per city per cadence, at
-//! a phase of its own, so cities do not all change at once.
-//!
-//! Deterministic: the reading of a city at an observation time depends only on the seed, so
-//! `--seed` makes a run repeatable. Pure (no clock, no I/O); it only builds [`Reading`]s.
+//! The synthetic source: plausible readings for any city without an API key, repeatable with
+//! a seed. Pure (no clock, no I/O).
 
 use std::f64::consts::PI;
 use std::time::Duration;
@@ -17,7 +11,13 @@ use rand::{RngExt, SeedableRng};
 use crate::city::City;
 use crate::model::{Reading, SCHEMA_VERSION, SOURCE_SYNTHETIC};
 
-/// Readings made up from a seed. See the module doc.
+/// Readings made up from a seed.
+///
+/// Temperature follows the season, the latitude and the local time of day, with a weather
+/// regime that drifts from day to day and a little noise; humidity, pressure, wind, clouds,
+/// rain or snow and a French description follow from them. One new observation per city per
+/// cadence, at a phase of its own, so cities do not all change at once. The reading of a
+/// city at an observation time depends only on the seed.
 #[derive(Debug, Clone, Copy)]
 pub struct Synthetic {
     seed: u64,

@@ -1,6 +1,5 @@
 //! Text as people search for it: folding names so that a search ignores case, accents,
-//! hyphens and apostrophes. Shared by the city list (`meteo cities --name`, the duplicate
-//! rule) and the dashboard's search. Pure; depends on nothing else in meteo.
+//! hyphens and apostrophes (the city list's filters and duplicates, the dashboard's search).
 
 /// A name as people search for it: lower case, without accents, with hyphens, apostrophes
 /// and runs of spaces turned into one space. `Saint-Étienne` and `saint  etienne` both fold

@@ -1,11 +1,5 @@
-//! The readings producer: one idempotent `acks=all` Kafka producer, key = city id, value = the
-//! schema-1 JSON. A reading counts as sent only when its delivery report says so; a failed
-//! delivery stays in memory and is sent again until it is acknowledged or the caller's
-//! give-up deadline passes. Also the start-up check that the topic exists, so the broker
-//! never auto-creates a one-partition topic.
-//!
-//! Knows nothing of the weather API or of scheduling; the caller bounds how many readings
-//! wait here (memory) by how many it hands over.
+//! The readings producer: one idempotent `acks=all` Kafka producer (key = city id, value =
+//! the schema-1 JSON), and the start-up check that the topic exists.
 
 use std::time::Duration;
 
@@ -66,6 +60,10 @@ pub struct Delivered {
 }
 
 /// The readings producer. Share it through `Arc`.
+///
+/// A reading counts as sent only when its delivery report says so; a failed delivery stays
+/// in memory and is sent again until it is acknowledged or the caller's give-up deadline
+/// passes. The caller bounds how many readings wait here by how many it hands over.
 pub struct Publisher {
     producer: FutureProducer<KafkaContext>,
     context: KafkaContext,

@@ -1,7 +1,5 @@
-//! Opening a city list: a URL, fetched with ureq and read while it downloads, or a local file.
-//! Gzip or plain JSON is recognised by the gzip magic bytes, not by the name, and gzip is
-//! decompressed as a stream. Download progress goes to a [`Progress`] the caller chooses;
-//! this file never prints. It knows nothing of the list's format: see [`super::cities`].
+//! Opening a city list, a URL read while it downloads or a local file, gzip recognised by its
+//! magic bytes and decompressed as a stream; progress goes to the caller's [`Progress`].
 
 use std::fmt;
 use std::fs::File;

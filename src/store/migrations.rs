@@ -1,9 +1,5 @@
 //! Schema migrations: the `cql/NNN_name.cql` files, applied in order of NNN, each recorded in
 //! `schema_migrations` with its SHA-256. An applied file that changed stops everything.
-//!
-//! The files use unqualified table names: they run on a session bound to the target keyspace,
-//! so one set of files serves every keyspace (tests use a fresh one each). Statements should
-//! be idempotent (`IF NOT EXISTS`): a file that failed half-way is re-run from its start.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +17,11 @@ const CREATE_SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS schema_migrat
      version int PRIMARY KEY, name text, checksum text, applied_at timestamp)";
 
 /// One migration file, read and checked.
+///
+/// The files use unqualified table names: they run on a session bound to the target
+/// keyspace, so one set of files serves every keyspace (tests use a fresh one each).
+/// Statements should be idempotent (`IF NOT EXISTS`): a file that failed half-way is re-run
+/// from its start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationFile {
     pub version: i32,

@@ -1,10 +1,5 @@
-//! The `readings` and `latest` tables: writing a [`Reading`] to both (prepared once, idempotent)
-//! and reading them back for the dashboard.
-//!
-//! `latest` is written `USING TIMESTAMP` = `observed_at` in microseconds, so an older reading
-//! delivered late or twice never overwrites a newer one. Its absent fields are written as
-//! nulls (a newer reading without rain must clear the old rain), while `readings` leaves them
-//! unset: each row there is written once, and unset values cost no tombstones.
+//! The `readings` and `latest` tables: writing a [`Reading`] to both (prepared once,
+//! idempotent) and reading them back for the dashboard.
 
 use std::sync::Arc;
 
@@ -28,6 +23,11 @@ const READING_COLUMNS: &str = "city_id, day, observed_at, source, city_name, cou
 const READING_COLUMN_COUNT: usize = 32;
 
 /// Writes readings with statements prepared once. Cheap to share through `Arc`.
+///
+/// `latest` is written `USING TIMESTAMP` = `observed_at` in microseconds, so an older reading
+/// delivered late or twice never overwrites a newer one. Its absent fields are written as
+/// nulls (a newer reading without rain must clear the old rain), while `readings` leaves them
+/// unset: each row there is written once, and unset values cost no tombstones.
 pub struct ReadingWriter {
     session: Arc<CassandraSession>,
     insert_reading: PreparedQuery,

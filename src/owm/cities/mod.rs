@@ -1,19 +1,17 @@
-//! OpenWeatherMap's city list (`city.list.json.gz`, one JSON array of about 210,000
-//! `{"id", "name", "state"?, "country", "coord": {"lon", "lat"}}`): read, selected, de-duplicated.
-//!
-//! - [`read`]: the list as a stream of [`City`] values, bad entries counted and placed;
-//!   [`json`] delimits the array's elements, [`entry`] decodes and checks one.
-//! - [`select`]: the filters, the limit and the output order; [`dedup`]: near-duplicates.
-//! - [`geometry`]: points, distances, the `--near` circle.
-//!
-//! It only sees a `BufRead`: where the bytes come from (file, download, gzip) is
-//! [`super::source`]'s business, and printing is the command's.
+//! OpenWeatherMap's city list (`city.list.json.gz`, one JSON array of about 210,000 entries):
+//! read from any `BufRead` as a stream, selected, de-duplicated. Never prints.
 
+// Near-duplicates: the same name within 10 km.
 mod dedup;
+// One array element decoded and checked into a `City`.
 mod entry;
+// Points, distances, the `--near` circle.
 mod geometry;
+// Delimits the array's elements without holding the list.
 mod json;
+// The list as a stream of cities, bad entries counted and placed.
 mod read;
+// The filters, the limit and the output order.
 mod select;
 
 pub use crate::text::fold_name;
