@@ -116,6 +116,7 @@ fn cassandra(keyspace: &str) -> CassandraSettings {
         password: std::env::var("CASSANDRA_PASSWORD")
             .ok()
             .map(meteo::settings::Secret::new),
+        tls: None,
     }
 }
 

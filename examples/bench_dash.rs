@@ -164,22 +164,14 @@ async fn main() -> anyhow::Result<()> {
         .max(1);
     let nodes = std::env::var("CASSANDRA_NODES").unwrap_or_else(|_| "127.0.0.1:9042".into());
     if drop {
-        let settings = CassandraSettings {
-            nodes: nodes.split(',').map(str::to_string).collect(),
-            keyspace: keyspace.clone(),
-            user: None,
-            password: None,
-        };
+        let settings =
+            CassandraSettings::new(nodes.split(',').map(str::to_string).collect(), &keyspace);
         let session = meteo::store::connect(&settings, None).await?;
         meteo::store::ddl(&session, &format!("DROP KEYSPACE IF EXISTS {keyspace}")).await?;
         return Ok(());
     }
-    let settings = CassandraSettings {
-        nodes: nodes.split(',').map(str::to_string).collect(),
-        keyspace: keyspace.clone(),
-        user: None,
-        password: None,
-    };
+    let settings =
+        CassandraSettings::new(nodes.split(',').map(str::to_string).collect(), &keyspace);
     let session = meteo::store::connect(&settings, Some(&keyspace)).await?;
 
     // The real cities (ids, names, places) when a list is given, e.g. the whole French list.

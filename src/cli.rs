@@ -15,10 +15,10 @@ use crate::owm::source::{Source, DEFAULT_CITY_LIST_URL};
 use crate::settings::{
     parse_base_url, parse_brokers, parse_concurrency, parse_country, parse_download_timeout,
     parse_duration, parse_host_port, parse_kafka_option, parse_keyspace, parse_lang,
-    parse_name_filter, parse_radius, parse_refresh, parse_replication_map, parse_secret,
-    parse_topic, parse_units, simple_replication, CassandraSettings, CitiesSettings,
-    ConsumeSettings, DashCommandSettings, KafkaSettings, MigrateSettings, ProduceSettings, Secret,
-    SourceChoice,
+    parse_name_filter, parse_password_file, parse_radius, parse_refresh, parse_replication_map,
+    parse_secret, parse_topic, parse_units, simple_replication, CassandraSettings, CassandraTls,
+    CitiesSettings, ConsumeSettings, DashCommandSettings, KafkaSettings, MigrateSettings,
+    ProduceSettings, Secret, SourceChoice,
 };
 use crate::shutdown::Shutdown;
 
@@ -52,18 +52,74 @@ pub struct GlobalArgs {
     #[arg(long, env = "METEO_KEYSPACE", default_value = "meteo", value_parser = parse_keyspace, global = true)]
     pub keyspace: String,
 
-    /// Cassandra user (password authentication).
+    /// Cassandra user (password authentication); needs a password.
     #[arg(long = "cassandra-user", env = "CASSANDRA_USER", global = true)]
     pub cassandra_user: Option<String>,
 
-    /// Cassandra password.
+    /// Cassandra password. Prefer --cassandra-password-file: a password on the command line
+    /// shows in `ps` and in shell history.
     #[arg(
         long = "cassandra-password",
         env = "CASSANDRA_PASSWORD",
         hide_env_values = true,
+        value_parser = parse_secret,
         global = true
     )]
-    pub cassandra_password: Option<String>,
+    pub cassandra_password: Option<Secret>,
+
+    /// A file holding the Cassandra password alone (a final line break is ignored).
+    #[arg(
+        long = "cassandra-password-file",
+        value_name = "FILE",
+        env = "CASSANDRA_PASSWORD_FILE",
+        conflicts_with = "cassandra_password",
+        value_parser = parse_password_file,
+        global = true
+    )]
+    pub cassandra_password_file: Option<Secret>,
+
+    /// Speak TLS to Cassandra, checking the nodes' certificates and host names.
+    #[arg(long = "cassandra-tls", env = "CASSANDRA_TLS", global = true)]
+    pub cassandra_tls: bool,
+
+    /// The CA that signed the nodes' certificates (PEM); implies --cassandra-tls. Default: the
+    /// system's CAs.
+    #[arg(
+        long = "cassandra-ca",
+        value_name = "FILE",
+        env = "CASSANDRA_CA",
+        global = true
+    )]
+    pub cassandra_ca: Option<PathBuf>,
+
+    /// A client certificate (PEM) for nodes that require one; implies --cassandra-tls.
+    #[arg(
+        long = "cassandra-cert",
+        value_name = "FILE",
+        env = "CASSANDRA_CERT",
+        requires = "cassandra_key",
+        global = true
+    )]
+    pub cassandra_cert: Option<PathBuf>,
+
+    /// The client certificate's private key (PEM).
+    #[arg(
+        long = "cassandra-key",
+        value_name = "FILE",
+        env = "CASSANDRA_KEY",
+        requires = "cassandra_cert",
+        global = true
+    )]
+    pub cassandra_key: Option<PathBuf>,
+
+    /// Accept a node certificate that does not name the host it is reached at (the chain is
+    /// still checked).
+    #[arg(
+        long = "cassandra-tls-skip-hostname",
+        env = "CASSANDRA_TLS_SKIP_HOSTNAME",
+        global = true
+    )]
+    pub cassandra_tls_skip_hostname: bool,
 
     /// A librdkafka property, key=value (SASL, TLS, tuning); repeatable. The environment
     /// variable takes a comma-separated list.
@@ -80,12 +136,42 @@ impl GlobalArgs {
         }
     }
 
+    /// A user needs a password and a password a user: said as a usage error (exit 2), before
+    /// anything connects, naming the variables and never a value.
+    pub fn check_login(&self) -> Result<(), clap::Error> {
+        use clap::CommandFactory;
+        let password = self.cassandra_password.is_some() || self.cassandra_password_file.is_some();
+        let problem = match (self.cassandra_user.is_some(), password) {
+            (true, false) => {
+                "CASSANDRA_USER (--cassandra-user) is set without a password: set \
+                 CASSANDRA_PASSWORD_FILE (--cassandra-password-file) too"
+            }
+            (false, true) => {
+                "a Cassandra password is set without a user: set CASSANDRA_USER \
+                 (--cassandra-user) too"
+            }
+            _ => return Ok(()),
+        };
+        Err(Cli::command().error(clap::error::ErrorKind::MissingRequiredArgument, problem))
+    }
+
     pub fn cassandra(&self) -> CassandraSettings {
+        let tls =
+            self.cassandra_tls || self.cassandra_ca.is_some() || self.cassandra_cert.is_some();
         CassandraSettings {
             nodes: self.cassandra.clone(),
             keyspace: self.keyspace.clone(),
             user: self.cassandra_user.clone(),
-            password: self.cassandra_password.clone().map(Secret::new),
+            password: self
+                .cassandra_password
+                .clone()
+                .or_else(|| self.cassandra_password_file.clone()),
+            tls: tls.then(|| CassandraTls {
+                ca: self.cassandra_ca.clone(),
+                cert: self.cassandra_cert.clone(),
+                key: self.cassandra_key.clone(),
+                verify_hostname: !self.cassandra_tls_skip_hostname,
+            }),
         }
     }
 }
@@ -399,6 +485,9 @@ impl ProduceArgs {
 pub fn main() -> ExitCode {
     // clap prints usage errors itself and exits with 2; --help and --version exit with 0.
     let cli = Cli::parse();
+    if let Err(err) = cli.global.check_login() {
+        err.exit();
+    }
     // While the dashboard owns the screen a log line would tear it: logs go to a file or nowhere.
     let logged = match &cli.command {
         Command::Dash(args) if commands::dash::owns_terminal() => {

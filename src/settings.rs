@@ -1,5 +1,5 @@
 //! Typed settings, built once from the command line in [`crate::cli`], and the validators
-//! clap uses to turn raw flag and environment values into them. Nothing here does I/O.
+//! clap uses to turn raw flag and environment values into them. No I/O but a password file.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -61,6 +61,50 @@ pub struct CassandraSettings {
     pub keyspace: String,
     pub user: Option<String>,
     pub password: Option<Secret>,
+    /// TLS to every node; `None` speaks plain TCP.
+    pub tls: Option<CassandraTls>,
+}
+
+impl CassandraSettings {
+    /// Plain TCP without a login: the local services.
+    pub fn new(nodes: Vec<String>, keyspace: impl Into<String>) -> Self {
+        Self {
+            nodes,
+            keyspace: keyspace.into(),
+            user: None,
+            password: None,
+            tls: None,
+        }
+    }
+}
+
+/// How to speak TLS to Cassandra.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CassandraTls {
+    /// The CA to trust (PEM); the system's CA bundle when `None`.
+    pub ca: Option<PathBuf>,
+    /// A client certificate and its key (PEM), for nodes that ask for one.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Whether the certificate must name the host it is reached at.
+    pub verify_hostname: bool,
+}
+
+/// Reads a password file: its content without the final line break. Names the file, never
+/// the content, when it cannot be used. The one value parser that reads a file.
+pub fn parse_password_file(value: &str) -> Result<Secret, String> {
+    let path = std::path::Path::new(value);
+    let what = "password file";
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("{what} {}: {e}", path.display()))?;
+    let password = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if password.is_empty() {
+        return Err(format!("{what} {} is empty", path.display()));
+    }
+    Ok(Secret::new(password))
 }
 
 /// Parses `host:port` (a name, an IPv4 address or a bracketed IPv6 address, and a port).
@@ -511,10 +555,9 @@ mod tests {
         assert_eq!(format!("{secret:?}"), "[redacted]");
         assert_eq!(format!("{secret}"), "[redacted]");
         let settings = CassandraSettings {
-            nodes: vec!["h:1".into()],
-            keyspace: "k".into(),
             user: Some("u".into()),
             password: Some(secret.clone()),
+            ..CassandraSettings::new(vec!["h:1".into()], "k")
         };
         assert!(!format!("{settings:?}").contains("0123456789abcdef"));
         assert_eq!(secret.expose(), "0123456789abcdef");

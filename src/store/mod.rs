@@ -5,74 +5,25 @@ pub mod durable;
 pub mod migrations;
 pub mod readings;
 
-use std::sync::Arc;
+mod handshake;
+mod session;
+mod tls;
+
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
-use cdrs_tokio::authenticators::{NoneAuthenticatorProvider, StaticPasswordAuthenticatorProvider};
-use cdrs_tokio::cluster::session::{Session, SessionBuilder, TcpSessionBuilder};
-use cdrs_tokio::cluster::{NodeTcpConfigBuilder, TcpConnectionManager};
 use cdrs_tokio::frame::Envelope;
-use cdrs_tokio::load_balancing::RoundRobinLoadBalancingStrategy;
 use cdrs_tokio::query::QueryValues;
-use cdrs_tokio::transport::TransportTcp;
 use cdrs_tokio::types::rows::Row;
+
+pub use session::{connect, CassandraSession, CONNECT_TIMEOUT};
 
 use crate::settings::CassandraSettings;
 
-/// The one session type: plain TCP, round-robin over the nodes. Shared through `Arc`.
-pub type CassandraSession = Session<
-    TransportTcp,
-    TcpConnectionManager,
-    RoundRobinLoadBalancingStrategy<TransportTcp, TcpConnectionManager>,
->;
-
-/// How long connecting may take before the nodes are reported as not answering.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The driver has no request time limit of its own; every request gets this one.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(12);
 /// Schema changes wait for schema agreement and may take longer than a write.
 pub const DDL_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Connects to the cluster; with `keyspace`, every connection uses it. Fails within
-/// [`CONNECT_TIMEOUT`] naming the nodes when none answers.
-pub async fn connect(
-    settings: &CassandraSettings,
-    keyspace: Option<&str>,
-) -> anyhow::Result<Arc<CassandraSession>> {
-    let nodes = settings.nodes.join(",");
-    let attempt = async {
-        let mut builder = NodeTcpConfigBuilder::new()
-            .with_contact_points(settings.nodes.iter().map(|n| n.as_str().into()).collect());
-        builder = match (&settings.user, &settings.password) {
-            (Some(user), Some(password)) => builder.with_authenticator_provider(Arc::new(
-                StaticPasswordAuthenticatorProvider::new(user, &password.expose().to_string()),
-            )),
-            _ => builder.with_authenticator_provider(Arc::new(NoneAuthenticatorProvider)),
-        };
-        let config = builder.build().await.map_err(|e| anyhow!(describe(&e)))?;
-        let mut session = TcpSessionBuilder::new(RoundRobinLoadBalancingStrategy::new(), config);
-        if let Some(keyspace) = keyspace {
-            session = session.with_keyspace(keyspace.to_string());
-        }
-        session.build().await.map_err(|e| anyhow!(e))
-    };
-    let session = tokio::time::timeout(CONNECT_TIMEOUT, attempt)
-        .await
-        .map_err(|_| {
-            anyhow!(
-                "Cassandra at {nodes} did not answer within {} s (is it running? set CASSANDRA_NODES or --cassandra)",
-                CONNECT_TIMEOUT.as_secs()
-            )
-        })?
-        .with_context(|| format!("connecting to Cassandra at {nodes}"))?;
-    let session = Arc::new(session);
-    // Building a session does not prove a node answers queries: ask one.
-    query(&session, "SELECT release_version FROM system.local")
-        .await
-        .with_context(|| format!("Cassandra at {nodes} does not answer queries"))?;
-    Ok(session)
-}
 
 /// Whether the keyspace exists, asked of the schema tables (any session, keyspace or not).
 pub async fn keyspace_exists(session: &CassandraSession, keyspace: &str) -> anyhow::Result<bool> {
@@ -91,7 +42,7 @@ pub async fn keyspace_exists(session: &CassandraSession, keyspace: &str) -> anyh
 /// Connects to the settings' keyspace, saying to run `meteo migrate` when it does not exist.
 pub async fn connect_keyspace(
     settings: &CassandraSettings,
-) -> anyhow::Result<Arc<CassandraSession>> {
+) -> anyhow::Result<std::sync::Arc<CassandraSession>> {
     let session = connect(settings, None).await?;
     if !keyspace_exists(&session, &settings.keyspace).await? {
         anyhow::bail!(

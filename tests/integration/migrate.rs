@@ -244,6 +244,49 @@ fn cassandra_not_answering_is_one_line_naming_it_within_ten_seconds() {
     }
 }
 
+#[test]
+fn a_refused_cassandra_port_is_said_at_once_by_every_command() {
+    let address = format!("127.0.0.1:{}", closed_port());
+    for command in [&["migrate"][..], &["dash"], &["consume"]] {
+        let mut cmd = meteo();
+        cmd.args(["--cassandra", &address]).args(command);
+        let run = run(cmd);
+        run.assert_fails_with(&[&address, "refused"]);
+        assert!(
+            run.took < Duration::from_secs(2),
+            "{command:?}\n{}",
+            run.describe()
+        );
+    }
+}
+
+#[test]
+fn a_user_without_a_password_or_a_password_without_a_user_is_a_usage_error() {
+    let password_file = temp_dir("pw").join("password");
+    std::fs::write(&password_file, "s3cret-Pa55\n").unwrap();
+    let cases: [&[&str]; 2] = [
+        &["--cassandra-user", "alice", "migrate"],
+        &[
+            "--cassandra-password-file",
+            password_file.to_str().unwrap(),
+            "migrate",
+        ],
+    ];
+    for args in cases {
+        let mut cmd = meteo();
+        cmd.args(args);
+        let run = run(cmd);
+        assert_eq!(run.code, Some(2), "{args:?}\n{}", run.describe());
+        assert!(run.stderr.contains("CASSANDRA_USER"), "{}", run.describe());
+        assert!(!run.stderr.contains("s3cret"), "{}", run.describe());
+    }
+    let mut cmd = meteo();
+    cmd.env("CASSANDRA_PASSWORD", "s3cret-Pa55").arg("migrate");
+    let run = run(cmd);
+    assert_eq!(run.code, Some(2), "{}", run.describe());
+    assert!(!run.stderr.contains("s3cret"), "{}", run.describe());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kafka_not_answering_is_one_line_naming_it_within_ten_seconds() {
     let (_hole, hung) = black_hole();

@@ -44,15 +44,20 @@ pub fn kafka_settings(topic: &str) -> KafkaSettings {
     }
 }
 
+/// The settings `meteo` itself would take from this environment (login, TLS) for `keyspace`.
 pub fn cassandra_settings(keyspace: &str) -> CassandraSettings {
-    CassandraSettings {
-        nodes: cassandra_nodes().split(',').map(str::to_string).collect(),
-        keyspace: keyspace.to_string(),
-        user: std::env::var("CASSANDRA_USER").ok(),
-        password: std::env::var("CASSANDRA_PASSWORD")
-            .ok()
-            .map(meteo::settings::Secret::new),
-    }
+    use clap::Parser;
+    let nodes = cassandra_nodes();
+    let cli = meteo::cli::Cli::try_parse_from([
+        "meteo",
+        "--cassandra",
+        &nodes,
+        "--keyspace",
+        keyspace,
+        "migrate",
+    ])
+    .unwrap_or_else(|e| panic!("the Cassandra settings of this environment: {e}"));
+    cli.global.cassandra()
 }
 
 /// A session on `keyspace` (which must exist), failing the test when Cassandra is missing.

@@ -1,0 +1,206 @@
+//! The Cassandra session: plain TCP or TLS (rustls, the one TLS transport cdrs-tokio offers),
+//! connected with checks that tell a refused port, a refused login and silence apart.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use cdrs_tokio::authenticators::{
+    NoneAuthenticatorProvider, SaslAuthenticatorProvider, StaticPasswordAuthenticatorProvider,
+};
+use cdrs_tokio::cluster::session::{
+    RustlsSessionBuilder, Session, SessionBuilder, TcpSessionBuilder,
+};
+use cdrs_tokio::cluster::{
+    NodeRustlsConfigBuilder, NodeTcpConfigBuilder, RustlsConnectionManager, TcpConnectionManager,
+};
+use cdrs_tokio::frame::Envelope;
+use cdrs_tokio::load_balancing::RoundRobinLoadBalancingStrategy;
+use cdrs_tokio::query::{PreparedQuery, QueryBatch, QueryValues};
+use cdrs_tokio::statement::StatementParams;
+use cdrs_tokio::transport::{TransportRustls, TransportTcp};
+
+use super::tls;
+use crate::settings::CassandraSettings;
+
+type PlainSession = Session<
+    TransportTcp,
+    TcpConnectionManager,
+    RoundRobinLoadBalancingStrategy<TransportTcp, TcpConnectionManager>,
+>;
+type TlsSession = Session<
+    TransportRustls,
+    RustlsConnectionManager,
+    RoundRobinLoadBalancingStrategy<TransportRustls, RustlsConnectionManager>,
+>;
+
+/// A session to the cluster, plain or over TLS. Shared through `Arc`.
+pub enum CassandraSession {
+    Plain(PlainSession),
+    Tls(TlsSession),
+}
+
+impl CassandraSession {
+    pub async fn query(&self, cql: &str) -> cdrs_tokio::error::Result<Envelope> {
+        match self {
+            Self::Plain(s) => s.query(cql).await,
+            Self::Tls(s) => s.query(cql).await,
+        }
+    }
+
+    pub async fn query_with_values(
+        &self,
+        cql: &str,
+        values: QueryValues,
+    ) -> cdrs_tokio::error::Result<Envelope> {
+        match self {
+            Self::Plain(s) => s.query_with_values(cql, values).await,
+            Self::Tls(s) => s.query_with_values(cql, values).await,
+        }
+    }
+
+    pub async fn prepare(&self, cql: &str) -> cdrs_tokio::error::Result<PreparedQuery> {
+        match self {
+            Self::Plain(s) => s.prepare(cql).await,
+            Self::Tls(s) => s.prepare(cql).await,
+        }
+    }
+
+    pub async fn exec_with_params(
+        &self,
+        prepared: &PreparedQuery,
+        params: &StatementParams,
+    ) -> cdrs_tokio::error::Result<Envelope> {
+        match self {
+            Self::Plain(s) => s.exec_with_params(prepared, params).await,
+            Self::Tls(s) => s.exec_with_params(prepared, params).await,
+        }
+    }
+
+    pub async fn batch(&self, batch: QueryBatch) -> cdrs_tokio::error::Result<Envelope> {
+        match self {
+            Self::Plain(s) => s.batch(batch).await,
+            Self::Tls(s) => s.batch(batch).await,
+        }
+    }
+}
+
+/// How long connecting may take before the nodes are reported as not answering.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one node gets to accept a TCP connection in the first check.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Connects to the cluster; with `keyspace`, every connection uses it. A refused port, a
+/// refused login or a TLS mismatch is reported at once; silence after [`CONNECT_TIMEOUT`].
+pub async fn connect(
+    settings: &CassandraSettings,
+    keyspace: Option<&str>,
+) -> anyhow::Result<Arc<CassandraSession>> {
+    let nodes = settings.nodes.join(",");
+    let reachable = reachable_nodes(&settings.nodes).await?;
+    // The driver retries a failed handshake or login until its own limits; one connection of
+    // ours first makes those failures plain at once.
+    tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        super::handshake::check(settings, &reachable[0]),
+    )
+    .await
+    .map_err(|_| silent(&nodes))??;
+    let attempt = async {
+        let auth = authenticator(settings);
+        let contact_points = reachable.iter().map(|a| (*a).into()).collect();
+        let session = match &settings.tls {
+            None => {
+                let config = NodeTcpConfigBuilder::new()
+                    .with_contact_points(contact_points)
+                    .with_authenticator_provider(auth)
+                    .build()
+                    .await
+                    .map_err(|e| anyhow!(super::describe(&e)))?;
+                let mut builder =
+                    TcpSessionBuilder::new(RoundRobinLoadBalancingStrategy::new(), config);
+                if let Some(keyspace) = keyspace {
+                    builder = builder.with_keyspace(keyspace.to_string());
+                }
+                CassandraSession::Plain(builder.build().await.map_err(|e| anyhow!(e))?)
+            }
+            Some(tls_settings) => {
+                let (name, config) = tls::client_config(tls_settings, &settings.nodes[0])?;
+                let config = NodeRustlsConfigBuilder::new(name, config)
+                    .with_contact_points(contact_points)
+                    .with_authenticator_provider(auth)
+                    .build()
+                    .await
+                    .map_err(|e| anyhow!(super::describe(&e)))?;
+                let mut builder =
+                    RustlsSessionBuilder::new(RoundRobinLoadBalancingStrategy::new(), config);
+                if let Some(keyspace) = keyspace {
+                    builder = builder.with_keyspace(keyspace.to_string());
+                }
+                CassandraSession::Tls(builder.build().await.map_err(|e| anyhow!(e))?)
+            }
+        };
+        anyhow::Ok(session)
+    };
+    let session = tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+        .await
+        .map_err(|_| silent(&nodes))?
+        .with_context(|| format!("connecting to Cassandra at {nodes}"))?;
+    let session = Arc::new(session);
+    // Building a session does not prove a node answers queries: ask one.
+    super::query(&session, "SELECT release_version FROM system.local")
+        .await
+        .with_context(|| format!("Cassandra at {nodes} does not answer queries"))?;
+    Ok(session)
+}
+
+fn silent(nodes: &str) -> anyhow::Error {
+    anyhow!(
+        "Cassandra at {nodes} did not answer within {} s (is it running? set CASSANDRA_NODES or --cassandra)",
+        CONNECT_TIMEOUT.as_secs()
+    )
+}
+
+fn authenticator(settings: &CassandraSettings) -> Arc<dyn SaslAuthenticatorProvider + Send + Sync> {
+    match (&settings.user, &settings.password) {
+        (Some(user), Some(password)) => Arc::new(StaticPasswordAuthenticatorProvider::new(
+            user,
+            &password.expose().to_string(),
+        )),
+        _ => Arc::new(NoneAuthenticatorProvider),
+    }
+}
+
+/// The contact points that accept a TCP connection, resolved. Fails at once when every one
+/// refuses or cannot be resolved, naming each.
+async fn reachable_nodes(nodes: &[String]) -> anyhow::Result<Vec<SocketAddr>> {
+    let checks = nodes.iter().map(|node| async move {
+        let addrs: Vec<SocketAddr> = match tokio::net::lookup_host(node.as_str()).await {
+            Ok(addrs) => addrs.collect(),
+            Err(e) => return Err(format!("{node}: the name does not resolve ({e})")),
+        };
+        let Some(addr) = addrs.first().copied() else {
+            return Err(format!("{node}: the name resolves to no address"));
+        };
+        match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(_)) => Ok(addr),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(format!(
+                "{node} refused the connection (nothing listens on that port)"
+            )),
+            Ok(Err(e)) => Err(format!("{node}: {e}")),
+            // Silence is not refusal: the driver gets its chance, within CONNECT_TIMEOUT.
+            Err(_) => Ok(addr),
+        }
+    });
+    let results = futures::future::join_all(checks).await;
+    let (reachable, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+    if reachable.is_empty() {
+        let reasons: Vec<String> = failed.into_iter().filter_map(Result::err).collect();
+        bail!(
+            "cannot reach Cassandra: {} (set CASSANDRA_NODES or --cassandra)",
+            reasons.join("; ")
+        );
+    }
+    Ok(reachable.into_iter().filter_map(Result::ok).collect())
+}
