@@ -14,11 +14,11 @@ use crate::owm::cities::{fold_name, Near, Point, Selection};
 use crate::owm::source::{Source, DEFAULT_CITY_LIST_URL};
 use crate::settings::{
     parse_base_url, parse_brokers, parse_concurrency, parse_country, parse_download_timeout,
-    parse_duration, parse_host_port, parse_kafka_option, parse_keyspace, parse_lang,
-    parse_name_filter, parse_password_file, parse_radius, parse_refresh, parse_replication_map,
-    parse_secret, parse_topic, parse_units, simple_replication, CassandraSettings, CassandraTls,
-    CitiesSettings, ConsumeSettings, DashCommandSettings, KafkaSettings, MigrateSettings,
-    ProduceSettings, Secret, SourceChoice,
+    parse_duration, parse_host_port, parse_kafka_config_file, parse_kafka_option, parse_keyspace,
+    parse_lang, parse_name_filter, parse_password_file, parse_radius, parse_refresh,
+    parse_replication_map, parse_secret, parse_topic, parse_units, simple_replication,
+    CassandraSettings, CassandraTls, CitiesSettings, ConsumeSettings, DashCommandSettings,
+    KafkaConfigFile, KafkaSettings, MigrateSettings, ProduceSettings, Secret, SourceChoice,
 };
 use crate::shutdown::Shutdown;
 
@@ -124,7 +124,13 @@ pub struct GlobalArgs {
     /// A librdkafka property, key=value (SASL, TLS, tuning); repeatable. The environment
     /// variable takes a comma-separated list.
     #[arg(short = 'X', value_name = "KEY=VALUE", env = "METEO_KAFKA_OPTS", value_delimiter = ',', value_parser = parse_kafka_option, hide_env_values = true, global = true)]
-    pub kafka_options: Vec<(String, String)>,
+    pub kafka_options: Vec<(String, Secret)>,
+
+    /// A librdkafka properties file (`key=value` lines, `#` comments), as kcat's -F reads it:
+    /// the way to pass SASL and TLS settings, secrets and values with commas included. -X
+    /// options (or METEO_KAFKA_OPTS) are applied after it and win.
+    #[arg(long = "kafka-config", value_name = "FILE", env = "METEO_KAFKA_CONFIG", value_parser = parse_kafka_config_file, global = true)]
+    pub kafka_config: Option<KafkaConfigFile>,
 }
 
 impl GlobalArgs {
@@ -132,7 +138,13 @@ impl GlobalArgs {
         KafkaSettings {
             brokers: self.brokers.clone(),
             topic: self.topic.clone(),
-            options: self.kafka_options.clone(),
+            options: self
+                .kafka_config
+                .iter()
+                .flat_map(|file| file.options.iter())
+                .chain(&self.kafka_options)
+                .map(|(key, value)| (key.clone(), value.expose().to_string()))
+                .collect(),
         }
     }
 

@@ -34,8 +34,8 @@ impl fmt::Display for Secret {
     }
 }
 
-/// Where Kafka is and how to talk to it.
-#[derive(Debug, Clone)]
+/// Where Kafka is and how to talk to it. `Debug` shows the keys of the options, never values.
+#[derive(Clone)]
 pub struct KafkaSettings {
     /// `bootstrap.servers`: comma-separated host:port.
     pub brokers: String,
@@ -44,6 +44,17 @@ pub struct KafkaSettings {
     /// Extra librdkafka properties from `-X` / `METEO_KAFKA_OPTS` (SASL, TLS, tuning).
     /// Values may be secrets (`sasl.password`), so only keys are ever logged.
     pub options: Vec<(String, String)>,
+}
+
+impl fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Vec<&str> = self.options.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("KafkaSettings")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("option_keys", &keys)
+            .finish()
+    }
 }
 
 impl KafkaSettings {
@@ -255,15 +266,50 @@ pub fn parse_topic(value: &str) -> Result<String, String> {
     Ok(value.to_string())
 }
 
-/// Parses one `-X key=value` librdkafka property.
-pub fn parse_kafka_option(value: &str) -> Result<(String, String), String> {
+/// Parses one `-X key=value` librdkafka property; the value may be a secret.
+pub fn parse_kafka_option(value: &str) -> Result<(String, Secret), String> {
     match value.split_once('=') {
         Some((key, val)) if !key.trim().is_empty() => {
-            Ok((key.trim().to_string(), val.trim().to_string()))
+            Ok((key.trim().to_string(), Secret::new(val.trim())))
         }
         // The value may be a secret: name only what is wrong, never echo it.
         _ => Err("a Kafka option must be key=value, e.g. security.protocol=SASL_SSL".into()),
     }
+}
+
+/// A librdkafka properties file, as kcat's `-F` reads it.
+#[derive(Debug, Clone)]
+pub struct KafkaConfigFile {
+    pub path: PathBuf,
+    pub options: Vec<(String, Secret)>,
+}
+
+/// Reads a librdkafka properties file: `key=value` lines; blank lines and lines starting
+/// with `#` are skipped. An error names the file and the line, never a value.
+pub fn parse_kafka_config_file(value: &str) -> Result<KafkaConfigFile, String> {
+    let path = PathBuf::from(value);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("Kafka config file {}: {e}", path.display()))?;
+    let options = parse_kafka_properties(&text).map_err(|line| {
+        format!(
+            "Kafka config file {}, line {line}: not key=value",
+            path.display()
+        )
+    })?;
+    Ok(KafkaConfigFile { path, options })
+}
+
+/// The `key=value` pairs of a properties text, or the number of the first bad line.
+fn parse_kafka_properties(text: &str) -> Result<Vec<(String, Secret)>, usize> {
+    let mut options = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        options.push(parse_kafka_option(line).map_err(|_| index + 1)?);
+    }
+    Ok(options)
 }
 
 /// Parses a duration with humantime (`90s`, `10m`, `1h30m`, `500ms`), or a bare number of
@@ -615,12 +661,46 @@ mod tests {
 
     #[test]
     fn kafka_options_split_on_the_first_equals_and_hide_values_in_errors() {
-        assert_eq!(
-            parse_kafka_option("sasl.jaas=a=b").unwrap(),
-            ("sasl.jaas".into(), "a=b".into())
-        );
+        let (key, value) = parse_kafka_option("sasl.jaas=a=b").unwrap();
+        assert_eq!((key.as_str(), value.expose()), ("sasl.jaas", "a=b"));
+        assert!(!format!("{value:?}").contains("a=b"));
         let err = parse_kafka_option("sasl.password").unwrap_err();
         assert!(!err.contains("sasl.password"));
         assert!(parse_kafka_option("=x").is_err());
+    }
+
+    #[test]
+    fn a_kafka_properties_file_reads_like_kcats_and_names_the_bad_line_only() {
+        let text = "# SASL\n\nsecurity.protocol=SASL_SSL\n  sasl.password = p@ss=w,rd  \nssl.ca.location=/ca.pem\n";
+        let options = parse_kafka_properties(text).unwrap();
+        let pairs: Vec<(&str, &str)> = options
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("security.protocol", "SASL_SSL"),
+                ("sasl.password", "p@ss=w,rd"),
+                ("ssl.ca.location", "/ca.pem")
+            ]
+        );
+        assert_eq!(parse_kafka_properties("a=1\nhunter2\n").unwrap_err(), 2);
+        let err = parse_kafka_config_file("/nonexistent/kafka.properties").unwrap_err();
+        assert!(err.contains("/nonexistent/kafka.properties"), "{err}");
+    }
+
+    #[test]
+    fn kafka_settings_show_option_keys_but_no_values() {
+        let settings = KafkaSettings {
+            brokers: "b:1".into(),
+            topic: "t".into(),
+            options: vec![("sasl.password".into(), "hunter2".into())],
+        };
+        let shown = format!("{settings:?}");
+        assert!(
+            shown.contains("sasl.password") && !shown.contains("hunter2"),
+            "{shown}"
+        );
     }
 }

@@ -7,10 +7,17 @@ use super::producer::DELIVERY_TIMEOUT;
 use super::DLQ_MAX_MESSAGE_BYTES;
 use crate::settings::KafkaSettings;
 
-/// The base configuration of every client: brokers, then the user's `-X` properties, which
-/// may override anything set here.
+/// The base configuration of every client: brokers, then the user's properties (the
+/// `--kafka-config` file, then `-X`), which may override anything set here.
 pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
-    let mut config = ClientConfig::new();
+    overlay_base(ClientConfig::new(), settings)
+}
+
+/// `config` (a client's own keys) with the base laid over it, so the user's properties win
+/// over every key the program chose. Set from the settings themselves: rdkafka's
+/// `config_map()` replaces secrets with a placeholder, which would then be sent as the
+/// password.
+pub fn overlay_base(mut config: ClientConfig, settings: &KafkaSettings) -> ClientConfig {
     config
         .set("bootstrap.servers", &settings.brokers)
         .set("client.id", "meteo")
@@ -23,13 +30,16 @@ pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
     config
 }
 
-/// `config` (a client's own keys) with the base of [`client_config`] laid over it, so the
-/// user's `-X` options win over every key the program chose.
-pub fn overlay_base(mut config: ClientConfig, settings: &KafkaSettings) -> ClientConfig {
-    for (key, value) in client_config(settings).config_map() {
-        config.set(key, value);
+/// A client-creation error without the value of any setting: rdkafka's own text quotes the
+/// value, often a password.
+pub fn without_values(err: rdkafka::error::KafkaError) -> anyhow::Error {
+    match err {
+        rdkafka::error::KafkaError::ClientConfig(_, description, key, _) => anyhow::anyhow!(
+            "the Kafka setting {key} is refused: {description} (check -X, METEO_KAFKA_OPTS and \
+             METEO_KAFKA_CONFIG)"
+        ),
+        other => other.into(),
     }
-    config
 }
 
 /// The readings producer's configuration: every key explicit, then the user's `-X` overrides.
@@ -106,6 +116,27 @@ mod tests {
     fn assert_keys(config: &ClientConfig, expected: &[(&str, &str)]) {
         for (key, value) in expected {
             assert_eq!(config.get(key), Some(*value), "{key}");
+        }
+    }
+
+    #[test]
+    fn every_client_gets_the_users_secrets_intact() {
+        let secrets = [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanisms", "SCRAM-SHA-512"),
+            ("sasl.username", "meteo"),
+            ("sasl.password", "p@ss=word,1"),
+            ("ssl.key.password", "k3y-pass"),
+            ("sasl.oauthbearer.client.secret", "oauth-s3cret"),
+        ];
+        let settings = settings(&secrets);
+        for config in [
+            client_config(&settings),
+            producer_config(&settings),
+            consumer_config(&settings, "g"),
+            dead_letter_config(&settings),
+        ] {
+            assert_keys(&config, &secrets);
         }
     }
 

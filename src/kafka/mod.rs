@@ -48,6 +48,7 @@ pub enum TopicOutcome {
 fn admin_client(settings: &KafkaSettings) -> anyhow::Result<AdminClient<DefaultClientContext>> {
     client_config(settings)
         .create()
+        .map_err(config::without_values)
         .with_context(|| format!("creating a Kafka admin client for {}", settings.brokers))
 }
 

@@ -76,6 +76,7 @@ impl Publisher {
         let context = KafkaContext::default();
         let producer = producer_config(settings)
             .create_with_context(context.clone())
+            .map_err(super::config::without_values)
             .with_context(|| format!("creating a Kafka producer for {}", settings.brokers))?;
         Ok(Self {
             producer,

@@ -32,6 +32,7 @@ impl DeadLetters {
     pub(super) fn new(settings: &KafkaSettings, reports: KafkaContext) -> anyhow::Result<Self> {
         let producer = dead_letter_config(settings)
             .create_with_context(reports.clone())
+            .map_err(crate::kafka::config::without_values)
             .with_context(|| {
                 format!("creating the dead-letter producer for {}", settings.brokers)
             })?;

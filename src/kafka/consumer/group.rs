@@ -31,6 +31,7 @@ pub(super) fn subscribe(
 ) -> anyhow::Result<Arc<GroupConsumer>> {
     let consumer: Arc<GroupConsumer> = consumer_config(settings, group)
         .create_with_context(GroupContext(reports))
+        .map_err(crate::kafka::config::without_values)
         .map(Arc::new)
         .with_context(|| format!("creating a Kafka consumer for {}", settings.brokers))?;
     let topics = tokio::task::block_in_place(|| topic_partitions(settings, CONNECT_TIMEOUT))?;
