@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
+use crate::kafka::reports::KafkaContext;
 use crate::settings::KafkaSettings;
 
 /// The dead-letter topic accepts records up to this size: anything the readings topic
@@ -45,9 +45,10 @@ pub enum TopicOutcome {
     },
 }
 
-fn admin_client(settings: &KafkaSettings) -> anyhow::Result<AdminClient<DefaultClientContext>> {
+fn admin_client(settings: &KafkaSettings) -> anyhow::Result<AdminClient<KafkaContext>> {
+    // Our context: librdkafka's log lines go through tracing like every other client's.
     client_config(settings)
-        .create()
+        .create_with_context(KafkaContext::default())
         .map_err(config::without_values)
         .with_context(|| format!("creating a Kafka admin client for {}", settings.brokers))
 }
@@ -63,7 +64,7 @@ pub fn topic_partitions(
 }
 
 fn fetch_partitions(
-    admin: &AdminClient<DefaultClientContext>,
+    admin: &AdminClient<KafkaContext>,
     brokers: &str,
     timeout: Duration,
 ) -> anyhow::Result<BTreeMap<String, i32>> {
