@@ -7,7 +7,7 @@
 //! - [`settings`]: typed settings shared by the commands, and [`settings::Secret`].
 //! - [`city`]: a city, and the producer's city list (`data/cities.fr.json`).
 //! - [`model`]: the reading (message schema 1) and its validation. Depends on nothing of ours.
-//! - [`text`]: folding names for searches (case, accents, hyphens). Pure.
+//! - [`text`]: outside text made safe to print; folding names for searches. Pure.
 //! - [`owm`]: OpenWeatherMap: the city list (streamed from a URL or file), selection, dedup;
 //!   the Current Weather API client.
 //! - [`synthetic`]: made-up but plausible readings, repeatable with a seed (no key needed).

@@ -12,6 +12,7 @@ use crate::produce::{self, source, stats, Producer, Report};
 use crate::schedule;
 use crate::settings::{format_duration, ProduceSettings};
 use crate::shutdown::Shutdown;
+use crate::text::printable;
 
 /// Runs `meteo produce`.
 pub async fn run(settings: ProduceSettings, shutdown: Shutdown) -> anyhow::Result<()> {
@@ -79,7 +80,7 @@ fn exit(report: Report, once: bool, brokers: &str) -> anyhow::Result<()> {
         let names: Vec<String> = report
             .failed
             .iter()
-            .map(|(id, name, _)| format!("{name} ({id})"))
+            .map(|(id, name, _)| format!("{} ({id})", printable(name)))
             .collect();
         bail!(
             "{} cities brought no reading: {} (see the summary above)",

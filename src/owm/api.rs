@@ -1,7 +1,8 @@
 //! The Current Weather API client: one blocking ureq call per city (`/data/2.5/weather?id=`),
 //! the answer parsed leniently into a schema-1 [`Reading`], every other outcome classified
 //! into an [`ApiError`] whose class tells the caller what to do. The API key never leaves
-//! this file except in the request itself: every error text is redacted.
+//! this file except in the request itself: every error text is redacted, and stripped of
+//! the control characters a server could send.
 //!
 //! Owns the HTTP side only; scheduling, retries and publishing belong to the caller. Calls
 //! block, so async callers go through [`Client::fetch_async`].
@@ -14,6 +15,7 @@ use serde_json::Value;
 
 use crate::model::{Reading, SCHEMA_VERSION, SOURCE_OWM};
 use crate::settings::Secret;
+use crate::text::printable;
 
 /// The public API; `--api-url` replaces it (a test's fake server, a proxy).
 pub const DEFAULT_BASE_URL: &str = "https://api.openweathermap.org";
@@ -101,9 +103,12 @@ impl ApiError {
         }
     }
 
-    /// The same error with `secret` (raw and URL-encoded) removed from every text in it.
-    fn redacted(self, secret: &str) -> Self {
-        let clean = |text: String| redact(&text, secret);
+    /// The same error with every text from outside made safe to print: control characters
+    /// and escape sequences out ([`printable`]), then `secret` (raw and URL-encoded) out.
+    /// In that order, so that no control character inside the key can hide it from
+    /// [`redact`].
+    fn made_safe(self, secret: &str) -> Self {
+        let clean = |text: String| redact(&printable(&text), secret);
         match self {
             ApiError::KeyRefused { message } => ApiError::KeyRefused {
                 message: clean(message),
@@ -185,7 +190,7 @@ impl Client {
     /// `country` fills the reading when the answer has no `sys.country`.
     pub fn fetch(&self, city_id: i64, country: &str) -> Result<Reading, ApiError> {
         self.fetch_unredacted(city_id, country)
-            .map_err(|e| e.redacted(self.config.key.expose()))
+            .map_err(|e| e.made_safe(self.config.key.expose()))
     }
 
     /// [`Client::fetch`] on the blocking thread pool, so the runtime keeps scheduling.
@@ -591,7 +596,7 @@ mod tests {
         let text = format!("GET /x?appid={key} and appid=s3cr3t%20key%2F%2B");
         let clean = redact(&text, key);
         assert!(!clean.contains("s3cr3t"), "{clean}");
-        let err = ApiError::Transient { detail: text }.redacted(key);
+        let err = ApiError::Transient { detail: text }.made_safe(key);
         assert!(!err.to_string().contains("s3cr3t"));
     }
 

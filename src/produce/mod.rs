@@ -20,6 +20,7 @@ use crate::model::Reading;
 use crate::owm::api::{ApiError, ErrorClass};
 use crate::schedule::{self, Limits, Next, Outcome, Plan, Scheduler, Verdict};
 use crate::shutdown::Shutdown;
+use crate::text::printable;
 
 pub use publish::Publish;
 pub use source::ReadingSource;
@@ -174,10 +175,11 @@ async fn sleep_until(wake: Option<Instant>) {
 }
 
 impl<P: Publish> Run<P> {
+    /// The name of the city, safe to log: the list is outside text.
     fn city_name(&self, id: i64) -> String {
         self.cities
             .get(&id)
-            .map_or_else(|| "?".to_string(), |c| c.name.clone())
+            .map_or_else(|| "?".to_string(), |c| printable(&c.name))
     }
 
     /// Starts the call for `city_id`. The caller checked that a queue slot is free.

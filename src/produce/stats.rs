@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::latency::Latencies;
 use crate::owm::api::ApiError;
 use crate::schedule::{Budget, Limits, Plan, Tick};
+use crate::text::printable;
 
 /// Counters over a period.
 #[derive(Debug, Default, Clone)]
@@ -90,11 +91,14 @@ impl Report {
                 s.latencies.len()
             );
         }
+        // Names come from the city list and reasons from the API: printed safe.
         for (id, name) in &self.dropped {
+            let name = printable(name);
             let _ = writeln!(out, "dropped: {name} ({id}): unknown to the API (404)");
         }
         for (id, name, why) in &self.failed {
             if !self.dropped.iter().any(|(d, _)| d == id) {
+                let (name, why) = (printable(name), printable(why));
                 let _ = writeln!(out, "failed: {name} ({id}): {why}");
             }
         }

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use meteo::kafka::{ensure_topics, topic_partitions, TopicSpec};
 use meteo::model::Reading;
+use meteo::owm::api::{ApiConfig, Client};
+use meteo::settings::Secret;
 use serde_json::{json, Value};
 
 use crate::fake_owm::{Answer, DtModel, FakeOwm};
@@ -513,6 +515,111 @@ async fn a_missing_or_malformed_city_list_is_named_in_one_error_line() {
     let result = run(produce("unused", &fake, &bad, &["--once"]));
     result.assert_fails_with(&["bad.json", "line 2"]);
     assert!(fake.calls().is_empty());
+}
+
+/// What a hostile server may put in an error message: a window title (OSC ... BEL), a screen
+/// clear and colours (CSI), a hyperlink (OSC 8 ... ST), an 8-bit CSI and a lone bell.
+const HOSTILE: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2Jbad \u{1b}[31mlatitude\u{1b}[0m \u{1b}]8;;http://x\u{1b}\\link\u{1b}]8;;\u{1b}\\ \u{9b}1mend\u{7}";
+
+/// Control characters but the line ends: what must never reach a terminal from outside.
+fn terminal_controls(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|&c| c.is_control() && c != '\n')
+        .collect()
+}
+
+/// The API client of meteo, pointed at `fake`, with [`KEY`].
+fn client(fake: &FakeOwm) -> Client {
+    Client::new(ApiConfig {
+        base_url: fake.url(),
+        key: Secret::new(KEY),
+        lang: "fr".into(),
+        timeout: Duration::from_secs(2),
+    })
+}
+
+#[test]
+fn an_api_error_message_comes_out_without_its_escape_sequences() {
+    let fake = FakeOwm::start(DtModel::Fixed(1795895400));
+    for (id, status) in [(1, 400), (2, 401), (3, 418)] {
+        fake.script(
+            id,
+            "Hostile",
+            vec![Answer::Message {
+                status,
+                message: HOSTILE.into(),
+            }],
+        );
+        let err = client(&fake).fetch(id, "FR").unwrap_err().to_string();
+        assert_eq!(terminal_controls(&err), [], "HTTP {status}: {err:?}");
+        // What can be read of the message stays.
+        assert!(err.contains("bad latitude"), "HTTP {status}: {err:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_text_from_the_api_or_the_city_list_reaches_no_terminal() {
+    let fake = FakeOwm::start(DtModel::Fixed(1795895400));
+    let escaped_name = "Pa\u{1b}]0;pwned\u{7}ris\u{1b}[2J";
+    fake.script(1, escaped_name, vec![Answer::Full]);
+    fake.script(
+        2,
+        "Hostile",
+        vec![Answer::Message {
+            status: 400,
+            message: HOSTILE.into(),
+        }],
+    );
+    let list = cities(&[(1, escaped_name), (2, "Hostile")]);
+    let topic = fresh_topic().await;
+
+    let result = run(produce(&topic, &fake, &list, &["--once"]));
+    result.assert_fails_with(&["Paris (1)", "Hostile (2)"]);
+    assert_no_key(&result);
+    for (what, text) in [("stdout", &result.stdout), ("stderr", &result.stderr)] {
+        assert_eq!(terminal_controls(text), [], "{what}\n{}", result.describe());
+    }
+    assert!(
+        result
+            .stdout
+            .contains("failed: Hostile (2): request rejected (HTTP 400: bad latitude"),
+        "{}",
+        result.describe()
+    );
+
+    // A refused key ends the run with its message in the error line.
+    fake.script(
+        4,
+        "Refusée",
+        vec![Answer::Message {
+            status: 401,
+            message: HOSTILE.into(),
+        }],
+    );
+    let result = run(produce(
+        &topic,
+        &fake,
+        &cities(&[(4, "Refusée")]),
+        &["--once"],
+    ));
+    result.assert_fails_with(&["refused the API key", "bad latitude"]);
+    assert_eq!(
+        terminal_controls(&result.stderr),
+        [],
+        "{}",
+        result.describe()
+    );
+
+    // Whatever the error, the `meteo: error:` line is printed without control characters.
+    let path = temp_dir("hostile").join("cities\u{1b}]0;pwned\u{7}.json");
+    let result = run(produce(&topic, &fake, &path, &["--once"]));
+    result.assert_fails_with(&["cities", ".json"]);
+    assert_eq!(
+        terminal_controls(&result.stderr),
+        [],
+        "{}",
+        result.describe()
+    );
 }
 
 /// The benchmark of `scripts/bench-produce`: freshness (share of calls bringing a new
