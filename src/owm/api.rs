@@ -30,6 +30,9 @@ const MAX_BODY_BYTES: u64 = 256 * 1024;
 /// What replaces the key in any text that might quote it.
 const REDACTED: &str = "[redacted]";
 
+/// Longest text from outside an error keeps, in characters: enough for any real message.
+const MAX_TEXT_CHARS: usize = 200;
+
 /// How to reach the API.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -104,11 +107,12 @@ impl ApiError {
     }
 
     /// The same error with every text from outside made safe to print: control characters
-    /// and escape sequences out ([`printable`]), then `secret` (raw and URL-encoded) out.
-    /// In that order, so that no control character inside the key can hide it from
-    /// [`redact`].
+    /// and escape sequences out ([`printable`]), then `secret` (raw and URL-encoded) out,
+    /// then cut to [`MAX_TEXT_CHARS`]. In that order: no control character inside the key can
+    /// hide it from [`redact`], and no cut can leave the start of a key unredacted (texts are
+    /// built whole for that reason).
     fn made_safe(self, secret: &str) -> Self {
-        let clean = |text: String| redact(&printable(&text), secret);
+        let clean = |text: String| cut(redact(&printable(&text), secret), MAX_TEXT_CHARS);
         match self {
             ApiError::KeyRefused { message } => ApiError::KeyRefused {
                 message: clean(message),
@@ -144,6 +148,14 @@ pub fn redact(text: &str, secret: &str) -> String {
         })
         .collect();
     text.replace(secret, REDACTED).replace(&encoded, REDACTED)
+}
+
+/// `text` cut to `max` characters, with an ellipsis when something was cut.
+fn cut(text: String, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text,
+    }
 }
 
 /// A Current Weather API client. Cheap to share through `Arc`; the agent pools connections.
@@ -294,13 +306,13 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     Some(Duration::from_secs(seconds as u64))
 }
 
-/// The `message` of an error body, when there is one.
+/// The `message` of an error body, when there is one; whole (see [`ApiError::made_safe`]).
 fn api_message(body: &[u8]) -> Option<String> {
     let value: Value = serde_json::from_slice(body).ok()?;
     value
         .get("message")
         .and_then(Value::as_str)
-        .map(|m| m.chars().take(200).collect())
+        .map(str::to_string)
 }
 
 fn bad(reason: impl Into<String>) -> ApiError {
@@ -347,14 +359,10 @@ pub fn parse_current(
     country: &str,
     fetched_at: DateTime<Utc>,
 ) -> Result<Reading, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        let start: String = String::from_utf8_lossy(body)
-            .chars()
-            .take(40)
-            .filter(|c| !c.is_control())
-            .collect();
-        bad(format!("not JSON ({e}); it starts with {start:?}"))
-    })?;
+    // The whole body goes in the reason: cut before the key is redacted from it, a key near
+    // the cut would leave its start (see `ApiError::made_safe`).
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| bad(format!("not JSON ({e}): {}", String::from_utf8_lossy(body))))?;
     if !value.is_object() {
         return Err(bad("the JSON is not an object"));
     }
@@ -598,6 +606,26 @@ mod tests {
         assert!(!clean.contains("s3cr3t"), "{clean}");
         let err = ApiError::Transient { detail: text }.made_safe(key);
         assert!(!err.to_string().contains("s3cr3t"));
+    }
+
+    #[test]
+    fn a_key_quoted_where_a_text_is_cut_is_redacted_before_the_cut() {
+        let key = "SEKRETKEY0123456789";
+        // An error message, with the key where a 200-character cut falls.
+        let body = format!(r#"{{"cod":400,"message":"{}key={key}"}}"#, "m".repeat(190));
+        let err = ApiError::Rejected {
+            status: 400,
+            message: api_message(body.as_bytes()).unwrap(),
+        }
+        .made_safe(key);
+        assert!(!err.to_string().contains("SEKRET"), "{err}");
+        // An answer that is not JSON, with the key where the excerpt of it is cut.
+        let body = format!("<html>{}{key}</html>", "h".repeat(30));
+        let err = parse_current(body.as_bytes(), 1, "FR", now())
+            .unwrap_err()
+            .made_safe(key);
+        assert!(!err.to_string().contains("SEKRET"), "{err}");
+        assert!(err.to_string().contains("not JSON"), "{err}");
     }
 
     #[test]

@@ -557,6 +557,25 @@ fn an_api_error_message_comes_out_without_its_escape_sequences() {
     }
 }
 
+#[test]
+fn a_key_echoed_near_the_end_of_a_long_message_is_redacted_whole() {
+    let fake = FakeOwm::start(DtModel::Fixed(1795895400));
+    // The key starts 8 characters before the 200th: a cut there keeps its first 8.
+    let message = format!("{}appid={{appid}} and more", "a".repeat(186));
+    fake.script(
+        1,
+        "Echo",
+        vec![Answer::Message {
+            status: 400,
+            message,
+        }],
+    );
+    let err = client(&fake).fetch(1, "FR").unwrap_err().to_string();
+    assert!(!err.contains(&KEY[..4]), "{err}");
+    // Redacted, then cut.
+    assert!(err.contains("appid=[redact"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_text_from_the_api_or_the_city_list_reaches_no_terminal() {
     let fake = FakeOwm::start(DtModel::Fixed(1795895400));
