@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use meteo::kafka::{ensure_topics, topic_partitions, TopicSpec};
 use meteo::model::Reading;
-use meteo::owm::api::{ApiConfig, Client};
+use meteo::owm::api::{ApiConfig, Client, ErrorClass};
 use meteo::settings::Secret;
 use serde_json::{json, Value};
 
@@ -23,6 +23,7 @@ pub(crate) const KEY: &str = "k3y-DISTINCTIVE-7f3a9c0e";
 const PARIS: i64 = 2988507;
 const LYON: i64 = 2996944;
 const SAINT_ETIENNE: i64 = 2980291;
+const NICE: i64 = 2990440;
 
 /// A city list file with these (id, name) pairs.
 fn cities(list: &[(i64, &str)]) -> PathBuf {
@@ -574,6 +575,79 @@ fn a_key_echoed_near_the_end_of_a_long_message_is_redacted_whole() {
     assert!(!err.contains(&KEY[..4]), "{err}");
     // Redacted, then cut.
     assert!(err.contains("appid=[redact"), "{err}");
+}
+
+#[test]
+fn a_redirect_to_another_server_is_refused_without_the_key_and_one_to_the_same_is_followed() {
+    let fake = FakeOwm::start(DtModel::Fixed(1795895400));
+    let other = FakeOwm::start(DtModel::Fixed(1795895400));
+    other.script(PARIS, "Paris", vec![Answer::Full]);
+    fake.script(PARIS, "Paris", vec![Answer::Redirect { to: other.url() }]);
+    let err = client(&fake).fetch(PARIS, "FR").unwrap_err();
+    assert!(other.calls().is_empty(), "the key went to {}", other.url());
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("redirect"), "{text}");
+    assert!(text.contains(&other.addr.to_string()), "{text}");
+    assert!(!text.contains(KEY), "{text}");
+    assert_eq!(err.class(), ErrorClass::Skip, "{text}");
+
+    // Another address on the same port is another server too.
+    let elsewhere = format!("http://127.0.0.2:{}", fake.addr.port());
+    fake.script(
+        NICE,
+        "Nice",
+        vec![Answer::Redirect {
+            to: elsewhere.clone(),
+        }],
+    );
+    let err = client(&fake).fetch(NICE, "FR").unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Skip, "{err}");
+    assert!(err.to_string().contains("127.0.0.2"), "{err}");
+
+    // Within the same server, a redirect is followed (as a proxy moving a path would).
+    fake.script(
+        LYON,
+        "Lyon",
+        vec![Answer::Redirect { to: fake.url() }, Answer::Full],
+    );
+    let reading = client(&fake).fetch(LYON, "FR").unwrap();
+    assert_eq!(reading.city_id, LYON);
+    assert_eq!(fake.calls_for(LYON), 2);
+    // But not in circles.
+    fake.script(
+        SAINT_ETIENNE,
+        "Saint-Étienne",
+        vec![Answer::Redirect { to: fake.url() }],
+    );
+    let err = client(&fake).fetch(SAINT_ETIENNE, "FR").unwrap_err();
+    assert!(err.to_string().contains("too many redirects"), "{err}");
+    assert_eq!(fake.calls_for(SAINT_ETIENNE), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sweep_redirected_to_another_server_fails_that_city_and_sends_the_key_nowhere() {
+    let fake = FakeOwm::start(DtModel::Fixed(1795895400));
+    let other = FakeOwm::start(DtModel::Fixed(1795895400));
+    other.script(LYON, "Lyon", vec![Answer::Full]);
+    fake.script(PARIS, "Paris", vec![Answer::Full]);
+    fake.script(LYON, "Lyon", vec![Answer::Redirect { to: other.url() }]);
+    let list = cities(&[(PARIS, "Paris"), (LYON, "Lyon")]);
+    let topic = fresh_topic().await;
+
+    let result = run(produce(&topic, &fake, &list, &["--once"]));
+    result.assert_fails_with(&["Lyon (2996944)"]);
+    assert_no_key(&result);
+    assert!(other.calls().is_empty(), "{}", result.describe());
+    let failed = format!(
+        "failed: Lyon (2996944): the API redirected to {}",
+        other.url()
+    );
+    assert!(result.stdout.contains(&failed), "{}", result.describe());
+    let published: Vec<i64> = observations(&read_topic(&topic))
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(published, [PARIS], "{}", result.describe());
 }
 
 #[tokio::test(flavor = "multi_thread")]

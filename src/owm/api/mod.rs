@@ -8,6 +8,7 @@
 //! block, so async callers go through [`Client::fetch_async`].
 
 mod answer;
+mod redirect;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,6 +71,10 @@ pub enum ApiError {
     /// Another 4xx (400 and the like): this request is wrong, retrying it changes nothing.
     #[error("request rejected (HTTP {status}: {message})")]
     Rejected { status: u16, message: String },
+    /// A redirect the client does not follow: to another server, from https to http, or
+    /// too many; `to` is the scheme, host and port only (the rest may hold the key).
+    #[error("the API redirected to {to} ({why}); not followed, the key goes to --api-url only")]
+    Redirected { to: String, why: &'static str },
 }
 
 /// What the caller should do after an [`ApiError`].
@@ -94,7 +99,9 @@ impl ApiError {
             ApiError::CityNotFound { .. } => ErrorClass::DropCity,
             ApiError::RateLimited { .. } => ErrorClass::PauseAll,
             ApiError::Transient { .. } => ErrorClass::Retry,
-            ApiError::BadAnswer { .. } | ApiError::Rejected { .. } => ErrorClass::Skip,
+            ApiError::BadAnswer { .. }
+            | ApiError::Rejected { .. }
+            | ApiError::Redirected { .. } => ErrorClass::Skip,
         }
     }
 
@@ -107,6 +114,7 @@ impl ApiError {
             ApiError::Transient { .. } => "transient",
             ApiError::BadAnswer { .. } => "bad_answer",
             ApiError::Rejected { .. } => "rejected",
+            ApiError::Redirected { .. } => "redirected",
         }
     }
 
@@ -131,6 +139,7 @@ impl ApiError {
                 status,
                 message: clean(message),
             },
+            ApiError::Redirected { to, why } => ApiError::Redirected { to: clean(to), why },
             other @ (ApiError::CityNotFound { .. } | ApiError::RateLimited { .. }) => other,
         }
     }
@@ -166,6 +175,8 @@ fn cut(text: String, max: usize) -> String {
 pub struct Client {
     agent: ureq::Agent,
     url: String,
+    /// `url` parsed, for redirects; empty when ureq could not call it anyway.
+    uri: ureq::http::Uri,
     config: ApiConfig,
 }
 
@@ -179,6 +190,8 @@ impl Client {
             .timeout_global(Some(config.timeout * 3))
             // Statuses are answers to classify, not transport errors.
             .http_status_as_error(false)
+            // Redirects are followed by `call`, only where the key may go.
+            .max_redirects(0)
             .user_agent(concat!("meteo/", env!("CARGO_PKG_VERSION")))
             .tls_config(
                 ureq::tls::TlsConfig::builder()
@@ -192,6 +205,7 @@ impl Client {
         let url = format!("{}{WEATHER_PATH}", config.base_url.trim_end_matches('/'));
         Self {
             agent: ureq::Agent::new_with_config(agent_config),
+            uri: url.parse().unwrap_or_default(),
             url,
             config,
         }
@@ -224,16 +238,43 @@ impl Client {
             })
     }
 
-    fn fetch_unredacted(&self, city_id: i64, country: &str) -> Result<Reading, ApiError> {
-        let result = self
+    /// Calls the endpoint for `city_id`, following the redirects [`redirect::target`] allows,
+    /// at most [`redirect::MAX_REDIRECTS`].
+    fn call(&self, city_id: i64) -> Result<ureq::http::Response<ureq::Body>, ApiError> {
+        let mut response = self
             .agent
             .get(&self.url)
             .query("id", city_id.to_string())
             .query("appid", self.config.key.expose())
             .query("units", "metric")
             .query("lang", &self.config.lang)
-            .call();
-        let mut response = result.map_err(|e| self.transport_error(e))?;
+            .call()
+            .map_err(|e| self.transport_error(e))?;
+        let mut at = self.uri.clone();
+        for followed in 0.. {
+            let location = match response.headers().get("location") {
+                Some(location) if response.status().is_redirection() => location,
+                _ => break,
+            };
+            if followed == redirect::MAX_REDIRECTS {
+                return Err(ApiError::Redirected {
+                    to: redirect::origin(&at),
+                    why: "too many redirects",
+                });
+            }
+            let to = redirect::target(&at, &String::from_utf8_lossy(location.as_bytes()))?;
+            response = self
+                .agent
+                .get(&to)
+                .call()
+                .map_err(|e| self.transport_error(e))?;
+            at = to;
+        }
+        Ok(response)
+    }
+
+    fn fetch_unredacted(&self, city_id: i64, country: &str) -> Result<Reading, ApiError> {
+        let mut response = self.call(city_id)?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
