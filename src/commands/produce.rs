@@ -64,6 +64,9 @@ pub async fn run(settings: ProduceSettings, shutdown: Shutdown) -> anyhow::Resul
     exit(report, settings.once, &kafka.brokers)
 }
 
+/// Failed cities named in the error line; the summary lists them all.
+const NAMES_IN_ERROR: usize = 10;
+
 /// The command's outcome: an error (exit 1) after a refused key, readings Kafka did not
 /// acknowledge, or (`once`, not interrupted) cities that brought no reading.
 fn exit(report: Report, once: bool, brokers: &str) -> anyhow::Result<()> {
@@ -77,13 +80,20 @@ fn exit(report: Report, once: bool, brokers: &str) -> anyhow::Result<()> {
         );
     }
     if once && !report.interrupted && !report.failed.is_empty() {
-        let names: Vec<String> = report
+        let mut names: Vec<String> = report
             .failed
             .iter()
+            .take(NAMES_IN_ERROR)
             .map(|(id, name, _)| format!("{} ({id})", printable(name)))
             .collect();
+        if report.failed.len() > NAMES_IN_ERROR {
+            names.push(format!("{} more", report.failed.len() - NAMES_IN_ERROR));
+        }
+        let stopped = report.stopped.as_ref().map_or_else(String::new, |why| {
+            format!("the sweep stopped early ({}); ", printable(why))
+        });
         bail!(
-            "{} cities brought no reading: {} (see the summary above)",
+            "{stopped}{} cities brought no reading: {} (see the summary above)",
             report.failed.len(),
             names.join(", ")
         );
@@ -133,5 +143,27 @@ mod tests {
             ..failed()
         };
         assert!(exit(interrupted, true, "b:1").is_ok());
+    }
+
+    #[test]
+    fn a_stopped_sweep_says_why_and_names_ten_cities_at_most() {
+        let why = "the API cannot be reached: host not found (http://x/data/2.5/weather)";
+        let report = Report {
+            failed: (1..=12)
+                .map(|id| (id, format!("Ville {id}"), why.to_string()))
+                .collect(),
+            stopped: Some(why.to_string()),
+            ..Report::default()
+        };
+        assert!(report.summary().contains(&format!("stopped early: {why}")));
+        let err = exit(report, true, "b:1").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "the sweep stopped early ({why}); 12 cities brought no reading: Ville 1 (1), \
+                 Ville 2 (2), Ville 3 (3), Ville 4 (4), Ville 5 (5), Ville 6 (6), Ville 7 (7), \
+                 Ville 8 (8), Ville 9 (9), Ville 10 (10), 2 more (see the summary above)"
+            )
+        );
     }
 }

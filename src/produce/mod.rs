@@ -243,30 +243,28 @@ impl<P: Publish> Run<P> {
     fn failed_call(&mut self, city_id: i64, name: &str, err: ApiError, now: Duration) {
         let label = err.label();
         self.count(|s| *s.errors.entry(label).or_default() += 1);
-        let outcome = match err.class() {
-            ErrorClass::Fatal => {
+        let outcome = match (err.class(), &err) {
+            (ErrorClass::Fatal, _) => {
                 tracing::error!(city_id, "{err}");
                 self.report.fatal = Some(err);
                 return;
             }
-            ErrorClass::DropCity => Outcome::NotFound,
-            ErrorClass::PauseAll => Outcome::RateLimited {
-                retry_after: match err {
-                    ApiError::RateLimited { retry_after } => retry_after,
-                    _ => None,
-                },
+            (ErrorClass::DropCity, _) => Outcome::NotFound,
+            (ErrorClass::PauseAll, ApiError::RateLimited { retry_after }) => Outcome::RateLimited {
+                retry_after: *retry_after,
             },
-            ErrorClass::Retry => Outcome::Transient,
-            ErrorClass::Skip => Outcome::Skipped,
+            (ErrorClass::PauseAll, _) => Outcome::RateLimited { retry_after: None },
+            (ErrorClass::Retry, ApiError::Unreachable { .. }) => Outcome::Unreachable,
+            (ErrorClass::Retry, _) => Outcome::Transient,
+            (ErrorClass::Skip, _) => Outcome::Skipped,
         };
+        let why = err.to_string();
         match self.scheduler.record(city_id, now, outcome, rand::random()) {
             Verdict::Dropped => {
                 tracing::warn!(city_id, city = %name, "{err}; dropped from the schedule (check the city list)");
                 // A `once` sweep that could not read a city failed; a continuous run goes on.
                 if self.once {
-                    self.report
-                        .failed
-                        .push((city_id, name.to_string(), err.to_string()));
+                    self.report.failed.push((city_id, name.to_string(), why));
                 }
             }
             Verdict::Paused { until } => tracing::warn!(
@@ -282,9 +280,18 @@ impl<P: Publish> Run<P> {
             ),
             Verdict::GaveUp => {
                 tracing::warn!(city_id, city = %name, "{err}; giving up on this city");
-                self.report
-                    .failed
-                    .push((city_id, name.to_string(), err.to_string()));
+                self.report.failed.push((city_id, name.to_string(), why));
+            }
+            Verdict::SweepStopped { given_up } => {
+                tracing::error!(
+                    cities = given_up.len(),
+                    "{err}; the sweep stops: every call had to pause too often"
+                );
+                for id in given_up {
+                    let failed = (id, self.city_name(id), why.clone());
+                    self.report.failed.push(failed);
+                }
+                self.report.stopped = Some(why);
             }
             Verdict::NextAt { .. } => tracing::warn!(
                 city_id,

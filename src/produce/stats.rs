@@ -56,6 +56,9 @@ pub struct Report {
     pub failed: Vec<(i64, String, String)>,
     /// A 401: nothing else can work.
     pub fatal: Option<ApiError>,
+    /// `once`: why the sweep stopped before every city had its attempts (the API kept
+    /// refusing or could not be reached).
+    pub stopped: Option<String>,
     /// Stopped by the shutdown.
     pub interrupted: bool,
     /// Calls abandoned at shutdown after [`super::CALLS_GRACE`].
@@ -101,6 +104,10 @@ impl Report {
                 let (name, why) = (printable(name), printable(why));
                 let _ = writeln!(out, "failed: {name} ({id}): {why}");
             }
+        }
+        if let Some(why) = &self.stopped {
+            let why = printable(why);
+            let _ = writeln!(out, "stopped early: {why}: the API kept failing every call");
         }
         if self.abandoned_calls > 0 {
             let _ = writeln!(

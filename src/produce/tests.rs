@@ -369,3 +369,97 @@ async fn at_shutdown_calls_in_flight_get_a_grace_then_are_abandoned() {
         .summary()
         .contains("abandoned: 1 calls unanswered at shutdown"));
 }
+
+/// The error of a call that reached no server.
+fn unreachable() -> ApiError {
+    ApiError::Unreachable {
+        detail: "host not found (http://api.invalid/data/2.5/weather)".into(),
+    }
+}
+
+/// `n` of the same failure, for a city that keeps failing.
+fn failing(ids: std::ops::RangeInclusive<i64>, error: ApiError) -> Vec<(i64, Vec<ApiError>)> {
+    ids.map(|id| (id, vec![error.clone(); 100])).collect()
+}
+
+/// How many calls each city got, at most.
+fn most_calls_of_a_city(calls: &[(i64, Duration)]) -> usize {
+    let mut per_city: HashMap<i64, usize> = HashMap::new();
+    for (id, _) in calls {
+        *per_city.entry(*id).or_default() += 1;
+    }
+    per_city.into_values().max().unwrap_or(0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sweep_under_a_lasting_429_ends_soon_with_every_city_failed_and_why() {
+    let limited = ApiError::RateLimited {
+        retry_after: Some(Duration::from_secs(3)),
+    };
+    let source = Scripted::new(failing(1..=40, limited), &[]);
+    let (publisher, mut received) = Channel::new(false);
+    let (_trigger, shutdown) = Shutdown::manual();
+    let source_dyn: Arc<dyn ReadingSource> = source.clone();
+    let started = Instant::now();
+    let sweep = run(
+        producer(source_dyn, publisher, cities(40), Some(PLAN), true),
+        shutdown,
+    );
+    let report = tokio::time::timeout(Duration::from_secs(3600), sweep)
+        .await
+        .expect("the sweep is still going after an hour");
+
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(drain(&mut received).is_empty());
+    assert_eq!(report.failed.len(), 40, "{}", report.summary());
+    for (_, _, why) in &report.failed {
+        assert!(why.contains("HTTP 429"), "{why}");
+    }
+    assert!(
+        most_calls_of_a_city(&source.calls()) <= 3,
+        "{:?}",
+        source.calls()
+    );
+    let stopped = report.stopped.as_deref().unwrap_or_default();
+    assert!(stopped.contains("HTTP 429"), "{}", report.summary());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sweep_against_an_unreachable_api_ends_in_seconds_after_a_few_calls() {
+    let source = Scripted::new(failing(1..=126, unreachable()), &[]);
+    let (publisher, _received) = Channel::new(false);
+    let (_trigger, shutdown) = Shutdown::manual();
+    let source_dyn: Arc<dyn ReadingSource> = source.clone();
+    let started = Instant::now();
+    let sweep = run(
+        producer(source_dyn, publisher, cities(126), Some(PLAN), true),
+        shutdown,
+    );
+    let report = tokio::time::timeout(Duration::from_secs(3600), sweep)
+        .await
+        .expect("the sweep is still going after an hour");
+
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // The first calls, then one probe at a time.
+    let calls = source.calls().len();
+    assert!(calls <= MAX_CALLS_IN_FLIGHT + 2, "{calls} calls");
+    assert_eq!(report.failed.len(), 126, "{}", report.summary());
+    assert!(report
+        .failed
+        .iter()
+        .all(|(_, _, why)| why.contains("host not found")));
+    let stopped = report.stopped.as_deref().unwrap_or_default();
+    assert!(
+        stopped.contains("cannot be reached"),
+        "{}",
+        report.summary()
+    );
+}

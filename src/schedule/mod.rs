@@ -20,8 +20,13 @@ pub type Tick = Duration;
 
 /// A 429 without `Retry-After` pauses every call this long, doubling on each 429 in a row...
 pub const RATE_LIMIT_PAUSE_MIN: Duration = Duration::from_secs(60);
-/// ...up to this.
+/// ...up to this; with `once`, a `Retry-After` too.
 pub const RATE_LIMIT_PAUSE_MAX: Duration = Duration::from_secs(600);
+
+/// A call that reached no server pauses every call this long, doubling while it lasts...
+pub const UNREACHABLE_PAUSE_MIN: Duration = Duration::from_secs(1);
+/// ...up to this.
+pub const UNREACHABLE_PAUSE_MAX: Duration = Duration::from_secs(60);
 
 /// How many published observation times are remembered per city; older ones are below a
 /// floor and count as published, so memory stays bounded.
@@ -31,9 +36,11 @@ const REMEMBERED_OBSERVATIONS: usize = 16;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Config {
     pub plan: Plan,
-    /// One sweep: every city once (transient failures retried a few times), then finished.
+    /// One sweep: every city once (failures retried a few times), then finished.
     pub once: bool,
-    /// Attempts per city in a `once` sweep.
+    /// Attempts per city in a `once` sweep (every failure counts, a 429 too), and pauses of
+    /// every call: the last one stops the sweep. So a sweep makes at most this many calls per
+    /// city and waits at most this many pauses less one.
     pub once_attempts: u32,
     /// First retry delay after a transient failure; doubles per attempt up to `retry_max`.
     pub retry_base: Duration,
@@ -61,14 +68,17 @@ pub enum Outcome {
     NotFound,
     /// 429: pause every call.
     RateLimited { retry_after: Option<Duration> },
-    /// 5xx, timeout, refused: call this city again after a backoff.
+    /// 5xx, timeout, cut answer: call this city again after a backoff.
     Transient,
+    /// No server answered (host not found, connection refused): pause every call, then
+    /// probe the API one call at a time until it answers.
+    Unreachable,
     /// A useless answer: call the city at its next normal time.
     Skipped,
 }
 
 /// What the scheduler decided about an [`Outcome`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
     /// A new observation: publish it. The city is called again at `next`.
     Publish { next: Tick },
@@ -82,6 +92,9 @@ pub enum Verdict {
     RetryAt { at: Tick },
     /// `once`: the city has had its attempts and failed.
     GaveUp,
+    /// `once`: the sweep had its last pause and stops; these cities, this one included,
+    /// are given up (calls in flight still count when they answer).
+    SweepStopped { given_up: Vec<i64> },
     /// The city is called at its next normal time.
     NextAt { at: Tick },
 }
@@ -104,7 +117,7 @@ struct CityState {
     id: i64,
     due: Tick,
     in_flight: bool,
-    /// Transient failures in a row.
+    /// Failures in a row: transient ones, and with `once` every one.
     attempts: u32,
     /// Answers in a row that brought nothing new.
     unchanged: u32,
@@ -125,8 +138,15 @@ pub struct Scheduler {
     cities: Vec<CityState>,
     index: HashMap<i64, usize>,
     paused_until: Tick,
-    /// 429s in a row, for the growing pause.
+    /// 429s in a row (one per pause), for the growing pause.
     rate_limited: u32,
+    /// Calls in a row that reached no server (one per pause), for the growing pause; while
+    /// it is not zero, one call at a time probes the API.
+    unreachable: u32,
+    /// Pauses so far: with `once`, the last allowed one stops the sweep.
+    pauses: u32,
+    /// `once`: the sweep stopped; what is left in flight is given up if it fails.
+    stopped: bool,
     /// How long after an observation's expected time it tends to become visible; learnt.
     grace: Duration,
 }
@@ -166,6 +186,9 @@ impl Scheduler {
             index,
             paused_until: Duration::ZERO,
             rate_limited: 0,
+            unreachable: 0,
+            pauses: 0,
+            stopped: false,
             grace: config.plan.requested / 20,
             config,
         }
@@ -191,6 +214,10 @@ impl Scheduler {
 
     /// The next thing to do at `now`. Returning [`Next::Call`] charges the budget.
     pub fn next(&mut self, now: Tick) -> Next {
+        if self.unreachable > 0 && self.cities.iter().any(|c| c.in_flight) {
+            // The API is probed one call at a time until it answers.
+            return Next::AwaitAnswers;
+        }
         let mut earliest: Option<usize> = None;
         let mut any_left = false;
         for (i, city) in self.cities.iter().enumerate() {
@@ -234,6 +261,10 @@ impl Scheduler {
         let interval = config.plan.interval;
         let cadence = config.plan.requested;
         self.cities[i].in_flight = false;
+        if outcome != Outcome::Unreachable {
+            // A server answered.
+            self.unreachable = 0;
+        }
         match outcome {
             Outcome::Observation { dt, now_unix } => {
                 self.rate_limited = 0;
@@ -291,24 +322,44 @@ impl Scheduler {
                 Verdict::Dropped
             }
             Outcome::RateLimited { retry_after } => {
-                self.rate_limited += 1;
-                let pause = retry_after.unwrap_or_else(|| {
-                    RATE_LIMIT_PAUSE_MIN
-                        .saturating_mul(2u32.saturating_pow(self.rate_limited - 1))
-                        .min(RATE_LIMIT_PAUSE_MAX)
-                });
-                self.paused_until = self.paused_until.max(now + pause);
-                // The city keeps its (past) due time: it lost its turn, not an attempt, and
-                // goes among the first after the pause.
-                Verdict::Paused {
-                    until: self.paused_until,
+                let new_pause = now >= self.paused_until;
+                if new_pause {
+                    self.rate_limited += 1;
                 }
+                let pause = match retry_after {
+                    // A sweep must end: it waits no longer than a pause of its own.
+                    Some(wait) if config.once => wait.min(RATE_LIMIT_PAUSE_MAX),
+                    Some(wait) => wait,
+                    None if new_pause => growing(
+                        RATE_LIMIT_PAUSE_MIN,
+                        self.rate_limited,
+                        RATE_LIMIT_PAUSE_MAX,
+                    ),
+                    None => Duration::ZERO,
+                };
+                self.pause(i, now, pause, new_pause)
+            }
+            Outcome::Unreachable => {
+                let new_pause = now >= self.paused_until;
+                if new_pause {
+                    self.unreachable += 1;
+                }
+                let pause = if new_pause {
+                    growing(
+                        UNREACHABLE_PAUSE_MIN,
+                        self.unreachable,
+                        UNREACHABLE_PAUSE_MAX,
+                    )
+                } else {
+                    Duration::ZERO
+                };
+                self.pause(i, now, pause, new_pause)
             }
             Outcome::Transient => {
                 let city = &mut self.cities[i];
                 city.attempts += 1;
                 city.expecting = false;
-                if config.once && city.attempts >= config.once_attempts {
+                if config.once && (city.attempts >= config.once_attempts || self.stopped) {
                     city.done = true;
                     return Verdict::GaveUp;
                 }
@@ -334,6 +385,59 @@ impl Scheduler {
             }
         }
     }
+}
+
+impl Scheduler {
+    /// Pauses every call for `pause` after a 429 or an unreachable API at `now`, for city `i`.
+    /// A failure that arrives during a pause (a call made before it began) starts no new
+    /// pause: it may only make the current one longer (by its `Retry-After`). The city keeps its (past) due time:
+    /// it lost its turn and goes among the first after the pause; with `once` it also used
+    /// an attempt, and the sweep's last pause stops the sweep.
+    fn pause(&mut self, i: usize, now: Tick, pause: Duration, new_pause: bool) -> Verdict {
+        let once = self.config.once;
+        let attempts = self.config.once_attempts;
+        if new_pause {
+            self.pauses += 1;
+            if once && self.pauses >= attempts {
+                return Verdict::SweepStopped {
+                    given_up: self.stop_sweep(),
+                };
+            }
+        }
+        self.paused_until = self.paused_until.max(now + pause);
+        let city = &mut self.cities[i];
+        city.expecting = false;
+        if once {
+            city.attempts += 1;
+            if city.attempts >= attempts || self.stopped {
+                city.done = true;
+                return Verdict::GaveUp;
+            }
+        }
+        Verdict::Paused {
+            until: self.paused_until,
+        }
+    }
+
+    /// Ends a `once` sweep: every city not read, dropped or in flight is given up.
+    fn stop_sweep(&mut self) -> Vec<i64> {
+        self.stopped = true;
+        let mut given_up = Vec::new();
+        for city in &mut self.cities {
+            if !(city.done || city.dropped || city.in_flight) {
+                city.done = true;
+                given_up.push(city.id);
+            }
+        }
+        given_up
+    }
+}
+
+/// `first`, doubled for each time after the first of `times` in a row, up to `max`.
+fn growing(first: Duration, times: u32, max: Duration) -> Duration {
+    first
+        .saturating_mul(2u32.saturating_pow(times.saturating_sub(1)))
+        .min(max)
 }
 
 /// How soon an unchanged city is looked at again: a tenth of the cadence (1 min for 10 min).
@@ -585,8 +689,9 @@ mod tests {
 
     #[test]
     fn a_rate_limit_pauses_every_call_for_a_minute_growing_to_ten() {
+        // A continuous run: a sweep (`once`) stops at its third pause.
         let plan = plan(3, S(60), limits(60));
-        let mut s = Scheduler::new(&[1, 2, 3], Config::new(plan, true), limits(60));
+        let mut s = Scheduler::new(&[1, 2, 3], Config::new(plan, false), limits(60));
         let limited = Outcome::RateLimited { retry_after: None };
         let mut now = S(0);
         let mut pauses = Vec::new();
@@ -707,5 +812,149 @@ mod tests {
         s.next(S(600));
         s.record(2, S(600), Outcome::NotFound, 0.0);
         assert_eq!(s.next(S(601)), Next::Finished);
+    }
+
+    #[track_caller]
+    fn call(s: &mut Scheduler, now: Tick) -> i64 {
+        match s.next(now) {
+            Next::Call(id) => id,
+            other => panic!("{other:?} at {now:?}"),
+        }
+    }
+
+    #[test]
+    fn while_the_api_is_unreachable_every_call_pauses_and_one_call_at_a_time_probes_it() {
+        let plan = plan(3, S(600), limits(60));
+        let mut s = Scheduler::new(&[1, 2, 3], Config::new(plan, false), limits(60));
+        let first = call(&mut s, S(0));
+        assert_eq!(
+            s.record(first, S(0), Outcome::Unreachable, 0.0),
+            Verdict::Paused { until: S(1) }
+        );
+        assert_eq!(s.next(Duration::from_millis(500)), Next::WaitUntil(S(1)));
+        // Probes, one at a time, the pause doubling: 1 s, 2 s, 4 s...
+        let mut now = S(1);
+        for pause in [2, 4, 8, 16, 32, 60, 60] {
+            let probe = call(&mut s, now);
+            assert_eq!(s.next(now), Next::AwaitAnswers);
+            let verdict = s.record(probe, now, Outcome::Unreachable, 0.0);
+            assert_eq!(
+                verdict,
+                Verdict::Paused {
+                    until: now + S(pause)
+                }
+            );
+            now += S(pause);
+        }
+        // An answer, whatever it says, ends it: calls go at the usual pace again.
+        let probe = call(&mut s, now);
+        s.record(probe, now, Outcome::Skipped, 0.0);
+        call(&mut s, now);
+        call(&mut s, now + S(1));
+    }
+
+    #[test]
+    fn a_failure_during_a_pause_from_a_call_made_before_it_starts_no_new_pause() {
+        let plan = plan(3, S(600), limits(60));
+        let mut s = Scheduler::new(&[1, 2, 3], Config::new(plan, true), limits(60));
+        let limited = Outcome::RateLimited { retry_after: None };
+        let (a, b) = (call(&mut s, S(0)), call(&mut s, S(0)));
+        assert_eq!(
+            s.record(a, S(0), limited, 0.0),
+            Verdict::Paused { until: S(60) }
+        );
+        // The other call of the same moment: the same pause, not a longer one.
+        assert_eq!(
+            s.record(b, S(2), limited, 0.0),
+            Verdict::Paused { until: S(60) }
+        );
+        // The next 429 after it: the second pause, two minutes.
+        let c = call(&mut s, S(60));
+        assert_eq!(
+            s.record(c, S(60), limited, 0.0),
+            Verdict::Paused { until: S(180) }
+        );
+    }
+
+    #[test]
+    fn in_a_sweep_every_failure_counts_toward_the_citys_attempts() {
+        let plan = plan(2, S(600), limits(60));
+        let mut s = Scheduler::new(&[1, 2], Config::new(plan, true), limits(60));
+        let limited = Outcome::RateLimited {
+            retry_after: Some(S(5)),
+        };
+        assert_eq!(call(&mut s, S(0)), 1);
+        assert_eq!(call(&mut s, S(0)), 2);
+        assert_eq!(
+            s.record(1, S(0), limited, 0.0),
+            Verdict::Paused { until: S(5) }
+        );
+        s.record(2, S(0), Outcome::Observation { dt: 1, now_unix: 1 }, 0.0);
+        assert_eq!(call(&mut s, S(5)), 1);
+        assert!(matches!(
+            s.record(1, S(5), Outcome::Transient, 0.0),
+            Verdict::RetryAt { .. }
+        ));
+        let at = match s.next(S(5)) {
+            Next::WaitUntil(at) => at,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(call(&mut s, at), 1);
+        // The third failure, of a third kind: the city is given up, the sweep is over.
+        assert_eq!(s.record(1, at, Outcome::Unreachable, 0.0), Verdict::GaveUp);
+        assert_eq!(s.next(at), Next::Finished);
+    }
+
+    #[test]
+    fn a_sweep_stops_at_its_third_pause_and_gives_up_every_city_not_read() {
+        let plan = plan(4, S(600), limits(60));
+        let mut s = Scheduler::new(&[1, 2, 3, 4], Config::new(plan, true), limits(60));
+        let limited = Outcome::RateLimited {
+            retry_after: Some(S(1)),
+        };
+        let ids: Vec<i64> = (0..4).map(|_| call(&mut s, S(0))).collect();
+        assert_eq!(ids, [1, 2, 3, 4]);
+        s.record(1, S(0), Outcome::Observation { dt: 1, now_unix: 1 }, 0.0);
+        assert_eq!(
+            s.record(2, S(0), limited, 0.0),
+            Verdict::Paused { until: S(1) }
+        );
+        assert_eq!(call(&mut s, S(1)), 2);
+        assert_eq!(
+            s.record(2, S(1), limited, 0.0),
+            Verdict::Paused { until: S(2) }
+        );
+        assert_eq!(call(&mut s, S(2)), 2);
+        // Cities 3 and 4 are still in flight: their answers decide for them.
+        assert_eq!(
+            s.record(2, S(2), limited, 0.0),
+            Verdict::SweepStopped { given_up: vec![2] }
+        );
+        assert_eq!(s.next(S(2)), Next::AwaitAnswers);
+        assert_eq!(s.record(3, S(3), Outcome::Transient, 0.0), Verdict::GaveUp);
+        let read = s.record(4, S(3), Outcome::Observation { dt: 1, now_unix: 1 }, 0.0);
+        assert!(matches!(read, Verdict::Publish { .. }), "{read:?}");
+        assert_eq!(s.next(S(3)), Next::Finished);
+    }
+
+    #[test]
+    fn a_sweep_waits_at_most_ten_minutes_whatever_retry_after_says() {
+        let plan = plan(1, S(600), limits(60));
+        let day = Outcome::RateLimited {
+            retry_after: Some(S(86_400)),
+        };
+        let mut once = Scheduler::new(&[1], Config::new(plan, true), limits(60));
+        call(&mut once, S(0));
+        assert_eq!(
+            once.record(1, S(0), day, 0.0),
+            Verdict::Paused { until: S(600) }
+        );
+        // A continuous run has the time: it does as it is told.
+        let mut continuous = Scheduler::new(&[1], Config::new(plan, false), limits(60));
+        call(&mut continuous, S(0));
+        assert_eq!(
+            continuous.record(1, S(0), day, 0.0),
+            Verdict::Paused { until: S(86_400) }
+        );
     }
 }

@@ -651,6 +651,47 @@ async fn a_sweep_redirected_to_another_server_fails_that_city_and_sends_the_key_
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_sweep_against_an_api_nobody_answers_ends_in_seconds_with_the_reason() {
+    let ids: Vec<(i64, String)> = (1..=100).map(|i| (500 + i, format!("Ville {i}"))).collect();
+    let list = cities(
+        &ids.iter()
+            .map(|(id, n)| (*id, n.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let topic = fresh_topic().await;
+    // Port 1 on localhost: every connection is refused.
+    let mut cmd = meteo();
+    cmd.env("OWM_API_KEY", KEY)
+        .args([
+            "--topic",
+            &topic,
+            "produce",
+            "--once",
+            "--api-url",
+            "http://127.0.0.1:1",
+        ])
+        .arg("--cities")
+        .arg(&list);
+    let result = run(cmd);
+    result.assert_fails_with(&[
+        "the sweep stopped early (the API cannot be reached: connection refused",
+        "100 cities brought no reading",
+        "90 more",
+    ]);
+    assert_no_key(&result);
+    assert!(
+        result.took < Duration::from_secs(30),
+        "{}",
+        result.describe()
+    );
+    assert!(
+        result.stdout.contains("errors (unreachable 18)"),
+        "16 calls at once, then one probe after each of two pauses\n{}",
+        result.describe()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn hostile_text_from_the_api_or_the_city_list_reaches_no_terminal() {
     let fake = FakeOwm::start(DtModel::Fixed(1795895400));
     let escaped_name = "Pa\u{1b}]0;pwned\u{7}ris\u{1b}[2J";

@@ -62,9 +62,14 @@ pub enum ApiError {
     /// 429: over the plan's limit; `Retry-After` when the server sent one.
     #[error("over the plan's limit (HTTP 429){}", retry_after.map(|d| format!(", retry after {} s", d.as_secs())).unwrap_or_default())]
     RateLimited { retry_after: Option<Duration> },
-    /// 5xx, 408, timeouts, refused or cut connections: worth another try later.
+    /// 5xx, 408, no answer in time, a cut answer: worth another try later.
     #[error("temporary failure: {detail}")]
     Transient { detail: String },
+    /// No server answered: its host is not found, or refuses or times out the connection.
+    /// Worth another try later, like [`ApiError::Transient`], but it is the API that is out,
+    /// not the city: the loop pauses every call while it lasts.
+    #[error("the API cannot be reached: {detail}")]
+    Unreachable { detail: String },
     /// A 200 whose body is not a usable answer (not JSON, cut off, required field missing).
     #[error("unusable answer: {reason}")]
     BadAnswer { reason: String },
@@ -98,7 +103,7 @@ impl ApiError {
             ApiError::KeyRefused { .. } => ErrorClass::Fatal,
             ApiError::CityNotFound { .. } => ErrorClass::DropCity,
             ApiError::RateLimited { .. } => ErrorClass::PauseAll,
-            ApiError::Transient { .. } => ErrorClass::Retry,
+            ApiError::Transient { .. } | ApiError::Unreachable { .. } => ErrorClass::Retry,
             ApiError::BadAnswer { .. }
             | ApiError::Rejected { .. }
             | ApiError::Redirected { .. } => ErrorClass::Skip,
@@ -112,6 +117,7 @@ impl ApiError {
             ApiError::CityNotFound { .. } => "not_found",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Transient { .. } => "transient",
+            ApiError::Unreachable { .. } => "unreachable",
             ApiError::BadAnswer { .. } => "bad_answer",
             ApiError::Rejected { .. } => "rejected",
             ApiError::Redirected { .. } => "redirected",
@@ -130,6 +136,9 @@ impl ApiError {
                 message: clean(message),
             },
             ApiError::Transient { detail } => ApiError::Transient {
+                detail: clean(detail),
+            },
+            ApiError::Unreachable { detail } => ApiError::Unreachable {
                 detail: clean(detail),
             },
             ApiError::BadAnswer { reason } => ApiError::BadAnswer {
@@ -318,8 +327,25 @@ impl Client {
     }
 
     fn transport_error(&self, err: ureq::Error) -> ApiError {
-        ApiError::Transient {
-            detail: self.describe(&err),
+        use std::io::ErrorKind;
+        let detail = self.describe(&err);
+        match err {
+            ureq::Error::HostNotFound
+            | ureq::Error::Timeout(ureq::Timeout::Resolve | ureq::Timeout::Connect) => {
+                ApiError::Unreachable { detail }
+            }
+            ureq::Error::Io(io)
+                if matches!(
+                    io.kind(),
+                    ErrorKind::ConnectionRefused
+                        | ErrorKind::HostUnreachable
+                        | ErrorKind::NetworkUnreachable
+                        | ErrorKind::AddrNotAvailable
+                ) =>
+            {
+                ApiError::Unreachable { detail }
+            }
+            _ => ApiError::Transient { detail },
         }
     }
 
@@ -445,6 +471,7 @@ mod tests {
         });
         let err = client.fetch(2988507, "FR").unwrap_err();
         assert_eq!(err.class(), ErrorClass::Retry, "{err}");
+        assert_eq!(err.label(), "unreachable", "{err}");
         assert!(!format!("{err} {err:?}").contains("DISTINCTIVEKEY123"));
     }
 }
