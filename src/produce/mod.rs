@@ -1,6 +1,7 @@
 //! The produce engine: calls a [`ReadingSource`] for each city when the schedule says so and
 //! hands every new reading to a [`Publish`] (Kafka) until shutdown, then flushes and reports.
 
+pub mod outage;
 pub mod publish;
 pub mod source;
 pub mod stats;
@@ -22,6 +23,7 @@ use crate::schedule::{self, Limits, Next, Outcome, Plan, Scheduler, Verdict};
 use crate::shutdown::Shutdown;
 use crate::text::printable;
 
+use outage::{ApiOutage, Tell};
 pub use publish::Publish;
 pub use source::ReadingSource;
 pub use stats::{Report, Stats};
@@ -95,6 +97,7 @@ struct Run<P> {
     report: Report,
     limits: Option<Limits>,
     once: bool,
+    outage: ApiOutage,
 }
 
 /// Polls and publishes until `shutdown` (or, with `once`, until the sweep is done, or until
@@ -122,6 +125,7 @@ pub async fn run<P: Publish>(producer: Producer<P>, shutdown: Shutdown) -> Repor
         report: Report::default(),
         limits: producer.limits,
         once: producer.once,
+        outage: ApiOutage::default(),
     };
     let mut ticker = tokio::time::interval_at(run.origin + STATS_EVERY, STATS_EVERY);
     let shutdown = shutdown.wait();
@@ -210,6 +214,11 @@ impl<P: Publish> Run<P> {
         self.count(|s| s.calls += 1);
         let now = self.origin.elapsed();
         let name = self.city_name(city_id);
+        if !matches!(result, Err(ApiError::Unreachable { .. })) {
+            if let Some(down_for) = self.outage.answered(answered_at) {
+                tracing::info!(down_for_s = down_for.as_secs(), "weather API answers again");
+            }
+        }
         let reading = match result {
             Ok(reading) => reading,
             Err(err) => {
@@ -259,6 +268,10 @@ impl<P: Publish> Run<P> {
             (ErrorClass::Skip, _) => Outcome::Skipped,
         };
         let why = err.to_string();
+        if outcome == Outcome::Unreachable {
+            // One line for the outage, not one per call (see `outage`).
+            self.tell_outage(&err);
+        }
         match self.scheduler.record(city_id, now, outcome, rand::random()) {
             Verdict::Dropped => {
                 tracing::warn!(city_id, city = %name, "{err}; dropped from the schedule (check the city list)");
@@ -267,6 +280,7 @@ impl<P: Publish> Run<P> {
                     self.report.failed.push((city_id, name.to_string(), why));
                 }
             }
+            Verdict::Paused { .. } if outcome == Outcome::Unreachable => {}
             Verdict::Paused { until } => tracing::warn!(
                 city_id,
                 pause_s = until.saturating_sub(now).as_secs(),
@@ -299,6 +313,23 @@ impl<P: Publish> Run<P> {
                 "{err}; skipped until the city's next turn"
             ),
             Verdict::Publish { .. } | Verdict::AlreadyPublished { .. } => {}
+        }
+    }
+
+    /// Tells of a call that reached no server, as [`ApiOutage`] decides.
+    fn tell_outage(&mut self, err: &ApiError) {
+        match self.outage.unreachable(Instant::now()) {
+            Tell::Started => tracing::warn!(
+                reason = %err,
+                "weather API unreachable; every call waits, one call at a time tries it again"
+            ),
+            Tell::StillDown { down_for, calls } => tracing::warn!(
+                down_for_s = down_for.as_secs(),
+                calls,
+                reason = %err,
+                "weather API still unreachable"
+            ),
+            Tell::Nothing => {}
         }
     }
 

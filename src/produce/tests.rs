@@ -87,6 +87,8 @@ struct Scripted {
     synthetic: Synthetic,
     failures: Mutex<HashMap<i64, VecDeque<ApiError>>>,
     hanging: HashSet<i64>,
+    /// Until this time since the start, no call reaches the API.
+    down_until: Duration,
     origin: Instant,
     calls: Mutex<Vec<(i64, Duration)>>,
 }
@@ -102,9 +104,17 @@ impl Scripted {
                     .collect(),
             ),
             hanging: hanging.iter().copied().collect(),
+            down_until: Duration::ZERO,
             origin: Instant::now(),
             calls: Mutex::new(Vec::new()),
         })
+    }
+
+    /// A source that no call reaches for `down` from the start, then answers.
+    fn down_for(down: Duration) -> Arc<Scripted> {
+        let mut scripted = Arc::into_inner(Scripted::new(Vec::new(), &[])).expect("not shared");
+        scripted.down_until = down;
+        Arc::new(scripted)
     }
 
     /// (city, time since the start) of every call.
@@ -133,6 +143,9 @@ impl ReadingSource for Scripted {
             .push((city.id, self.origin.elapsed()));
         if self.hanging.contains(&city.id) {
             return Box::pin(std::future::pending());
+        }
+        if self.origin.elapsed() < self.down_until {
+            return Box::pin(std::future::ready(Err(unreachable())));
         }
         let failure = self
             .failures
@@ -462,4 +475,76 @@ async fn a_sweep_against_an_unreachable_api_ends_in_seconds_after_a_few_calls() 
         "{}",
         report.summary()
     );
+}
+
+/// What the loop logs, while the returned guard lives (on this thread: the paused-time tests
+/// run every task on it).
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<u8>>>);
+
+impl Log {
+    fn capture() -> (Log, tracing::subscriber::DefaultGuard) {
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        (log, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Lines holding `needle`.
+    fn count(&self, needle: &str) -> usize {
+        self.text().lines().filter(|l| l.contains(needle)).count()
+    }
+}
+
+impl std::io::Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unreachable_api_is_said_once_reminded_each_minute_and_said_back() {
+    let (log, _guard) = Log::capture();
+    let down = Duration::from_secs(5 * 60);
+    let source = Scripted::down_for(down);
+    let (publisher, mut received) = Channel::new(false);
+    let (trigger, shutdown) = Shutdown::manual();
+    let source_dyn: Arc<dyn ReadingSource> = source.clone();
+    let running = tokio::spawn(run(
+        producer(source_dyn, publisher, cities(3), Some(PLAN), false),
+        shutdown,
+    ));
+    tokio::time::sleep(down + Duration::from_secs(120)).await;
+    trigger.stop();
+    let report = running.await.unwrap();
+    let text = log.text();
+
+    assert_eq!(log.count("weather API unreachable"), 1, "{text}");
+    // One reminder a minute, at the calls of the probes that follow it (1 s to 60 s apart).
+    let reminders = log.count("weather API still unreachable");
+    assert!((3..=5).contains(&reminders), "{reminders}\n{text}");
+    assert_eq!(log.count("weather API answers again"), 1, "{text}");
+    // No line per failed call.
+    assert_eq!(log.count("retrying this city"), 0, "{text}");
+    assert_eq!(log.count("every call paused"), 0, "{text}");
+    // The calls were few, and every city was read once it answered.
+    let failed = source.calls().iter().filter(|(_, at)| *at < down).count();
+    assert!(failed < 15, "{failed} calls during the outage");
+    let mut published: Vec<i64> = drain(&mut received).iter().map(|r| r.city_id).collect();
+    published.sort();
+    published.dedup();
+    assert_eq!(published, [1, 2, 3], "{}", report.summary());
 }

@@ -689,6 +689,13 @@ async fn a_sweep_against_an_api_nobody_answers_ends_in_seconds_with_the_reason()
         "16 calls at once, then one probe after each of two pauses\n{}",
         result.describe()
     );
+    // Told once, not once per call.
+    assert_eq!(
+        result.stderr.matches("weather API unreachable").count(),
+        1,
+        "{}",
+        result.describe()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
