@@ -6,9 +6,9 @@ use std::sync::Arc;
 use anyhow::bail;
 
 use crate::city;
-use crate::kafka::producer::{self, Publisher};
+use crate::kafka::producer;
 use crate::kafka::CONNECT_TIMEOUT;
-use crate::produce::{self, source, stats, Producer, Report};
+use crate::produce::{self, publish, source, stats, Producer, Report};
 use crate::schedule;
 use crate::settings::{format_duration, ProduceSettings};
 use crate::shutdown::Shutdown;
@@ -23,7 +23,7 @@ pub async fn run(settings: ProduceSettings, shutdown: Shutdown) -> anyhow::Resul
     let kafka = settings.kafka.clone();
     let partitions =
         tokio::task::block_in_place(|| producer::check_topic(&kafka, CONNECT_TIMEOUT))?;
-    let publisher = Arc::new(Publisher::new(&kafka)?);
+    let publisher = Arc::new(publish::Kafka::new(&kafka)?);
 
     let limits = chosen.limits.unwrap_or(produce::UNLIMITED);
     let plan = schedule::plan(cities.len(), settings.interval, limits);
@@ -68,7 +68,7 @@ pub async fn run(settings: ProduceSettings, shutdown: Shutdown) -> anyhow::Resul
 const NAMES_IN_ERROR: usize = 10;
 
 /// The command's outcome: an error (exit 1) after a refused key, readings Kafka did not
-/// acknowledge, or (`once`, not interrupted) cities that brought no reading.
+/// acknowledge or would not take, or (`once`, not interrupted) cities that brought no reading.
 fn exit(report: Report, once: bool, brokers: &str) -> anyhow::Result<()> {
     if let Some(fatal) = report.fatal {
         return Err(fatal.into());
@@ -77,6 +77,12 @@ fn exit(report: Report, once: bool, brokers: &str) -> anyhow::Result<()> {
         bail!(
             "{} fetched readings were not acknowledged by Kafka at {brokers} before exit",
             report.stats.not_delivered
+        );
+    }
+    if report.stats.too_large > 0 {
+        bail!(
+            "{} fetched readings were larger than Kafka takes (message.max.bytes) and not sent",
+            report.stats.too_large
         );
     }
     if once && !report.interrupted && !report.failed.is_empty() {
@@ -125,6 +131,13 @@ mod tests {
         assert_eq!(
             err,
             "2 fetched readings were not acknowledged by Kafka at b:1 before exit"
+        );
+        let mut too_large = Report::default();
+        too_large.stats.too_large = 1;
+        let err = exit(too_large, false, "b:1").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "1 fetched readings were larger than Kafka takes (message.max.bytes) and not sent"
         );
 
         let failed = || Report {

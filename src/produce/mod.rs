@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::city::City;
-use crate::kafka::producer::{Delivered, PublishError};
+use crate::kafka::producer::Delivered;
 use crate::model::Reading;
 use crate::owm::api::{ApiError, ErrorClass};
 use crate::schedule::{self, Limits, Next, Outcome, Plan, Scheduler, Verdict};
@@ -24,7 +24,7 @@ use crate::shutdown::Shutdown;
 use crate::text::printable;
 
 use outage::{ApiOutage, Tell};
-pub use publish::Publish;
+pub use publish::{Publish, Undelivered};
 pub use source::ReadingSource;
 pub use stats::{Report, Stats};
 
@@ -78,7 +78,7 @@ type FetchResult = (
     Instant,
     OwnedSemaphorePermit,
 );
-type PublishResult = (Reading, Result<Delivered, PublishError>, Duration);
+type PublishResult = (Reading, Result<Delivered, Undelivered>, Duration);
 
 /// The run loop state.
 struct Run<P> {
@@ -351,6 +351,15 @@ impl<P: Publish> Run<P> {
                     partition = delivered.partition,
                     offset = delivered.offset,
                     "published"
+                );
+            }
+            Err(err @ Undelivered::TooLarge { .. }) => {
+                self.count(|s| s.too_large += 1);
+                tracing::error!(
+                    city_id = reading.city_id,
+                    city = %self.city_name(reading.city_id),
+                    observed_at = %reading.observed_at,
+                    "reading too large for Kafka, not sent: {err}"
                 );
             }
             Err(err) => {

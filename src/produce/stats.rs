@@ -19,6 +19,8 @@ pub struct Stats {
     pub errors: BTreeMap<&'static str, u64>,
     pub published: u64,
     pub not_delivered: u64,
+    /// Readings larger than Kafka takes: never sent.
+    pub too_large: u64,
     /// From the API's answer to Kafka's acknowledgement.
     pub latencies: Latencies,
 }
@@ -95,6 +97,13 @@ impl Report {
             );
         }
         // Names come from the city list and reasons from the API: printed safe.
+        if s.too_large > 0 {
+            let _ = writeln!(
+                out,
+                "too large for Kafka: {} readings over message.max.bytes, not sent",
+                s.too_large
+            );
+        }
         for (id, name) in &self.dropped {
             let name = printable(name);
             let _ = writeln!(out, "dropped: {name} ({id}): unknown to the API (404)");

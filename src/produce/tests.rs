@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 
 use super::*;
+use crate::kafka::producer::PublishError;
 use crate::model::SOURCE_OWM;
 use crate::synthetic::Synthetic;
 
@@ -52,7 +53,7 @@ impl Publish for Channel {
         &self,
         reading: &Reading,
         mut give_up: watch::Receiver<Option<Instant>>,
-    ) -> Result<Delivered, PublishError> {
+    ) -> Result<Delivered, Undelivered> {
         if self.down {
             let deadline = give_up
                 .wait_for(Option::is_some)
@@ -62,7 +63,8 @@ impl Publish for Channel {
             tokio::time::sleep_until(deadline).await;
             return Err(PublishError::GaveUp {
                 last_error: "no broker answers".into(),
-            });
+            }
+            .into());
         }
         self.sent.send(reading.clone()).expect("the test reads");
         Ok(Delivered {
