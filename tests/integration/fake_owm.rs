@@ -1,7 +1,7 @@
 //! A fake OpenWeatherMap Current Weather API for the tests: a plain HTTP/1.1 server on
 //! 127.0.0.1, port 0, one thread per connection, answering `/data/2.5/weather?id=` in the
 //! API's documented shape (the bodies of `tests/data/owm/`), scripted per city id, errors
-//! included. It records every call (city, time, key, query, the `dt` served) so tests can
+//! included, hostile ones too (any message, the key echoed, redirects elsewhere). It records every call (city, time, key, query, the `dt` served) so tests can
 //! check the rate, the parameters and what was published, and every observation it served
 //! with its values ([`Served`]), so the end-to-end tests can look for each one in Cassandra.
 //! An outage ([`FakeOwm::outage`]) or a few one-off answers ([`FakeOwm::next_answers`])

@@ -91,7 +91,8 @@ pub enum ErrorClass {
     DropCity,
     /// Pause every call.
     PauseAll,
-    /// Call this city again after a backoff.
+    /// Call this city again after a backoff; when the API itself cannot be reached
+    /// ([`ApiError::Unreachable`]), every call waits.
     Retry,
     /// Count, log, and call the city at its next normal time.
     Skip,
