@@ -511,17 +511,25 @@ pub fn main() -> ExitCode {
         }
     };
     if let Err(err) = logged {
-        eprintln!("meteo: error: {err:#}");
+        print_error(&err);
         return ExitCode::FAILURE;
     }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            // The whole context chain on one line: what failed, and why.
-            eprintln!("meteo: error: {err:#}");
+            print_error(&err);
             ExitCode::FAILURE
         }
     }
+}
+
+/// The whole context chain on one line: what failed, and why. It quotes outside text (a
+/// server's message, a file name), so control characters are stripped before it is printed.
+fn print_error(err: &anyhow::Error) {
+    eprintln!(
+        "meteo: error: {}",
+        crate::text::printable(&format!("{err:#}"))
+    );
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

@@ -36,5 +36,5 @@ pub mod shutdown;
 pub mod store;
 // Made-up but plausible readings, repeatable with a seed (no key needed).
 pub mod synthetic;
-// Folding names for searches (case, accents, hyphens). Pure.
+// Outside text made safe to print; folding names for searches. Pure.
 pub mod text;

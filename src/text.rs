@@ -1,5 +1,97 @@
-//! Text as people search for it: folding names so that a search ignores case, accents,
-//! hyphens and apostrophes (the city list's filters and duplicates, the dashboard's search).
+//! Text from outside made safe to print ([`printable`]), and names folded for searches
+//! ([`fold_name`]). Pure; depends on nothing else in meteo.
+
+/// `text` from outside (an API's error message, a city name) made safe for a terminal, on one
+/// line: escape sequences removed whole (ECMA-48 CSI, OSC, DCS and the other string controls,
+/// 7-bit and 8-bit), other control characters and the invisible characters that reorder or hide
+/// text (bidi overrides, zero-width marks) removed, whitespace runs turned into one space,
+/// ends trimmed. Printed as is, an escape sequence could retitle the window, clear the screen
+/// or hide what follows.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut space_pending = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            ESC => skip_escape(&mut chars),
+            // 8-bit CSI: parameters and a final byte follow.
+            '\u{9b}' => skip_csi(&mut chars),
+            // 8-bit DCS, SOS, OSC, PM, APC: a string up to ST or BEL follows.
+            '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
+            c if c.is_whitespace() => space_pending = true,
+            c if c.is_control() || is_invisible(c) => {}
+            c => {
+                if space_pending && !out.is_empty() {
+                    out.push(' ');
+                }
+                space_pending = false;
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+const ESC: char = '\u{1b}';
+const BEL: char = '\u{07}';
+/// The 8-bit String Terminator.
+const ST: char = '\u{9c}';
+
+type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
+
+/// Characters that are not controls but change how the text around them is shown: bidi
+/// embeddings, overrides and isolates, zero-width characters, the byte-order mark,
+/// interlinear annotations.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00ad}'
+        | '\u{200b}'..='\u{200f}'
+        | '\u{202a}'..='\u{202e}'
+        | '\u{2060}'..='\u{206f}'
+        | '\u{feff}'
+        | '\u{fff9}'..='\u{fffb}')
+}
+
+/// Skips what follows an ESC.
+fn skip_escape(chars: &mut Chars<'_>) {
+    match chars.next() {
+        Some('[') => skip_csi(chars),
+        Some(']' | 'P' | 'X' | '^' | '_') => skip_string(chars),
+        // nF sequences: intermediate bytes, then one final byte (ESC ( B, ESC # 8).
+        Some(c) if ('\u{20}'..='\u{2f}').contains(&c) => {
+            while chars
+                .next_if(|c| ('\u{20}'..='\u{2f}').contains(c))
+                .is_some()
+            {}
+            chars.next();
+        }
+        // Two-character sequences (ESC c, ESC 7, ESC M): the one character is gone already.
+        _ => {}
+    }
+}
+
+/// Skips CSI parameter (0x30–0x3F) and intermediate (0x20–0x2F) bytes and the final byte.
+fn skip_csi(chars: &mut Chars<'_>) {
+    while chars
+        .next_if(|c| ('\u{20}'..='\u{3f}').contains(c))
+        .is_some()
+    {}
+    chars.next_if(|c| ('\u{40}'..='\u{7e}').contains(c));
+}
+
+/// Skips a control string up to its terminator: BEL, ST, or ESC \.
+fn skip_string(chars: &mut Chars<'_>) {
+    while let Some(c) = chars.next() {
+        match c {
+            BEL | ST => return,
+            ESC => {
+                chars.next_if_eq(&'\\');
+                return;
+            }
+            _ => {}
+        }
+    }
+}
 
 /// A name as people search for it: lower case, without accents, with hyphens, apostrophes
 /// and runs of spaces turned into one space. `Saint-Étienne` and `saint  etienne` both fold
@@ -83,6 +175,39 @@ fn unaccent(c: char) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printable_text_keeps_what_can_be_read() {
+        assert_eq!(printable("Saint-Étienne"), "Saint-Étienne");
+        assert_eq!(
+            printable("Invalid API key. Please see https://x/faq#error401 for more info."),
+            "Invalid API key. Please see https://x/faq#error401 for more info."
+        );
+    }
+
+    #[test]
+    fn printable_text_loses_escape_sequences_whole() {
+        assert_eq!(printable("\x1b[2J\x1b[31mParis\x1b[0m"), "Paris");
+        assert_eq!(printable("\x1b]0;pwned\x07Lyon"), "Lyon");
+        assert_eq!(
+            printable("\x1b]8;;http://x\x1b\\Nice\x1b]8;;\x1b\\"),
+            "Nice"
+        );
+        assert_eq!(printable("\x1bPq#0;2;0;0;0\x1b\\Brest"), "Brest");
+        assert_eq!(printable("\x1b(BNantes\x1bc"), "Nantes");
+        assert_eq!(printable("\u{9b}31mLille\u{9d}title\u{9c}"), "Lille");
+        assert_eq!(printable("Caen\x1b]0;never ends"), "Caen");
+    }
+
+    #[test]
+    fn printable_text_is_one_line_without_controls_or_invisible_marks() {
+        assert_eq!(printable("Pa\x08\x07ris\x7f\u{85}"), "Paris");
+        assert_eq!(printable("\u{202e}nimes\u{200b}\u{feff}"), "nimes");
+        assert_eq!(
+            printable("  bad\r\nmeteo: all is fine\t "),
+            "bad meteo: all is fine"
+        );
+    }
 
     #[test]
     fn folding_ignores_case_accents_and_hyphens() {

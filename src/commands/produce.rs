@@ -6,12 +6,13 @@ use std::sync::Arc;
 use anyhow::bail;
 
 use crate::city;
-use crate::kafka::producer::{self, Publisher};
+use crate::kafka::producer;
 use crate::kafka::CONNECT_TIMEOUT;
-use crate::produce::{self, source, stats, Producer, Report};
+use crate::produce::{self, publish, source, stats, Producer, Report};
 use crate::schedule;
 use crate::settings::{format_duration, ProduceSettings};
 use crate::shutdown::Shutdown;
+use crate::text::printable;
 
 /// Runs `meteo produce`.
 pub async fn run(settings: ProduceSettings, shutdown: Shutdown) -> anyhow::Result<()> {
@@ -22,7 +23,7 @@ pub async fn run(settings: ProduceSettings, shutdown: Shutdown) -> anyhow::Resul
     let kafka = settings.kafka.clone();
     let partitions =
         tokio::task::block_in_place(|| producer::check_topic(&kafka, CONNECT_TIMEOUT))?;
-    let publisher = Arc::new(Publisher::new(&kafka)?);
+    let publisher = Arc::new(publish::Kafka::new(&kafka)?);
 
     let limits = chosen.limits.unwrap_or(produce::UNLIMITED);
     let plan = schedule::plan(cities.len(), settings.interval, limits);
@@ -63,8 +64,11 @@ pub async fn run(settings: ProduceSettings, shutdown: Shutdown) -> anyhow::Resul
     exit(report, settings.once, &kafka.brokers)
 }
 
+/// Failed cities named in the error line; the summary lists them all.
+const NAMES_IN_ERROR: usize = 10;
+
 /// The command's outcome: an error (exit 1) after a refused key, readings Kafka did not
-/// acknowledge, or (`once`, not interrupted) cities that brought no reading.
+/// acknowledge or would not take, or (`once`, not interrupted) cities that brought no reading.
 fn exit(report: Report, once: bool, brokers: &str) -> anyhow::Result<()> {
     if let Some(fatal) = report.fatal {
         return Err(fatal.into());
@@ -75,14 +79,27 @@ fn exit(report: Report, once: bool, brokers: &str) -> anyhow::Result<()> {
             report.stats.not_delivered
         );
     }
+    if report.stats.too_large > 0 {
+        bail!(
+            "{} fetched readings were larger than Kafka takes (message.max.bytes) and not sent",
+            report.stats.too_large
+        );
+    }
     if once && !report.interrupted && !report.failed.is_empty() {
-        let names: Vec<String> = report
+        let mut names: Vec<String> = report
             .failed
             .iter()
-            .map(|(id, name, _)| format!("{name} ({id})"))
+            .take(NAMES_IN_ERROR)
+            .map(|(id, name, _)| format!("{} ({id})", printable(name)))
             .collect();
+        if report.failed.len() > NAMES_IN_ERROR {
+            names.push(format!("{} more", report.failed.len() - NAMES_IN_ERROR));
+        }
+        let stopped = report.stopped.as_ref().map_or_else(String::new, |why| {
+            format!("the sweep stopped early ({}); ", printable(why))
+        });
         bail!(
-            "{} cities brought no reading: {} (see the summary above)",
+            "{stopped}{} cities brought no reading: {} (see the summary above)",
             report.failed.len(),
             names.join(", ")
         );
@@ -115,6 +132,13 @@ mod tests {
             err,
             "2 fetched readings were not acknowledged by Kafka at b:1 before exit"
         );
+        let mut too_large = Report::default();
+        too_large.stats.too_large = 1;
+        let err = exit(too_large, false, "b:1").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "1 fetched readings were larger than Kafka takes (message.max.bytes) and not sent"
+        );
 
         let failed = || Report {
             failed: vec![(7, "Lyon".into(), "temporary failure: HTTP 503".into())],
@@ -132,5 +156,27 @@ mod tests {
             ..failed()
         };
         assert!(exit(interrupted, true, "b:1").is_ok());
+    }
+
+    #[test]
+    fn a_stopped_sweep_says_why_and_names_ten_cities_at_most() {
+        let why = "the API cannot be reached: host not found (http://x/data/2.5/weather)";
+        let report = Report {
+            failed: (1..=12)
+                .map(|id| (id, format!("Ville {id}"), why.to_string()))
+                .collect(),
+            stopped: Some(why.to_string()),
+            ..Report::default()
+        };
+        assert!(report.summary().contains(&format!("stopped early: {why}")));
+        let err = exit(report, true, "b:1").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "the sweep stopped early ({why}); 12 cities brought no reading: Ville 1 (1), \
+                 Ville 2 (2), Ville 3 (3), Ville 4 (4), Ville 5 (5), Ville 6 (6), Ville 7 (7), \
+                 Ville 8 (8), Ville 9 (9), Ville 10 (10), 2 more (see the summary above)"
+            )
+        );
     }
 }

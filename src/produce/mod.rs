@@ -1,6 +1,7 @@
 //! The produce engine: calls a [`ReadingSource`] for each city when the schedule says so and
 //! hands every new reading to a [`Publish`] (Kafka) until shutdown, then flushes and reports.
 
+pub mod outage;
 pub mod publish;
 pub mod source;
 pub mod stats;
@@ -15,13 +16,15 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::city::City;
-use crate::kafka::producer::{Delivered, PublishError};
+use crate::kafka::producer::Delivered;
 use crate::model::Reading;
 use crate::owm::api::{ApiError, ErrorClass};
 use crate::schedule::{self, Limits, Next, Outcome, Plan, Scheduler, Verdict};
 use crate::shutdown::Shutdown;
+use crate::text::printable;
 
-pub use publish::Publish;
+use outage::{ApiOutage, Tell};
+pub use publish::{Publish, Undelivered};
 pub use source::ReadingSource;
 pub use stats::{Report, Stats};
 
@@ -75,7 +78,7 @@ type FetchResult = (
     Instant,
     OwnedSemaphorePermit,
 );
-type PublishResult = (Reading, Result<Delivered, PublishError>, Duration);
+type PublishResult = (Reading, Result<Delivered, Undelivered>, Duration);
 
 /// The run loop state.
 struct Run<P> {
@@ -94,6 +97,7 @@ struct Run<P> {
     report: Report,
     limits: Option<Limits>,
     once: bool,
+    outage: ApiOutage,
 }
 
 /// Polls and publishes until `shutdown` (or, with `once`, until the sweep is done, or until
@@ -121,6 +125,7 @@ pub async fn run<P: Publish>(producer: Producer<P>, shutdown: Shutdown) -> Repor
         report: Report::default(),
         limits: producer.limits,
         once: producer.once,
+        outage: ApiOutage::default(),
     };
     let mut ticker = tokio::time::interval_at(run.origin + STATS_EVERY, STATS_EVERY);
     let shutdown = shutdown.wait();
@@ -174,10 +179,11 @@ async fn sleep_until(wake: Option<Instant>) {
 }
 
 impl<P: Publish> Run<P> {
+    /// The name of the city, safe to log: the list is outside text.
     fn city_name(&self, id: i64) -> String {
         self.cities
             .get(&id)
-            .map_or_else(|| "?".to_string(), |c| c.name.clone())
+            .map_or_else(|| "?".to_string(), |c| printable(&c.name))
     }
 
     /// Starts the call for `city_id`. The caller checked that a queue slot is free.
@@ -208,6 +214,11 @@ impl<P: Publish> Run<P> {
         self.count(|s| s.calls += 1);
         let now = self.origin.elapsed();
         let name = self.city_name(city_id);
+        if !matches!(result, Err(ApiError::Unreachable { .. })) {
+            if let Some(down_for) = self.outage.answered(answered_at) {
+                tracing::info!(down_for_s = down_for.as_secs(), "weather API answers again");
+            }
+        }
         let reading = match result {
             Ok(reading) => reading,
             Err(err) => {
@@ -241,32 +252,35 @@ impl<P: Publish> Run<P> {
     fn failed_call(&mut self, city_id: i64, name: &str, err: ApiError, now: Duration) {
         let label = err.label();
         self.count(|s| *s.errors.entry(label).or_default() += 1);
-        let outcome = match err.class() {
-            ErrorClass::Fatal => {
+        let outcome = match (err.class(), &err) {
+            (ErrorClass::Fatal, _) => {
                 tracing::error!(city_id, "{err}");
                 self.report.fatal = Some(err);
                 return;
             }
-            ErrorClass::DropCity => Outcome::NotFound,
-            ErrorClass::PauseAll => Outcome::RateLimited {
-                retry_after: match err {
-                    ApiError::RateLimited { retry_after } => retry_after,
-                    _ => None,
-                },
+            (ErrorClass::DropCity, _) => Outcome::NotFound,
+            (ErrorClass::PauseAll, ApiError::RateLimited { retry_after }) => Outcome::RateLimited {
+                retry_after: *retry_after,
             },
-            ErrorClass::Retry => Outcome::Transient,
-            ErrorClass::Skip => Outcome::Skipped,
+            (ErrorClass::PauseAll, _) => Outcome::RateLimited { retry_after: None },
+            (ErrorClass::Retry, ApiError::Unreachable { .. }) => Outcome::Unreachable,
+            (ErrorClass::Retry, _) => Outcome::Transient,
+            (ErrorClass::Skip, _) => Outcome::Skipped,
         };
+        let why = err.to_string();
+        if outcome == Outcome::Unreachable {
+            // One line for the outage, not one per call (see `outage`).
+            self.tell_outage(&err);
+        }
         match self.scheduler.record(city_id, now, outcome, rand::random()) {
             Verdict::Dropped => {
                 tracing::warn!(city_id, city = %name, "{err}; dropped from the schedule (check the city list)");
                 // A `once` sweep that could not read a city failed; a continuous run goes on.
                 if self.once {
-                    self.report
-                        .failed
-                        .push((city_id, name.to_string(), err.to_string()));
+                    self.report.failed.push((city_id, name.to_string(), why));
                 }
             }
+            Verdict::Paused { .. } if outcome == Outcome::Unreachable => {}
             Verdict::Paused { until } => tracing::warn!(
                 city_id,
                 pause_s = until.saturating_sub(now).as_secs(),
@@ -280,9 +294,18 @@ impl<P: Publish> Run<P> {
             ),
             Verdict::GaveUp => {
                 tracing::warn!(city_id, city = %name, "{err}; giving up on this city");
-                self.report
-                    .failed
-                    .push((city_id, name.to_string(), err.to_string()));
+                self.report.failed.push((city_id, name.to_string(), why));
+            }
+            Verdict::SweepStopped { given_up } => {
+                tracing::error!(
+                    cities = given_up.len(),
+                    "{err}; the sweep stops: every call had to pause too often"
+                );
+                for id in given_up {
+                    let failed = (id, self.city_name(id), why.clone());
+                    self.report.failed.push(failed);
+                }
+                self.report.stopped = Some(why);
             }
             Verdict::NextAt { .. } => tracing::warn!(
                 city_id,
@@ -290,6 +313,23 @@ impl<P: Publish> Run<P> {
                 "{err}; skipped until the city's next turn"
             ),
             Verdict::Publish { .. } | Verdict::AlreadyPublished { .. } => {}
+        }
+    }
+
+    /// Tells of a call that reached no server, as [`ApiOutage`] decides.
+    fn tell_outage(&mut self, err: &ApiError) {
+        match self.outage.unreachable(Instant::now()) {
+            Tell::Started => tracing::warn!(
+                reason = %err,
+                "weather API unreachable; every call waits, one call at a time tries it again"
+            ),
+            Tell::StillDown { down_for, calls } => tracing::warn!(
+                down_for_s = down_for.as_secs(),
+                calls,
+                reason = %err,
+                "weather API still unreachable"
+            ),
+            Tell::Nothing => {}
         }
     }
 
@@ -311,6 +351,15 @@ impl<P: Publish> Run<P> {
                     partition = delivered.partition,
                     offset = delivered.offset,
                     "published"
+                );
+            }
+            Err(err @ Undelivered::TooLarge { .. }) => {
+                self.count(|s| s.too_large += 1);
+                tracing::error!(
+                    city_id = reading.city_id,
+                    city = %self.city_name(reading.city_id),
+                    observed_at = %reading.observed_at,
+                    "reading too large for Kafka, not sent: {err}"
                 );
             }
             Err(err) => {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::latency::Latencies;
 use crate::owm::api::ApiError;
 use crate::schedule::{Budget, Limits, Plan, Tick};
+use crate::text::printable;
 
 /// Counters over a period.
 #[derive(Debug, Default, Clone)]
@@ -18,6 +19,8 @@ pub struct Stats {
     pub errors: BTreeMap<&'static str, u64>,
     pub published: u64,
     pub not_delivered: u64,
+    /// Readings larger than Kafka takes: never sent.
+    pub too_large: u64,
     /// From the API's answer to Kafka's acknowledgement.
     pub latencies: Latencies,
 }
@@ -55,6 +58,9 @@ pub struct Report {
     pub failed: Vec<(i64, String, String)>,
     /// A 401: nothing else can work.
     pub fatal: Option<ApiError>,
+    /// `once`: why the sweep stopped before every city had its attempts (the API kept
+    /// refusing or could not be reached).
+    pub stopped: Option<String>,
     /// Stopped by the shutdown.
     pub interrupted: bool,
     /// Calls abandoned at shutdown after [`super::CALLS_GRACE`].
@@ -90,13 +96,27 @@ impl Report {
                 s.latencies.len()
             );
         }
+        // Names come from the city list and reasons from the API: printed safe.
+        if s.too_large > 0 {
+            let _ = writeln!(
+                out,
+                "too large for Kafka: {} readings over message.max.bytes, not sent",
+                s.too_large
+            );
+        }
         for (id, name) in &self.dropped {
+            let name = printable(name);
             let _ = writeln!(out, "dropped: {name} ({id}): unknown to the API (404)");
         }
         for (id, name, why) in &self.failed {
             if !self.dropped.iter().any(|(d, _)| d == id) {
+                let (name, why) = (printable(name), printable(why));
                 let _ = writeln!(out, "failed: {name} ({id}): {why}");
             }
+        }
+        if let Some(why) = &self.stopped {
+            let why = printable(why);
+            let _ = writeln!(out, "stopped early: {why}: the API kept failing every call");
         }
         if self.abandoned_calls > 0 {
             let _ = writeln!(

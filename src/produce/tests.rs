@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 
 use super::*;
+use crate::kafka::producer::PublishError;
 use crate::model::SOURCE_OWM;
 use crate::synthetic::Synthetic;
 
@@ -52,7 +53,7 @@ impl Publish for Channel {
         &self,
         reading: &Reading,
         mut give_up: watch::Receiver<Option<Instant>>,
-    ) -> Result<Delivered, PublishError> {
+    ) -> Result<Delivered, Undelivered> {
         if self.down {
             let deadline = give_up
                 .wait_for(Option::is_some)
@@ -62,7 +63,8 @@ impl Publish for Channel {
             tokio::time::sleep_until(deadline).await;
             return Err(PublishError::GaveUp {
                 last_error: "no broker answers".into(),
-            });
+            }
+            .into());
         }
         self.sent.send(reading.clone()).expect("the test reads");
         Ok(Delivered {
@@ -87,6 +89,8 @@ struct Scripted {
     synthetic: Synthetic,
     failures: Mutex<HashMap<i64, VecDeque<ApiError>>>,
     hanging: HashSet<i64>,
+    /// Until this time since the start, no call reaches the API.
+    down_until: Duration,
     origin: Instant,
     calls: Mutex<Vec<(i64, Duration)>>,
 }
@@ -102,9 +106,17 @@ impl Scripted {
                     .collect(),
             ),
             hanging: hanging.iter().copied().collect(),
+            down_until: Duration::ZERO,
             origin: Instant::now(),
             calls: Mutex::new(Vec::new()),
         })
+    }
+
+    /// A source that no call reaches for `down` from the start, then answers.
+    fn down_for(down: Duration) -> Arc<Scripted> {
+        let mut scripted = Arc::into_inner(Scripted::new(Vec::new(), &[])).expect("not shared");
+        scripted.down_until = down;
+        Arc::new(scripted)
     }
 
     /// (city, time since the start) of every call.
@@ -133,6 +145,9 @@ impl ReadingSource for Scripted {
             .push((city.id, self.origin.elapsed()));
         if self.hanging.contains(&city.id) {
             return Box::pin(std::future::pending());
+        }
+        if self.origin.elapsed() < self.down_until {
+            return Box::pin(std::future::ready(Err(unreachable())));
         }
         let failure = self
             .failures
@@ -368,4 +383,170 @@ async fn at_shutdown_calls_in_flight_get_a_grace_then_are_abandoned() {
     assert!(report
         .summary()
         .contains("abandoned: 1 calls unanswered at shutdown"));
+}
+
+/// The error of a call that reached no server.
+fn unreachable() -> ApiError {
+    ApiError::Unreachable {
+        detail: "host not found (http://api.invalid/data/2.5/weather)".into(),
+    }
+}
+
+/// `n` of the same failure, for a city that keeps failing.
+fn failing(ids: std::ops::RangeInclusive<i64>, error: ApiError) -> Vec<(i64, Vec<ApiError>)> {
+    ids.map(|id| (id, vec![error.clone(); 100])).collect()
+}
+
+/// How many calls each city got, at most.
+fn most_calls_of_a_city(calls: &[(i64, Duration)]) -> usize {
+    let mut per_city: HashMap<i64, usize> = HashMap::new();
+    for (id, _) in calls {
+        *per_city.entry(*id).or_default() += 1;
+    }
+    per_city.into_values().max().unwrap_or(0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sweep_under_a_lasting_429_ends_soon_with_every_city_failed_and_why() {
+    let limited = ApiError::RateLimited {
+        retry_after: Some(Duration::from_secs(3)),
+    };
+    let source = Scripted::new(failing(1..=40, limited), &[]);
+    let (publisher, mut received) = Channel::new(false);
+    let (_trigger, shutdown) = Shutdown::manual();
+    let source_dyn: Arc<dyn ReadingSource> = source.clone();
+    let started = Instant::now();
+    let sweep = run(
+        producer(source_dyn, publisher, cities(40), Some(PLAN), true),
+        shutdown,
+    );
+    let report = tokio::time::timeout(Duration::from_secs(3600), sweep)
+        .await
+        .expect("the sweep is still going after an hour");
+
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(drain(&mut received).is_empty());
+    assert_eq!(report.failed.len(), 40, "{}", report.summary());
+    for (_, _, why) in &report.failed {
+        assert!(why.contains("HTTP 429"), "{why}");
+    }
+    assert!(
+        most_calls_of_a_city(&source.calls()) <= 3,
+        "{:?}",
+        source.calls()
+    );
+    let stopped = report.stopped.as_deref().unwrap_or_default();
+    assert!(stopped.contains("HTTP 429"), "{}", report.summary());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sweep_against_an_unreachable_api_ends_in_seconds_after_a_few_calls() {
+    let source = Scripted::new(failing(1..=126, unreachable()), &[]);
+    let (publisher, _received) = Channel::new(false);
+    let (_trigger, shutdown) = Shutdown::manual();
+    let source_dyn: Arc<dyn ReadingSource> = source.clone();
+    let started = Instant::now();
+    let sweep = run(
+        producer(source_dyn, publisher, cities(126), Some(PLAN), true),
+        shutdown,
+    );
+    let report = tokio::time::timeout(Duration::from_secs(3600), sweep)
+        .await
+        .expect("the sweep is still going after an hour");
+
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // The first calls, then one probe at a time.
+    let calls = source.calls().len();
+    assert!(calls <= MAX_CALLS_IN_FLIGHT + 2, "{calls} calls");
+    assert_eq!(report.failed.len(), 126, "{}", report.summary());
+    assert!(report
+        .failed
+        .iter()
+        .all(|(_, _, why)| why.contains("host not found")));
+    let stopped = report.stopped.as_deref().unwrap_or_default();
+    assert!(
+        stopped.contains("cannot be reached"),
+        "{}",
+        report.summary()
+    );
+}
+
+/// What the loop logs, while the returned guard lives (on this thread: the paused-time tests
+/// run every task on it).
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<u8>>>);
+
+impl Log {
+    fn capture() -> (Log, tracing::subscriber::DefaultGuard) {
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        (log, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Lines holding `needle`.
+    fn count(&self, needle: &str) -> usize {
+        self.text().lines().filter(|l| l.contains(needle)).count()
+    }
+}
+
+impl std::io::Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unreachable_api_is_said_once_reminded_each_minute_and_said_back() {
+    let (log, _guard) = Log::capture();
+    let down = Duration::from_secs(5 * 60);
+    let source = Scripted::down_for(down);
+    let (publisher, mut received) = Channel::new(false);
+    let (trigger, shutdown) = Shutdown::manual();
+    let source_dyn: Arc<dyn ReadingSource> = source.clone();
+    let running = tokio::spawn(run(
+        producer(source_dyn, publisher, cities(3), Some(PLAN), false),
+        shutdown,
+    ));
+    tokio::time::sleep(down + Duration::from_secs(120)).await;
+    trigger.stop();
+    let report = running.await.unwrap();
+    let text = log.text();
+
+    assert_eq!(log.count("weather API unreachable"), 1, "{text}");
+    // One reminder a minute, at the calls of the probes that follow it (1 s to 60 s apart).
+    let reminders = log.count("weather API still unreachable");
+    assert!((3..=5).contains(&reminders), "{reminders}\n{text}");
+    assert_eq!(log.count("weather API answers again"), 1, "{text}");
+    // No line per failed call.
+    assert_eq!(log.count("retrying this city"), 0, "{text}");
+    assert_eq!(log.count("every call paused"), 0, "{text}");
+    // The calls were few, and every city was read once it answered.
+    let failed = source.calls().iter().filter(|(_, at)| *at < down).count();
+    assert!(failed < 15, "{failed} calls during the outage");
+    let mut published: Vec<i64> = drain(&mut received).iter().map(|r| r.city_id).collect();
+    published.sort();
+    published.dedup();
+    assert_eq!(published, [1, 2, 3], "{}", report.summary());
 }

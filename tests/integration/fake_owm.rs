@@ -1,7 +1,7 @@
 //! A fake OpenWeatherMap Current Weather API for the tests: a plain HTTP/1.1 server on
 //! 127.0.0.1, port 0, one thread per connection, answering `/data/2.5/weather?id=` in the
 //! API's documented shape (the bodies of `tests/data/owm/`), scripted per city id, errors
-//! included. It records every call (city, time, key, query, the `dt` served) so tests can
+//! included, hostile ones too (any message, the key echoed, redirects elsewhere). It records every call (city, time, key, query, the `dt` served) so tests can
 //! check the rate, the parameters and what was published, and every observation it served
 //! with its values ([`Served`]), so the end-to-end tests can look for each one in Cassandra.
 //! An outage ([`FakeOwm::outage`]) or a few one-off answers ([`FakeOwm::next_answers`])
@@ -43,6 +43,13 @@ pub enum Answer {
     /// 200 like [`Answer::Full`], but the temperature and the humidity change with each
     /// observation ([`varying_values`]), so a stored row shows which observation it holds.
     Varying,
+    /// This status with `{"cod": status, "message": ...}`, the message as given (escape
+    /// sequences included) but with `{appid}` replaced by the key the call sent, as a
+    /// server echoing its request would.
+    Message { status: u16, message: String },
+    /// 302 to `to` (a base URL such as another fake's) + `/data/2.5/weather` + the query the
+    /// call sent, key included.
+    Redirect { to: String },
 }
 
 /// How `dt` moves for [`Answer::Full`].
@@ -93,6 +100,15 @@ struct State {
     overrides: std::collections::VecDeque<Answer>,
     /// Whether the overrides repeat in turn (an outage) or are used up one per call.
     cycle: bool,
+}
+
+/// What [`FakeOwm::answer`] needs of the request.
+struct Request {
+    city_id: i64,
+    /// `appid`, decoded.
+    key: String,
+    /// The query as sent, still encoded.
+    raw_query: String,
 }
 
 /// The running server; it lives as long as the test process.
@@ -193,8 +209,8 @@ impl FakeOwm {
             }
         }
         let target = request_line.split_whitespace().nth(1).unwrap_or("/");
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        let query: HashMap<String, String> = query
+        let (path, raw_query) = target.split_once('?').unwrap_or((target, ""));
+        let query: HashMap<String, String> = raw_query
             .split('&')
             .filter_map(|kv| kv.split_once('='))
             .map(|(k, v)| (k.to_string(), percent_decode(v)))
@@ -210,6 +226,11 @@ impl FakeOwm {
             return;
         }
         let city_id: i64 = query.get("id").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let request = Request {
+            city_id,
+            key: query.get("appid").cloned().unwrap_or_default(),
+            raw_query: raw_query.to_string(),
+        };
         let at = Instant::now();
         // Recorded on arrival, so a slow answer still counts when the next call comes.
         let (index, answer, name, dt) = {
@@ -247,7 +268,7 @@ impl FakeOwm {
             });
             (state.calls.len() - 1, answer, name, dt)
         };
-        let (status, served_dt) = self.answer(&mut stream, &answer, city_id, &name, dt);
+        let (status, served_dt) = self.answer(&mut stream, &answer, &request, &name, dt);
         let mut state = self.state.lock().unwrap();
         state.calls[index].status = status;
         state.calls[index].dt = served_dt;
@@ -257,10 +278,11 @@ impl FakeOwm {
         &self,
         stream: &mut TcpStream,
         answer: &Answer,
-        city_id: i64,
+        request: &Request,
         name: &str,
         dt: i64,
     ) -> (u16, Option<i64>) {
+        let city_id = request.city_id;
         match answer {
             Answer::Full | Answer::Varying => {
                 let (temperature, humidity) = if *answer == Answer::Varying {
@@ -344,6 +366,17 @@ impl FakeOwm {
                 respond(stream, 200, "OK", "");
                 (200, None)
             }
+            Answer::Message { status, message } => {
+                let message = message.replace("{appid}", &request.key);
+                let body = json!({"cod": status, "message": message}).to_string();
+                respond(stream, *status, &body, "");
+                (*status, None)
+            }
+            Answer::Redirect { to } => {
+                let location = format!("Location: {to}/data/2.5/weather?{}\r\n", request.raw_query);
+                respond(stream, 302, "", &location);
+                (302, None)
+            }
         }
     }
 }
@@ -377,6 +410,7 @@ pub fn full_body(city_id: i64, name: &str, dt: i64) -> String {
 fn respond(stream: &mut TcpStream, status: u16, body: &str, extra_headers: &str) -> bool {
     let reason = match status {
         200 => "OK",
+        302 => "Found",
         400 => "Bad Request",
         401 => "Unauthorized",
         404 => "Not Found",

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use meteo::kafka::{ensure_topics, topic_partitions, TopicSpec};
 use meteo::model::Reading;
+use meteo::owm::api::{ApiConfig, Client, ErrorClass};
+use meteo::settings::Secret;
 use serde_json::{json, Value};
 
 use crate::fake_owm::{Answer, DtModel, FakeOwm};
@@ -21,6 +23,7 @@ pub(crate) const KEY: &str = "k3y-DISTINCTIVE-7f3a9c0e";
 const PARIS: i64 = 2988507;
 const LYON: i64 = 2996944;
 const SAINT_ETIENNE: i64 = 2980291;
+const NICE: i64 = 2990440;
 
 /// A city list file with these (id, name) pairs.
 fn cities(list: &[(i64, &str)]) -> PathBuf {
@@ -513,6 +516,251 @@ async fn a_missing_or_malformed_city_list_is_named_in_one_error_line() {
     let result = run(produce("unused", &fake, &bad, &["--once"]));
     result.assert_fails_with(&["bad.json", "line 2"]);
     assert!(fake.calls().is_empty());
+}
+
+/// What a hostile server may put in an error message: a window title (OSC ... BEL), a screen
+/// clear and colours (CSI), a hyperlink (OSC 8 ... ST), an 8-bit CSI and a lone bell.
+const HOSTILE: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2Jbad \u{1b}[31mlatitude\u{1b}[0m \u{1b}]8;;http://x\u{1b}\\link\u{1b}]8;;\u{1b}\\ \u{9b}1mend\u{7}";
+
+/// Control characters but the line ends: what must never reach a terminal from outside.
+fn terminal_controls(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|&c| c.is_control() && c != '\n')
+        .collect()
+}
+
+/// The API client of meteo, pointed at `fake`, with [`KEY`].
+fn client(fake: &FakeOwm) -> Client {
+    Client::new(ApiConfig {
+        base_url: fake.url(),
+        key: Secret::new(KEY),
+        lang: "fr".into(),
+        timeout: Duration::from_secs(2),
+    })
+}
+
+#[test]
+fn an_api_error_message_comes_out_without_its_escape_sequences() {
+    let fake = FakeOwm::start(DtModel::Fixed(1795895400));
+    for (id, status) in [(1, 400), (2, 401), (3, 418)] {
+        fake.script(
+            id,
+            "Hostile",
+            vec![Answer::Message {
+                status,
+                message: HOSTILE.into(),
+            }],
+        );
+        let err = client(&fake).fetch(id, "FR").unwrap_err().to_string();
+        assert_eq!(terminal_controls(&err), [], "HTTP {status}: {err:?}");
+        // What can be read of the message stays.
+        assert!(err.contains("bad latitude"), "HTTP {status}: {err:?}");
+    }
+}
+
+#[test]
+fn a_key_echoed_near_the_end_of_a_long_message_is_redacted_whole() {
+    let fake = FakeOwm::start(DtModel::Fixed(1795895400));
+    // The key starts 8 characters before the 200th: a cut there keeps its first 8.
+    let message = format!("{}appid={{appid}} and more", "a".repeat(186));
+    fake.script(
+        1,
+        "Echo",
+        vec![Answer::Message {
+            status: 400,
+            message,
+        }],
+    );
+    let err = client(&fake).fetch(1, "FR").unwrap_err().to_string();
+    assert!(!err.contains(&KEY[..4]), "{err}");
+    // Redacted, then cut.
+    assert!(err.contains("appid=[redact"), "{err}");
+}
+
+#[test]
+fn a_redirect_to_another_server_is_refused_without_the_key_and_one_to_the_same_is_followed() {
+    let fake = FakeOwm::start(DtModel::Fixed(1795895400));
+    let other = FakeOwm::start(DtModel::Fixed(1795895400));
+    other.script(PARIS, "Paris", vec![Answer::Full]);
+    fake.script(PARIS, "Paris", vec![Answer::Redirect { to: other.url() }]);
+    let err = client(&fake).fetch(PARIS, "FR").unwrap_err();
+    assert!(other.calls().is_empty(), "the key went to {}", other.url());
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("redirect"), "{text}");
+    assert!(text.contains(&other.addr.to_string()), "{text}");
+    assert!(!text.contains(KEY), "{text}");
+    assert_eq!(err.class(), ErrorClass::Skip, "{text}");
+
+    // Another address on the same port is another server too.
+    let elsewhere = format!("http://127.0.0.2:{}", fake.addr.port());
+    fake.script(
+        NICE,
+        "Nice",
+        vec![Answer::Redirect {
+            to: elsewhere.clone(),
+        }],
+    );
+    let err = client(&fake).fetch(NICE, "FR").unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Skip, "{err}");
+    assert!(err.to_string().contains("127.0.0.2"), "{err}");
+
+    // Within the same server, a redirect is followed (as a proxy moving a path would).
+    fake.script(
+        LYON,
+        "Lyon",
+        vec![Answer::Redirect { to: fake.url() }, Answer::Full],
+    );
+    let reading = client(&fake).fetch(LYON, "FR").unwrap();
+    assert_eq!(reading.city_id, LYON);
+    assert_eq!(fake.calls_for(LYON), 2);
+    // But not in circles.
+    fake.script(
+        SAINT_ETIENNE,
+        "Saint-Étienne",
+        vec![Answer::Redirect { to: fake.url() }],
+    );
+    let err = client(&fake).fetch(SAINT_ETIENNE, "FR").unwrap_err();
+    assert!(err.to_string().contains("too many redirects"), "{err}");
+    assert_eq!(fake.calls_for(SAINT_ETIENNE), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sweep_redirected_to_another_server_fails_that_city_and_sends_the_key_nowhere() {
+    let fake = FakeOwm::start(DtModel::Fixed(1795895400));
+    let other = FakeOwm::start(DtModel::Fixed(1795895400));
+    other.script(LYON, "Lyon", vec![Answer::Full]);
+    fake.script(PARIS, "Paris", vec![Answer::Full]);
+    fake.script(LYON, "Lyon", vec![Answer::Redirect { to: other.url() }]);
+    let list = cities(&[(PARIS, "Paris"), (LYON, "Lyon")]);
+    let topic = fresh_topic().await;
+
+    let result = run(produce(&topic, &fake, &list, &["--once"]));
+    result.assert_fails_with(&["Lyon (2996944)"]);
+    assert_no_key(&result);
+    assert!(other.calls().is_empty(), "{}", result.describe());
+    let failed = format!(
+        "failed: Lyon (2996944): the API redirected to {}",
+        other.url()
+    );
+    assert!(result.stdout.contains(&failed), "{}", result.describe());
+    let published: Vec<i64> = observations(&read_topic(&topic))
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(published, [PARIS], "{}", result.describe());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sweep_against_an_api_nobody_answers_ends_in_seconds_with_the_reason() {
+    let ids: Vec<(i64, String)> = (1..=100).map(|i| (500 + i, format!("Ville {i}"))).collect();
+    let list = cities(
+        &ids.iter()
+            .map(|(id, n)| (*id, n.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let topic = fresh_topic().await;
+    // Port 1 on localhost: every connection is refused.
+    let mut cmd = meteo();
+    cmd.env("OWM_API_KEY", KEY)
+        .args([
+            "--topic",
+            &topic,
+            "produce",
+            "--once",
+            "--api-url",
+            "http://127.0.0.1:1",
+        ])
+        .arg("--cities")
+        .arg(&list);
+    let result = run(cmd);
+    result.assert_fails_with(&[
+        "the sweep stopped early (the API cannot be reached: connection refused",
+        "100 cities brought no reading",
+        "90 more",
+    ]);
+    assert_no_key(&result);
+    assert!(
+        result.took < Duration::from_secs(30),
+        "{}",
+        result.describe()
+    );
+    assert!(
+        result.stdout.contains("errors (unreachable 18)"),
+        "16 calls at once, then one probe after each of two pauses\n{}",
+        result.describe()
+    );
+    // Told once, not once per call.
+    assert_eq!(
+        result.stderr.matches("weather API unreachable").count(),
+        1,
+        "{}",
+        result.describe()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_text_from_the_api_or_the_city_list_reaches_no_terminal() {
+    let fake = FakeOwm::start(DtModel::Fixed(1795895400));
+    let escaped_name = "Pa\u{1b}]0;pwned\u{7}ris\u{1b}[2J";
+    fake.script(1, escaped_name, vec![Answer::Full]);
+    fake.script(
+        2,
+        "Hostile",
+        vec![Answer::Message {
+            status: 400,
+            message: HOSTILE.into(),
+        }],
+    );
+    let list = cities(&[(1, escaped_name), (2, "Hostile")]);
+    let topic = fresh_topic().await;
+
+    let result = run(produce(&topic, &fake, &list, &["--once"]));
+    result.assert_fails_with(&["Paris (1)", "Hostile (2)"]);
+    assert_no_key(&result);
+    for (what, text) in [("stdout", &result.stdout), ("stderr", &result.stderr)] {
+        assert_eq!(terminal_controls(text), [], "{what}\n{}", result.describe());
+    }
+    assert!(
+        result
+            .stdout
+            .contains("failed: Hostile (2): request rejected (HTTP 400: bad latitude"),
+        "{}",
+        result.describe()
+    );
+
+    // A refused key ends the run with its message in the error line.
+    fake.script(
+        4,
+        "Refusée",
+        vec![Answer::Message {
+            status: 401,
+            message: HOSTILE.into(),
+        }],
+    );
+    let result = run(produce(
+        &topic,
+        &fake,
+        &cities(&[(4, "Refusée")]),
+        &["--once"],
+    ));
+    result.assert_fails_with(&["refused the API key", "bad latitude"]);
+    assert_eq!(
+        terminal_controls(&result.stderr),
+        [],
+        "{}",
+        result.describe()
+    );
+
+    // Whatever the error, the `meteo: error:` line is printed without control characters.
+    let path = temp_dir("hostile").join("cities\u{1b}]0;pwned\u{7}.json");
+    let result = run(produce(&topic, &fake, &path, &["--once"]));
+    result.assert_fails_with(&["cities", ".json"]);
+    assert_eq!(
+        terminal_controls(&result.stderr),
+        [],
+        "{}",
+        result.describe()
+    );
 }
 
 /// The benchmark of `scripts/bench-produce`: freshness (share of calls bringing a new

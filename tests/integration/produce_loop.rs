@@ -1,18 +1,22 @@
 //! The produce loop in process (`meteo::produce::run`, no binary) against the fake weather API
-//! and the real Kafka, on real time: a start, a few cycles, an outage and the shutdown.
+//! and the real Kafka, on real time: a start, a few cycles, an outage and the shutdown; a
+//! reading larger than Kafka takes.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use meteo::city::City;
-use meteo::kafka::producer::Publisher;
+use meteo::kafka::producer::{PublishError, Publisher};
 use meteo::owm::api::{ApiConfig, Client};
-use meteo::produce::{self, Producer};
+use meteo::produce::{self, publish, Producer, Publish, Undelivered};
 use meteo::schedule::{self, Limits};
 use meteo::settings::Secret;
 use meteo::shutdown::Shutdown;
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::fake_owm::{Answer, DtModel, FakeOwm};
+use crate::harness::read_all;
 use crate::produce::{fresh_topic, published_once_as_served, KEY};
 use crate::util::kafka_settings;
 
@@ -50,7 +54,7 @@ async fn the_loop_publishes_each_new_observation_once_through_an_outage_and_flus
         plan: schedule::plan(cities.len(), Duration::from_secs(2), limits),
         cities,
         source: Arc::new(source),
-        publisher: Arc::new(Publisher::new(&kafka_settings(&topic)).unwrap()),
+        publisher: Arc::new(publish::Kafka::new(&kafka_settings(&topic)).unwrap()),
         limits: Some(limits),
         once: false,
         clock: produce::system_clock(),
@@ -77,4 +81,112 @@ async fn the_loop_publishes_each_new_observation_once_through_an_outage_and_flus
         let count = published.iter().filter(|(city, _)| *city == id).count();
         assert!(count >= 2, "city {id}: {count} readings\n{summary}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reading_too_large_for_kafka_is_counted_once_and_never_sent_again() {
+    let fake = FakeOwm::start(DtModel::Fixed(1795895400));
+    // 200 letters of two bytes: the reading is about 1,200 bytes, over the 1,000 allowed.
+    let long_name = "É".repeat(200);
+    let cities = vec![
+        City {
+            id: 601,
+            name: "Petite".into(),
+            country: "FR".into(),
+            lat: 43.0,
+            lon: 2.0,
+        },
+        City {
+            id: 602,
+            name: long_name.clone(),
+            country: "FR".into(),
+            lat: 43.1,
+            lon: 2.0,
+        },
+    ];
+    fake.script(601, "Petite", vec![Answer::Full]);
+    fake.script(602, &long_name, vec![Answer::Full]);
+    let topic = fresh_topic().await;
+    let mut kafka = kafka_settings(&topic);
+    kafka
+        .options
+        .push(("message.max.bytes".into(), "1000".into()));
+    let limits = Limits {
+        per_minute: 600,
+        monthly_quota: 100_000_000,
+    };
+    let producer = Producer {
+        plan: schedule::plan(cities.len(), Duration::from_secs(600), limits),
+        cities,
+        source: Arc::new(Client::new(ApiConfig {
+            base_url: fake.url(),
+            key: Secret::new(KEY),
+            lang: "fr".into(),
+            timeout: Duration::from_secs(1),
+        })),
+        publisher: Arc::new(publish::Kafka::new(&kafka).unwrap()),
+        limits: Some(limits),
+        once: true,
+        clock: produce::system_clock(),
+    };
+    let (_trigger, shutdown) = Shutdown::manual();
+    let started = std::time::Instant::now();
+    let report = produce::run(producer, shutdown).await;
+
+    let summary = report.summary();
+    // Refused at once, not held until the flush gives up on it.
+    assert!(started.elapsed() < Duration::from_secs(15), "{summary}");
+    assert_eq!(report.stats.published, 1, "{summary}");
+    assert_eq!(report.stats.not_delivered, 0, "{summary}");
+    assert!(
+        summary.contains("too large for Kafka: 1 readings"),
+        "{summary}"
+    );
+    let keys: Vec<Option<Vec<u8>>> = read_all(&topic).into_iter().map(|r| r.key).collect();
+    assert_eq!(keys, [Some(b"601".to_vec())], "{summary}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_size_check_is_librdkafkas_own_to_the_byte() {
+    let topic = fresh_topic().await;
+    let mut reading = meteo::synthetic::Synthetic::new(7, Duration::from_secs(600)).current(
+        &City {
+            id: 603,
+            name: "Û".repeat(150),
+            country: "FR".into(),
+            lat: 43.0,
+            lon: 2.0,
+        },
+        chrono::Utc::now(),
+    );
+    reading.weather_description = Some("é".repeat(150));
+    let size = publish::record_size(&reading).unwrap();
+    assert!(size > 1000, "{size}: message.max.bytes is at least 1000");
+    let settings = |max: usize| {
+        let mut kafka = kafka_settings(&topic);
+        kafka
+            .options
+            .push(("message.max.bytes".into(), max.to_string()));
+        kafka
+    };
+    let soon = || watch::channel(Some(Instant::now() + Duration::from_secs(3))).1;
+
+    // Exactly the size: taken.
+    let kafka = publish::Kafka::new(&settings(size)).unwrap();
+    let delivered = kafka.publish(&reading, soon()).await;
+    assert!(delivered.is_ok(), "{delivered:?}");
+    // A byte less: refused here, without a try...
+    let kafka = publish::Kafka::new(&settings(size - 1)).unwrap();
+    let refused = kafka.publish(&reading, soon()).await;
+    assert!(
+        matches!(refused, Err(Undelivered::TooLarge { bytes, max }) if bytes == size && max == size - 1),
+        "{refused:?}"
+    );
+    // ...as librdkafka refuses it on every try, until the deadline.
+    let publisher = Publisher::new(&settings(size - 1)).unwrap();
+    let gave_up = publisher.publish(&reading, soon()).await;
+    assert!(
+        matches!(gave_up, Err(PublishError::GaveUp { .. })),
+        "{gave_up:?}"
+    );
 }

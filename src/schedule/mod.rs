@@ -8,181 +8,39 @@
 //! origin) passed in by the caller, jitter is a number the caller draws, so tests drive it
 //! with made-up time. Knows nothing of HTTP, Kafka or the reading's fields.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+mod budget;
+
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
+
+pub use budget::{plan, Budget, Limits, Plan, MINUTE, QUOTA_WINDOW};
 
 /// Time since the scheduler's origin.
 pub type Tick = Duration;
 
-/// The sliding window of the per-minute limit.
-pub const MINUTE: Duration = Duration::from_secs(60);
-
-/// The window of the monthly quota: 30 days.
-pub const QUOTA_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
-
 /// A 429 without `Retry-After` pauses every call this long, doubling on each 429 in a row...
 pub const RATE_LIMIT_PAUSE_MIN: Duration = Duration::from_secs(60);
-/// ...up to this.
+/// ...up to this; with `once`, a `Retry-After` too.
 pub const RATE_LIMIT_PAUSE_MAX: Duration = Duration::from_secs(600);
+
+/// A call that reached no server pauses every call this long, doubling while it lasts...
+pub const UNREACHABLE_PAUSE_MIN: Duration = Duration::from_secs(1);
+/// ...up to this.
+pub const UNREACHABLE_PAUSE_MAX: Duration = Duration::from_secs(60);
 
 /// How many published observation times are remembered per city; older ones are below a
 /// floor and count as published, so memory stays bounded.
 const REMEMBERED_OBSERVATIONS: usize = 16;
 
-/// A time so far away that it means "never".
-const NEVER: Tick = Duration::from_secs(100 * 365 * 24 * 3600);
-
-/// The plan's two limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Calls in any 60-second window.
-    pub per_minute: u32,
-    /// Calls in any 30-day window.
-    pub monthly_quota: u64,
-}
-
-impl Limits {
-    /// Calls per minute the two limits allow when sustained for a month.
-    pub fn sustained_per_minute(&self) -> f64 {
-        let monthly = self.monthly_quota as f64 / (QUOTA_WINDOW.as_secs_f64() / 60.0);
-        monthly.min(self.per_minute as f64)
-    }
-}
-
-/// One budget for every call. The per-minute limit is a sliding log of the last minute's
-/// calls (exact). The monthly one is a token bucket holding at most `min(per_minute, quota)`
-/// tokens, refilled at `(quota - capacity) / 30 days`: any 30-day window then holds at most
-/// `capacity + (quota - capacity) = quota` calls, without remembering a month of calls.
-#[derive(Debug, Clone)]
-pub struct Budget {
-    limits: Limits,
-    recent: VecDeque<Tick>,
-    capacity: f64,
-    tokens: f64,
-    refill_per_sec: f64,
-    refilled_at: Tick,
-    total: u64,
-}
-
-impl Budget {
-    pub fn new(limits: Limits) -> Self {
-        let capacity = (limits.per_minute as u64).min(limits.monthly_quota) as f64;
-        let refill_per_sec =
-            (limits.monthly_quota as f64 - capacity).max(0.0) / QUOTA_WINDOW.as_secs_f64();
-        Self {
-            limits,
-            recent: VecDeque::new(),
-            capacity,
-            tokens: capacity,
-            refill_per_sec,
-            refilled_at: Duration::ZERO,
-            total: 0,
-        }
-    }
-
-    fn tokens_at(&self, now: Tick) -> f64 {
-        let elapsed = now.saturating_sub(self.refilled_at).as_secs_f64();
-        (self.tokens + elapsed * self.refill_per_sec).min(self.capacity)
-    }
-
-    /// The earliest time at or after `now` when one more call fits both limits.
-    pub fn next_allowed(&self, now: Tick) -> Tick {
-        let in_window: Vec<Tick> = self
-            .recent
-            .iter()
-            .copied()
-            .filter(|&t| t + MINUTE > now)
-            .collect();
-        let by_minute = if in_window.len() < self.limits.per_minute as usize {
-            now
-        } else {
-            // The window (t - 60 s, t] must lose calls until one more fits.
-            in_window[in_window.len() - self.limits.per_minute as usize] + MINUTE
-        };
-        let tokens = self.tokens_at(now);
-        let by_month = if tokens >= 1.0 {
-            now
-        } else if self.refill_per_sec <= 0.0 {
-            NEVER
-        } else {
-            now + Duration::from_secs_f64((1.0 - tokens) / self.refill_per_sec)
-        };
-        by_minute.max(by_month)
-    }
-
-    /// Records a call at `now`; the caller checked [`Budget::next_allowed`] first.
-    pub fn spend(&mut self, now: Tick) {
-        self.tokens = (self.tokens_at(now) - 1.0).max(0.0);
-        self.refilled_at = now;
-        while self.recent.front().is_some_and(|&t| t + MINUTE <= now) {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(now);
-        self.total += 1;
-    }
-
-    /// Calls in the 60 seconds up to `now`.
-    pub fn used_last_minute(&self, now: Tick) -> usize {
-        self.recent.iter().filter(|&&t| t + MINUTE > now).count()
-    }
-
-    /// Calls since the start.
-    pub fn total(&self) -> u64 {
-        self.total
-    }
-
-    pub fn limits(&self) -> Limits {
-        self.limits
-    }
-}
-
-/// The interval actually used, decided once at start.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Plan {
-    /// `--interval`: also the API's update cadence.
-    pub requested: Duration,
-    /// What the budget allows: `requested`, or longer when the list is too long.
-    pub interval: Duration,
-    /// Calls per minute the list needs at `requested`.
-    pub needed_per_minute: f64,
-    /// Calls per minute the limits sustain.
-    pub sustained_per_minute: f64,
-}
-
-impl Plan {
-    pub fn stretched(&self) -> bool {
-        self.interval > self.requested
-    }
-}
-
-/// Refreshing `cities` cities every `requested` needs `cities / requested` calls a minute;
-/// when that is more than the limits sustain, the interval grows (to the whole second) until
-/// it is not.
-pub fn plan(cities: usize, requested: Duration, limits: Limits) -> Plan {
-    let minutes = requested.as_secs_f64() / 60.0;
-    let needed_per_minute = cities as f64 / minutes.max(f64::MIN_POSITIVE);
-    let sustained_per_minute = limits.sustained_per_minute();
-    let interval = if needed_per_minute <= sustained_per_minute || sustained_per_minute <= 0.0 {
-        requested
-    } else {
-        let seconds = (cities as f64 / sustained_per_minute * 60.0).ceil();
-        Duration::from_secs_f64(seconds).max(requested)
-    };
-    Plan {
-        requested,
-        interval,
-        needed_per_minute,
-        sustained_per_minute,
-    }
-}
-
 /// How the scheduler runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Config {
     pub plan: Plan,
-    /// One sweep: every city once (transient failures retried a few times), then finished.
+    /// One sweep: every city once (failures retried a few times), then finished.
     pub once: bool,
-    /// Attempts per city in a `once` sweep.
+    /// Attempts per city in a `once` sweep (every failure counts, a 429 too), and pauses of
+    /// every call: the last one stops the sweep. So a sweep makes at most this many calls per
+    /// city and waits at most this many pauses less one.
     pub once_attempts: u32,
     /// First retry delay after a transient failure; doubles per attempt up to `retry_max`.
     pub retry_base: Duration,
@@ -210,14 +68,17 @@ pub enum Outcome {
     NotFound,
     /// 429: pause every call.
     RateLimited { retry_after: Option<Duration> },
-    /// 5xx, timeout, refused: call this city again after a backoff.
+    /// 5xx, timeout, cut answer: call this city again after a backoff.
     Transient,
+    /// No server answered (host not found, connection refused): pause every call, then
+    /// probe the API one call at a time until it answers.
+    Unreachable,
     /// A useless answer: call the city at its next normal time.
     Skipped,
 }
 
 /// What the scheduler decided about an [`Outcome`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
     /// A new observation: publish it. The city is called again at `next`.
     Publish { next: Tick },
@@ -231,6 +92,9 @@ pub enum Verdict {
     RetryAt { at: Tick },
     /// `once`: the city has had its attempts and failed.
     GaveUp,
+    /// `once`: the sweep had its last pause and stops; these cities, this one included,
+    /// are given up (calls in flight still count when they answer).
+    SweepStopped { given_up: Vec<i64> },
     /// The city is called at its next normal time.
     NextAt { at: Tick },
 }
@@ -253,7 +117,7 @@ struct CityState {
     id: i64,
     due: Tick,
     in_flight: bool,
-    /// Transient failures in a row.
+    /// Failures in a row: transient ones, and with `once` every one.
     attempts: u32,
     /// Answers in a row that brought nothing new.
     unchanged: u32,
@@ -274,8 +138,15 @@ pub struct Scheduler {
     cities: Vec<CityState>,
     index: HashMap<i64, usize>,
     paused_until: Tick,
-    /// 429s in a row, for the growing pause.
+    /// 429s in a row (one per pause), for the growing pause.
     rate_limited: u32,
+    /// Calls in a row that reached no server (one per pause), for the growing pause; while
+    /// it is not zero, one call at a time probes the API.
+    unreachable: u32,
+    /// Pauses so far: with `once`, the last allowed one stops the sweep.
+    pauses: u32,
+    /// `once`: the sweep stopped; what is left in flight is given up if it fails.
+    stopped: bool,
     /// How long after an observation's expected time it tends to become visible; learnt.
     grace: Duration,
 }
@@ -315,6 +186,9 @@ impl Scheduler {
             index,
             paused_until: Duration::ZERO,
             rate_limited: 0,
+            unreachable: 0,
+            pauses: 0,
+            stopped: false,
             grace: config.plan.requested / 20,
             config,
         }
@@ -340,6 +214,10 @@ impl Scheduler {
 
     /// The next thing to do at `now`. Returning [`Next::Call`] charges the budget.
     pub fn next(&mut self, now: Tick) -> Next {
+        if self.unreachable > 0 && self.cities.iter().any(|c| c.in_flight) {
+            // The API is probed one call at a time until it answers.
+            return Next::AwaitAnswers;
+        }
         let mut earliest: Option<usize> = None;
         let mut any_left = false;
         for (i, city) in self.cities.iter().enumerate() {
@@ -383,6 +261,10 @@ impl Scheduler {
         let interval = config.plan.interval;
         let cadence = config.plan.requested;
         self.cities[i].in_flight = false;
+        if outcome != Outcome::Unreachable {
+            // A server answered.
+            self.unreachable = 0;
+        }
         match outcome {
             Outcome::Observation { dt, now_unix } => {
                 self.rate_limited = 0;
@@ -440,24 +322,44 @@ impl Scheduler {
                 Verdict::Dropped
             }
             Outcome::RateLimited { retry_after } => {
-                self.rate_limited += 1;
-                let pause = retry_after.unwrap_or_else(|| {
-                    RATE_LIMIT_PAUSE_MIN
-                        .saturating_mul(2u32.saturating_pow(self.rate_limited - 1))
-                        .min(RATE_LIMIT_PAUSE_MAX)
-                });
-                self.paused_until = self.paused_until.max(now + pause);
-                // The city keeps its (past) due time: it lost its turn, not an attempt, and
-                // goes among the first after the pause.
-                Verdict::Paused {
-                    until: self.paused_until,
+                let new_pause = now >= self.paused_until;
+                if new_pause {
+                    self.rate_limited += 1;
                 }
+                let pause = match retry_after {
+                    // A sweep must end: it waits no longer than a pause of its own.
+                    Some(wait) if config.once => wait.min(RATE_LIMIT_PAUSE_MAX),
+                    Some(wait) => wait,
+                    None if new_pause => growing(
+                        RATE_LIMIT_PAUSE_MIN,
+                        self.rate_limited,
+                        RATE_LIMIT_PAUSE_MAX,
+                    ),
+                    None => Duration::ZERO,
+                };
+                self.pause(i, now, pause, new_pause)
+            }
+            Outcome::Unreachable => {
+                let new_pause = now >= self.paused_until;
+                if new_pause {
+                    self.unreachable += 1;
+                }
+                let pause = if new_pause {
+                    growing(
+                        UNREACHABLE_PAUSE_MIN,
+                        self.unreachable,
+                        UNREACHABLE_PAUSE_MAX,
+                    )
+                } else {
+                    Duration::ZERO
+                };
+                self.pause(i, now, pause, new_pause)
             }
             Outcome::Transient => {
                 let city = &mut self.cities[i];
                 city.attempts += 1;
                 city.expecting = false;
-                if config.once && city.attempts >= config.once_attempts {
+                if config.once && (city.attempts >= config.once_attempts || self.stopped) {
                     city.done = true;
                     return Verdict::GaveUp;
                 }
@@ -485,6 +387,59 @@ impl Scheduler {
     }
 }
 
+impl Scheduler {
+    /// Pauses every call for `pause` after a 429 or an unreachable API at `now`, for city `i`.
+    /// A failure that arrives during a pause (a call made before it began) starts no new
+    /// pause: it may only make the current one longer (by its `Retry-After`). The city keeps its (past) due time:
+    /// it lost its turn and goes among the first after the pause; with `once` it also used
+    /// an attempt, and the sweep's last pause stops the sweep.
+    fn pause(&mut self, i: usize, now: Tick, pause: Duration, new_pause: bool) -> Verdict {
+        let once = self.config.once;
+        let attempts = self.config.once_attempts;
+        if new_pause {
+            self.pauses += 1;
+            if once && self.pauses >= attempts {
+                return Verdict::SweepStopped {
+                    given_up: self.stop_sweep(),
+                };
+            }
+        }
+        self.paused_until = self.paused_until.max(now + pause);
+        let city = &mut self.cities[i];
+        city.expecting = false;
+        if once {
+            city.attempts += 1;
+            if city.attempts >= attempts || self.stopped {
+                city.done = true;
+                return Verdict::GaveUp;
+            }
+        }
+        Verdict::Paused {
+            until: self.paused_until,
+        }
+    }
+
+    /// Ends a `once` sweep: every city not read, dropped or in flight is given up.
+    fn stop_sweep(&mut self) -> Vec<i64> {
+        self.stopped = true;
+        let mut given_up = Vec::new();
+        for city in &mut self.cities {
+            if !(city.done || city.dropped || city.in_flight) {
+                city.done = true;
+                given_up.push(city.id);
+            }
+        }
+        given_up
+    }
+}
+
+/// `first`, doubled for each time after the first of `times` in a row, up to `max`.
+fn growing(first: Duration, times: u32, max: Duration) -> Duration {
+    first
+        .saturating_mul(2u32.saturating_pow(times.saturating_sub(1)))
+        .min(max)
+}
+
 /// How soon an unchanged city is looked at again: a tenth of the cadence (1 min for 10 min).
 fn recheck_step(cadence: Duration) -> Duration {
     (cadence / 10).max(Duration::from_millis(100))
@@ -492,30 +447,10 @@ fn recheck_step(cadence: Duration) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    use super::budget::tests::{assert_rate, limits};
     use super::*;
 
     const S: fn(u64) -> Duration = Duration::from_secs;
-
-    fn limits(per_minute: u32) -> Limits {
-        Limits {
-            per_minute,
-            monthly_quota: 1_000_000,
-        }
-    }
-
-    /// Every call time; asserts no 60-second window holds more than `per_minute`.
-    fn assert_rate(calls: &[Tick], per_minute: usize) {
-        for (i, &start) in calls.iter().enumerate() {
-            let in_window = calls[i..]
-                .iter()
-                .take_while(|&&t| t < start + MINUTE)
-                .count();
-            assert!(
-                in_window <= per_minute,
-                "{in_window} calls in the minute from {start:?}"
-            );
-        }
-    }
 
     /// Runs a scheduler on made-up time: each call is answered `latency` later by `answer`.
     fn simulate(
@@ -555,64 +490,6 @@ mod tests {
 
     fn ids(n: i64) -> Vec<i64> {
         (1..=n).collect()
-    }
-
-    #[test]
-    fn the_budget_never_allows_more_than_the_rate_in_any_minute() {
-        let mut budget = Budget::new(limits(60));
-        let mut now = Duration::ZERO;
-        let mut calls = Vec::new();
-        while calls.len() < 500 {
-            now = budget.next_allowed(now);
-            budget.spend(now);
-            calls.push(now);
-            // Irregular demand: sometimes idle, sometimes eager.
-            now += Duration::from_millis((calls.len() as u64 * 7919) % 1500);
-        }
-        assert_rate(&calls, 60);
-    }
-
-    #[test]
-    fn the_monthly_quota_holds_over_any_thirty_days() {
-        // 100 calls per 30 days, 10 a minute: after the first burst, calls are paced.
-        let quota = Limits {
-            per_minute: 10,
-            monthly_quota: 100,
-        };
-        let mut budget = Budget::new(quota);
-        let mut now = Duration::ZERO;
-        let mut calls = Vec::new();
-        while now < QUOTA_WINDOW * 3 {
-            now = budget.next_allowed(now);
-            budget.spend(now);
-            calls.push(now);
-        }
-        for (i, &start) in calls.iter().enumerate() {
-            let n = calls[i..]
-                .iter()
-                .take_while(|&&t| t < start + QUOTA_WINDOW)
-                .count();
-            assert!(n <= 100, "{n} calls in the 30 days from {start:?}");
-        }
-        // And the quota is used, not wasted: about 100 per window.
-        assert!(calls.len() >= 275, "{}", calls.len());
-    }
-
-    #[test]
-    fn the_interval_stretches_only_when_the_list_does_not_fit_the_budget() {
-        let free = Limits {
-            per_minute: 60,
-            monthly_quota: 1_000_000,
-        };
-        let fits = plan(230, S(600), free);
-        assert_eq!(fits.interval, S(600));
-        assert!(!fits.stretched());
-        // 500 cities need 50 calls a minute; a month sustains 23.1.
-        let stretched = plan(500, S(600), free);
-        assert!(stretched.stretched());
-        assert_eq!(stretched.interval, S(1296));
-        assert!((stretched.sustained_per_minute - 23.148).abs() < 0.01);
-        assert_eq!(stretched.needed_per_minute, 50.0);
     }
 
     #[test]
@@ -812,8 +689,9 @@ mod tests {
 
     #[test]
     fn a_rate_limit_pauses_every_call_for_a_minute_growing_to_ten() {
+        // A continuous run: a sweep (`once`) stops at its third pause.
         let plan = plan(3, S(60), limits(60));
-        let mut s = Scheduler::new(&[1, 2, 3], Config::new(plan, true), limits(60));
+        let mut s = Scheduler::new(&[1, 2, 3], Config::new(plan, false), limits(60));
         let limited = Outcome::RateLimited { retry_after: None };
         let mut now = S(0);
         let mut pauses = Vec::new();
@@ -934,5 +812,149 @@ mod tests {
         s.next(S(600));
         s.record(2, S(600), Outcome::NotFound, 0.0);
         assert_eq!(s.next(S(601)), Next::Finished);
+    }
+
+    #[track_caller]
+    fn call(s: &mut Scheduler, now: Tick) -> i64 {
+        match s.next(now) {
+            Next::Call(id) => id,
+            other => panic!("{other:?} at {now:?}"),
+        }
+    }
+
+    #[test]
+    fn while_the_api_is_unreachable_every_call_pauses_and_one_call_at_a_time_probes_it() {
+        let plan = plan(3, S(600), limits(60));
+        let mut s = Scheduler::new(&[1, 2, 3], Config::new(plan, false), limits(60));
+        let first = call(&mut s, S(0));
+        assert_eq!(
+            s.record(first, S(0), Outcome::Unreachable, 0.0),
+            Verdict::Paused { until: S(1) }
+        );
+        assert_eq!(s.next(Duration::from_millis(500)), Next::WaitUntil(S(1)));
+        // Probes, one at a time, the pause doubling: 1 s, 2 s, 4 s...
+        let mut now = S(1);
+        for pause in [2, 4, 8, 16, 32, 60, 60] {
+            let probe = call(&mut s, now);
+            assert_eq!(s.next(now), Next::AwaitAnswers);
+            let verdict = s.record(probe, now, Outcome::Unreachable, 0.0);
+            assert_eq!(
+                verdict,
+                Verdict::Paused {
+                    until: now + S(pause)
+                }
+            );
+            now += S(pause);
+        }
+        // An answer, whatever it says, ends it: calls go at the usual pace again.
+        let probe = call(&mut s, now);
+        s.record(probe, now, Outcome::Skipped, 0.0);
+        call(&mut s, now);
+        call(&mut s, now + S(1));
+    }
+
+    #[test]
+    fn a_failure_during_a_pause_from_a_call_made_before_it_starts_no_new_pause() {
+        let plan = plan(3, S(600), limits(60));
+        let mut s = Scheduler::new(&[1, 2, 3], Config::new(plan, true), limits(60));
+        let limited = Outcome::RateLimited { retry_after: None };
+        let (a, b) = (call(&mut s, S(0)), call(&mut s, S(0)));
+        assert_eq!(
+            s.record(a, S(0), limited, 0.0),
+            Verdict::Paused { until: S(60) }
+        );
+        // The other call of the same moment: the same pause, not a longer one.
+        assert_eq!(
+            s.record(b, S(2), limited, 0.0),
+            Verdict::Paused { until: S(60) }
+        );
+        // The next 429 after it: the second pause, two minutes.
+        let c = call(&mut s, S(60));
+        assert_eq!(
+            s.record(c, S(60), limited, 0.0),
+            Verdict::Paused { until: S(180) }
+        );
+    }
+
+    #[test]
+    fn in_a_sweep_every_failure_counts_toward_the_citys_attempts() {
+        let plan = plan(2, S(600), limits(60));
+        let mut s = Scheduler::new(&[1, 2], Config::new(plan, true), limits(60));
+        let limited = Outcome::RateLimited {
+            retry_after: Some(S(5)),
+        };
+        assert_eq!(call(&mut s, S(0)), 1);
+        assert_eq!(call(&mut s, S(0)), 2);
+        assert_eq!(
+            s.record(1, S(0), limited, 0.0),
+            Verdict::Paused { until: S(5) }
+        );
+        s.record(2, S(0), Outcome::Observation { dt: 1, now_unix: 1 }, 0.0);
+        assert_eq!(call(&mut s, S(5)), 1);
+        assert!(matches!(
+            s.record(1, S(5), Outcome::Transient, 0.0),
+            Verdict::RetryAt { .. }
+        ));
+        let at = match s.next(S(5)) {
+            Next::WaitUntil(at) => at,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(call(&mut s, at), 1);
+        // The third failure, of a third kind: the city is given up, the sweep is over.
+        assert_eq!(s.record(1, at, Outcome::Unreachable, 0.0), Verdict::GaveUp);
+        assert_eq!(s.next(at), Next::Finished);
+    }
+
+    #[test]
+    fn a_sweep_stops_at_its_third_pause_and_gives_up_every_city_not_read() {
+        let plan = plan(4, S(600), limits(60));
+        let mut s = Scheduler::new(&[1, 2, 3, 4], Config::new(plan, true), limits(60));
+        let limited = Outcome::RateLimited {
+            retry_after: Some(S(1)),
+        };
+        let ids: Vec<i64> = (0..4).map(|_| call(&mut s, S(0))).collect();
+        assert_eq!(ids, [1, 2, 3, 4]);
+        s.record(1, S(0), Outcome::Observation { dt: 1, now_unix: 1 }, 0.0);
+        assert_eq!(
+            s.record(2, S(0), limited, 0.0),
+            Verdict::Paused { until: S(1) }
+        );
+        assert_eq!(call(&mut s, S(1)), 2);
+        assert_eq!(
+            s.record(2, S(1), limited, 0.0),
+            Verdict::Paused { until: S(2) }
+        );
+        assert_eq!(call(&mut s, S(2)), 2);
+        // Cities 3 and 4 are still in flight: their answers decide for them.
+        assert_eq!(
+            s.record(2, S(2), limited, 0.0),
+            Verdict::SweepStopped { given_up: vec![2] }
+        );
+        assert_eq!(s.next(S(2)), Next::AwaitAnswers);
+        assert_eq!(s.record(3, S(3), Outcome::Transient, 0.0), Verdict::GaveUp);
+        let read = s.record(4, S(3), Outcome::Observation { dt: 1, now_unix: 1 }, 0.0);
+        assert!(matches!(read, Verdict::Publish { .. }), "{read:?}");
+        assert_eq!(s.next(S(3)), Next::Finished);
+    }
+
+    #[test]
+    fn a_sweep_waits_at_most_ten_minutes_whatever_retry_after_says() {
+        let plan = plan(1, S(600), limits(60));
+        let day = Outcome::RateLimited {
+            retry_after: Some(S(86_400)),
+        };
+        let mut once = Scheduler::new(&[1], Config::new(plan, true), limits(60));
+        call(&mut once, S(0));
+        assert_eq!(
+            once.record(1, S(0), day, 0.0),
+            Verdict::Paused { until: S(600) }
+        );
+        // A continuous run has the time: it does as it is told.
+        let mut continuous = Scheduler::new(&[1], Config::new(plan, false), limits(60));
+        call(&mut continuous, S(0));
+        assert_eq!(
+            continuous.record(1, S(0), day, 0.0),
+            Verdict::Paused { until: S(86_400) }
+        );
     }
 }
