@@ -58,6 +58,15 @@ impl fmt::Debug for KafkaSettings {
 }
 
 impl KafkaSettings {
+    /// The value of a librdkafka property the user set (the last one wins, as in librdkafka).
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The dead-letter topic: `<topic>.dlq`.
     pub fn dlq_topic(&self) -> String {
         format!("{}.dlq", self.topic)

@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::kafka::reports::KafkaContext;
+use crate::kafka::reports::{KafkaContext, Refusal};
 use crate::settings::KafkaSettings;
 
 /// The dead-letter topic accepts records up to this size: anything the readings topic
@@ -53,27 +54,90 @@ fn admin_client(settings: &KafkaSettings) -> anyhow::Result<AdminClient<KafkaCon
         .with_context(|| format!("creating a Kafka admin client for {}", settings.brokers))
 }
 
+/// A client for metadata only. A producer, because it can poll its main queue: librdkafka
+/// delivers log lines and errors there, and they tell a refusal from silence (an admin client
+/// never polls it).
+fn metadata_client(settings: &KafkaSettings) -> anyhow::Result<BaseProducer<KafkaContext>> {
+    client_config(settings)
+        // A plain client hung up on by a TLS listener is only told as a closed connection.
+        .set("log.connection.close", "true")
+        .create_with_context(KafkaContext::default())
+        .map_err(config::without_values)
+        .with_context(|| format!("creating a Kafka client for {}", settings.brokers))
+}
+
 /// Partition count of every topic in the cluster; fails within `timeout` naming the brokers
-/// when none answers.
+/// when none answers, at once when they refuse.
 pub fn topic_partitions(
     settings: &KafkaSettings,
     timeout: Duration,
 ) -> anyhow::Result<BTreeMap<String, i32>> {
-    let admin = admin_client(settings)?;
-    fetch_partitions(&admin, &settings.brokers, timeout)
+    let client = metadata_client(settings)?;
+    fetch_partitions(
+        &client,
+        &settings.brokers,
+        settings.option("sasl.username"),
+        timeout,
+    )
+}
+
+/// How often a wait for the brokers looks for a refusal.
+const REFUSAL_CHECK: Duration = Duration::from_millis(500);
+
+/// One line for a refusal: what was refused, by whom, and what to set.
+fn refused(kind: Refusal, reason: &str, brokers: &str, user: Option<&str>) -> anyhow::Error {
+    let user = user.unwrap_or("(no sasl.username)");
+    let reason = crate::text::printable(reason);
+    match kind {
+        Refusal::PortRefused => anyhow::anyhow!(
+            "Kafka at {brokers} refused the connection (nothing listens on that port; set KAFKA_BROKERS or --brokers)"
+        ),
+        Refusal::Login => anyhow::anyhow!(
+            "SASL authentication failed for user {user} at Kafka {brokers}: check sasl.username, sasl.password and sasl.mechanisms in METEO_KAFKA_CONFIG ({reason})"
+        ),
+        Refusal::Tls => anyhow::anyhow!(
+            "TLS with Kafka at {brokers} failed: set ssl.ca.location in METEO_KAFKA_CONFIG to the CA that signed the brokers' certificates, and check security.protocol ({reason})"
+        ),
+        Refusal::ExpectsPlain => anyhow::anyhow!(
+            "Kafka at {brokers} closed a TLS connection: the listener speaks plain; remove security.protocol SSL or SASL_SSL from METEO_KAFKA_CONFIG and -X ({reason})"
+        ),
+        Refusal::ExpectsSecurity => anyhow::anyhow!(
+            "Kafka at {brokers} closed a plain connection: the listener expects TLS or SASL; set security.protocol (and the rest) in METEO_KAFKA_CONFIG ({reason})"
+        ),
+    }
 }
 
 fn fetch_partitions(
-    admin: &AdminClient<KafkaContext>,
+    client: &BaseProducer<KafkaContext>,
     brokers: &str,
+    user: Option<&str>,
     timeout: Duration,
 ) -> anyhow::Result<BTreeMap<String, i32>> {
-    let metadata = admin.inner().fetch_metadata(None, timeout).with_context(|| {
-        format!(
-            "Kafka at {brokers} did not answer within {} s (is it running? set KAFKA_BROKERS or --brokers)",
-            timeout.as_secs()
-        )
-    })?;
+    // In short slices, so a refusal (a refused port or login, a TLS failure) is said at once
+    // rather than after the whole time limit.
+    let deadline = std::time::Instant::now() + timeout;
+    let metadata = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match client
+            .client()
+            .fetch_metadata(None, left.min(REFUSAL_CHECK))
+        {
+            Ok(metadata) => break metadata,
+            Err(err) => {
+                // Hands the queued log lines and errors to the context.
+                client.poll(Duration::ZERO);
+                if let Some((kind, reason)) = client.context().refusal() {
+                    return Err(refused(kind, &reason, brokers, user));
+                }
+                if left <= REFUSAL_CHECK {
+                    return Err(anyhow::Error::from(err).context(format!(
+                        "Kafka at {brokers} did not answer within {} s (is it running? set KAFKA_BROKERS or --brokers)",
+                        timeout.as_secs()
+                    )));
+                }
+            }
+        }
+    };
     Ok(metadata
         .topics()
         .iter()
@@ -89,9 +153,16 @@ pub async fn ensure_topics(
     timeout: Duration,
 ) -> anyhow::Result<Vec<(String, TopicOutcome)>> {
     let admin = admin_client(settings)?;
+    let client = metadata_client(settings)?;
     // fetch_metadata blocks the thread; the runtime is multi-threaded.
-    let existing =
-        tokio::task::block_in_place(|| fetch_partitions(&admin, &settings.brokers, timeout))?;
+    let existing = tokio::task::block_in_place(|| {
+        fetch_partitions(
+            &client,
+            &settings.brokers,
+            settings.option("sasl.username"),
+            timeout,
+        )
+    })?;
     let mut outcomes = Vec::new();
     let mut to_create = Vec::new();
     for spec in specs {

@@ -22,6 +22,48 @@ pub const REMIND_EVERY: Duration = Duration::from_secs(60);
 #[derive(Clone, Default)]
 pub struct KafkaContext {
     outage: Arc<Mutex<Option<Outage>>>,
+    /// The last report in which the brokers refused this client (not silence).
+    refusal: Arc<Mutex<Option<(Refusal, String)>>>,
+}
+
+/// How the brokers turned a client away: each is the user's to fix, and is said at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Nothing listens on the port.
+    PortRefused,
+    /// The SASL login was refused (wrong user or password, or another mechanism).
+    Login,
+    /// The TLS handshake failed (unknown CA, host name, or a listener without TLS).
+    Tls,
+    /// The broker closed a plain connection: it expects TLS or SASL.
+    ExpectsSecurity,
+    /// The broker closed a TLS connection: it speaks plain.
+    ExpectsPlain,
+}
+
+/// Which refusal librdkafka's text describes, if any.
+pub fn classify_refusal(reason: &str) -> Option<Refusal> {
+    let reason = reason.to_ascii_lowercase();
+    if reason.contains("sasl authentication error") || reason.contains("invalid credentials") {
+        Some(Refusal::Login)
+    } else if reason.contains("plaintext broker listener") {
+        Some(Refusal::ExpectsPlain)
+    } else if reason.contains("ssl handshake failed")
+        || reason.contains("certificate verify failed")
+    {
+        Some(Refusal::Tls)
+    } else if reason.contains("incorrect security.protocol")
+        || reason.contains("connecting to a ssl listener")
+        || reason.contains("connecting to a sasl listener")
+        // A plain client's first request, answered by a TLS listener hanging up.
+        || (reason.contains("closed by peer") && reason.contains("state apiversion_query"))
+    {
+        Some(Refusal::ExpectsSecurity)
+    } else if reason.contains("connection refused") {
+        Some(Refusal::PortRefused)
+    } else {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +92,19 @@ impl KafkaContext {
                 down_for_s = outage.since.elapsed().as_secs(),
                 "Kafka answers again"
             );
+        }
+    }
+
+    /// The last refusal reported, with librdkafka's words.
+    pub fn refusal(&self) -> Option<(Refusal, String)> {
+        self.refusal.lock().ok()?.clone()
+    }
+
+    fn note_refusal(&self, reason: &str) {
+        if let Some(kind) = classify_refusal(reason) {
+            if let Ok(mut refusal) = self.refusal.lock() {
+                *refusal = Some((kind, reason.to_string()));
+            }
         }
     }
 
@@ -131,6 +186,7 @@ impl ClientContext for KafkaContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         // "FAIL": a connection to a broker failed or was lost.
         if fac == "FAIL" {
+            self.note_refusal(message);
             self.unreachable(message);
             return;
         }
@@ -148,12 +204,20 @@ impl ClientContext for KafkaContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        self.note_refusal(reason);
         if is_unreachable(&error) {
             self.unreachable(reason);
         } else {
             tracing::error!(%error, %reason, "Kafka client error");
         }
     }
+}
+
+/// For the metadata client, which sends nothing: no delivery reports to handle.
+impl rdkafka::producer::ProducerContext for KafkaContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, _: &rdkafka::message::DeliveryResult<'_>, _: Self::DeliveryOpaque) {}
 }
 
 #[cfg(test)]
@@ -227,5 +291,20 @@ mod tests {
         assert!(is_unreachable(&KafkaError::Global(
             RDKafkaErrorCode::BrokerTransportFailure
         )));
+    }
+
+    #[test]
+    fn refusals_are_told_apart_from_silence() {
+        for (text, kind) in [
+            ("sasl_ssl://127.0.0.1:19092/bootstrap: SASL authentication error: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512", Some(Refusal::Login)),
+            ("ssl://h:1/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate verify failed: broker certificate could not be verified", Some(Refusal::Tls)),
+            ("127.0.0.1:19092/bootstrap: Disconnected while requesting ApiVersion: might be caused by incorrect security.protocol configuration (connecting to a SSL listener?) or broker version is < 0.10", Some(Refusal::ExpectsSecurity)),
+            ("127.0.0.1:19092/bootstrap: Disconnected: connection closed by peer: receive 0 after POLLIN (after 0ms in state APIVERSION_QUERY) (_TRANSPORT)", Some(Refusal::ExpectsSecurity)),
+            ("sasl_ssl://127.0.0.1:9092/bootstrap: SSL handshake failed: Disconnected: SSL connection closed by peer: connecting to a PLAINTEXT broker listener? (after 1ms in state SSL_HANDSHAKE)", Some(Refusal::ExpectsPlain)),
+            ("127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1 failed: Connection refused (after 0ms in state CONNECT)", Some(Refusal::PortRefused)),
+            ("127.0.0.1:9092/bootstrap: Connection setup timed out in state CONNECT", None),
+        ] {
+            assert_eq!(classify_refusal(text), kind, "{text}");
+        }
     }
 }

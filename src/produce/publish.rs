@@ -8,7 +8,8 @@ use anyhow::Context;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::kafka::producer::{producer_config, Delivered, PublishError, Publisher};
+use crate::kafka::config::producer_config;
+use crate::kafka::producer::{Delivered, PublishError, Publisher};
 use crate::model::Reading;
 use crate::settings::KafkaSettings;
 

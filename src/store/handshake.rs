@@ -108,22 +108,17 @@ where
                 ResponseBody::AuthSuccess(_) => Ok(()),
                 ResponseBody::Error(err) => bail!(
                     "Cassandra at {node} refused the login of {user}: {}",
-                    printable(&err.message)
+                    crate::text::printable(&err.message)
                 ),
                 other => bail!("Cassandra at {node} answered the login with {other:?}"),
             }
         }
         ResponseBody::Error(err) => bail!(
             "Cassandra at {node} refused the connection: {}",
-            printable(&err.message)
+            crate::text::printable(&err.message)
         ),
         other => bail!("Cassandra at {node} answered STARTUP with {other:?}"),
     }
-}
-
-/// The server's words without control characters (they reach a terminal).
-fn printable(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).collect()
 }
 
 /// Sends one request and reads one answer.
