@@ -1,11 +1,13 @@
-# syntax=docker/dockerfile:1
-#
 # One image for every meteo command: `docker run meteo <command>`; docker-compose.yml runs it
 # as migrate, producer, consumer and dash. Two stages: a Rust toolchain builds the binary, and
 # a small Debian runtime holds the binary, the migrations and the default city list.
 #
 #   docker build -t meteo .
 #   docker run --rm meteo --help
+#
+# No `# syntax=` line, and nothing but the instructions both builders know: BuildKit then uses
+# its built-in frontend instead of fetching one from Docker Hub, so the file builds offline with
+# BuildKit and with the legacy builder (DOCKER_BUILDKIT=0) alike.
 
 # The build stage's Rust: at least Cargo.toml's rust-version and every locked dependency's
 # (tests/integration/containers.rs checks both). Bookworm, like the runtime stage, so the

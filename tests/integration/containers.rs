@@ -861,7 +861,23 @@ fn dockerfile_problems(stages: &[Stage], needed: (u32, u32)) -> Vec<String> {
     problems
 }
 
-/// The project's declared minimum (`rust-version`) and the highest of its locked dependencies'.
+/// The platform cargo builds for here (`host:` of `cargo -vV`).
+fn host_triple() -> String {
+    let out = Process::new(env!("CARGO"))
+        .arg("-vV")
+        .output()
+        .expect("cargo -vV runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("cargo -vV names the host")
+        .to_string()
+}
+
+/// The project's declared minimum (`rust-version`) and the highest of its locked dependencies'
+/// for this platform: the image builds for Linux on the machine's architecture, and a build
+/// downloads only that platform's crates, so asking for the others would need a network
+/// (`--offline` with an empty cargo home that only `cargo test` filled).
 fn rust_needed() -> ((u32, u32), (u32, u32)) {
     let manifest: String = read("Cargo.toml");
     let declared = manifest
@@ -871,6 +887,7 @@ fn rust_needed() -> ((u32, u32), (u32, u32)) {
         .expect("Cargo.toml has a rust-version");
     let out = Process::new(env!("CARGO"))
         .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .args(["--filter-platform", &host_triple()])
         .current_dir(repo())
         .output()
         .expect("cargo metadata runs");
@@ -932,6 +949,61 @@ ENTRYPOINT meteo
     );
     let rootless = parse_dockerfile("FROM debian:bookworm-slim\nENTRYPOINT [\"meteo\"]\n").unwrap();
     assert_reports(&dockerfile_problems(&rootless, (1, 85)), &["no USER"]);
+}
+
+/// What stops a Dockerfile building offline or with the legacy builder (`DOCKER_BUILDKIT=0`,
+/// as scripts/test-containers builds on the lab's engine): a `# syntax=` directive, which makes
+/// BuildKit fetch that frontend from Docker Hub, and syntax only BuildKit knows.
+fn builder_problems(text: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    // Parser directives: `# key=value` lines at the very top, before any other line.
+    for line in text.lines().map(str::trim) {
+        let directive = line
+            .strip_prefix('#')
+            .and_then(|c| c.split_once('='))
+            .filter(|(key, _)| !key.trim().contains(' '));
+        let Some((key, _)) = directive else { break };
+        if key.trim().eq_ignore_ascii_case("syntax") {
+            problems.push(format!(
+                "`{line}`: BuildKit fetches that frontend from Docker Hub, so offline builds fail"
+            ));
+        }
+    }
+    let Ok(stages) = parse_dockerfile(text) else {
+        return problems;
+    };
+    // The only flags the legacy builder reads.
+    let legacy = ["--from=", "--chown=", "--platform="];
+    for (keyword, args) in stages.iter().flat_map(|s| &s.instructions) {
+        if args.starts_with("<<") {
+            problems.push(format!("{keyword} {args}: a heredoc needs BuildKit"));
+        }
+        for flag in args.split_whitespace().take_while(|w| w.starts_with("--")) {
+            if !legacy.iter().any(|l| flag.starts_with(l)) {
+                problems.push(format!("{keyword} {flag}: only BuildKit knows it"));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn the_dockerfile_builds_offline_with_either_builder() {
+    assert_no_problems("Dockerfile", &builder_problems(&read("Dockerfile")));
+    let bad = "# syntax=docker/dockerfile:1\n# escape=\\\nFROM rust:1.95-slim-bookworm AS build\n\
+               RUN --mount=type=cache,target=/src/target cargo build\n\
+               FROM debian:bookworm-slim\nCOPY --from=build --chmod=755 /a /b\nRUN <<EOF\n";
+    assert_reports(
+        &builder_problems(bad),
+        &[
+            "`# syntax=docker/dockerfile:1`: BuildKit fetches",
+            "RUN --mount=type=cache,target=/src/target: only BuildKit",
+            "COPY --chmod=755: only BuildKit",
+            "RUN <<EOF: a heredoc",
+        ],
+    );
+    // A comment that is not a directive ends the directives.
+    assert!(builder_problems("# One image\n# syntax=x\nFROM debian:bookworm-slim\n").is_empty());
 }
 
 // -------------------------------------------------------------------------- .dockerignore
