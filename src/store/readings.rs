@@ -50,6 +50,7 @@ impl ReadingWriter {
             ),
         )
         .await?;
+        may_write(&session).await?;
         Ok(Self {
             session,
             insert_reading,
@@ -91,6 +92,35 @@ impl ReadingWriter {
             )),
         }
     }
+}
+
+/// Fails naming the role, the permission and the table when this login may not write: a
+/// missing permission is the user's to fix, not an outage to wait out. The conditional
+/// updates of a row that does not exist write nothing.
+async fn may_write(session: &CassandraSession) -> anyhow::Result<()> {
+    for (table, key) in [
+        (
+            "readings",
+            "city_id = -1 AND day = '1970-01-01' AND observed_at = 0",
+        ),
+        ("latest", "country = '--' AND city_id = -1"),
+    ] {
+        let cql = format!("UPDATE {table} SET city_name = '' WHERE {key} IF EXISTS");
+        if let Ok(Err(err)) = tokio::time::timeout(REQUEST_TIMEOUT, session.query(&cql)).await {
+            if let cdrs_tokio::error::Error::Server { body, .. } = &err {
+                if matches!(
+                    body.ty,
+                    cdrs_tokio::frame::message_error::ErrorType::Unauthorized
+                ) {
+                    anyhow::bail!(
+                        "Cassandra refuses writes to {table}: {}",
+                        crate::text::printable(&body.message)
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn prepare(session: &CassandraSession, cql: String) -> anyhow::Result<PreparedQuery> {
