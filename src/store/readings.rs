@@ -106,17 +106,16 @@ async fn may_write(session: &CassandraSession) -> anyhow::Result<()> {
         ("latest", "country = '--' AND city_id = -1"),
     ] {
         let cql = format!("UPDATE {table} SET city_name = '' WHERE {key} IF EXISTS");
-        if let Ok(Err(err)) = tokio::time::timeout(REQUEST_TIMEOUT, session.query(&cql)).await {
-            if let cdrs_tokio::error::Error::Server { body, .. } = &err {
-                if matches!(
-                    body.ty,
-                    cdrs_tokio::frame::message_error::ErrorType::Unauthorized
-                ) {
-                    anyhow::bail!(
-                        "Cassandra refuses writes to {table}: {}",
-                        crate::text::printable(&body.message)
-                    );
-                }
+        let answer = tokio::time::timeout(REQUEST_TIMEOUT, session.query(&cql)).await;
+        if let Ok(Err(cdrs_tokio::error::Error::Server { body, .. })) = &answer {
+            if matches!(
+                body.ty,
+                cdrs_tokio::frame::message_error::ErrorType::Unauthorized
+            ) {
+                anyhow::bail!(
+                    "Cassandra refuses writes to {table}: {}",
+                    crate::text::printable(&body.message)
+                );
             }
         }
     }
