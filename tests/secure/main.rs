@@ -40,12 +40,18 @@ fn secrets() -> Vec<String> {
             .filter_map(|l| l.trim().strip_prefix("sasl.password="))
             .map(str::to_string),
     );
-    assert!(found.iter().all(|s| s.len() >= 8), "secrets too short to search for");
+    assert!(
+        found.iter().all(|s| s.len() >= 8),
+        "secrets too short to search for"
+    );
     found
 }
 
 fn read_trimmed(path: &str) -> String {
-    std::fs::read_to_string(path).unwrap().trim_end().to_string()
+    std::fs::read_to_string(path)
+        .unwrap()
+        .trim_end()
+        .to_string()
 }
 
 /// What a run printed, and how long it took.
@@ -75,7 +81,11 @@ impl Run {
             .collect();
         assert_eq!(errors.len(), 1, "{}", self.describe());
         for needle in needles {
-            assert!(errors[0].contains(needle), "lacks {needle:?}\n{}", self.describe());
+            assert!(
+                errors[0].contains(needle),
+                "lacks {needle:?}\n{}",
+                self.describe()
+            );
         }
         assert!(self.took < Duration::from_secs(2), "{}", self.describe());
     }
@@ -199,15 +209,21 @@ async fn the_whole_pipeline_runs_through_sasl_ssl_and_cassandra_tls() {
     let keyspace = unique("sec");
     let topic = unique("sec");
     let base = ["--keyspace", keyspace.as_str(), "--topic", topic.as_str()];
-    let with = |rest: &[&str]| -> Vec<String> {
-        base.iter().chain(rest).map(|s| s.to_string()).collect()
-    };
+    let with =
+        |rest: &[&str]| -> Vec<String> { base.iter().chain(rest).map(|s| s.to_string()).collect() };
 
     let migrate = meteo(&args(&with(&["migrate"])), &[], &[]);
     assert_eq!(migrate.code, Some(0), "{}", migrate.describe());
 
     let produce = meteo(
-        &args(&with(&["produce", "--once", "--source", "synthetic", "--seed", "7"])),
+        &args(&with(&[
+            "produce",
+            "--once",
+            "--source",
+            "synthetic",
+            "--seed",
+            "7",
+        ])),
         &[],
         &[],
     );
@@ -230,7 +246,13 @@ async fn the_whole_pipeline_runs_through_sasl_ssl_and_cassandra_tls() {
         .expect("the secured broker takes a record");
 
     let consume = meteo(
-        &args(&with(&["consume", "--group", &unique("g"), "--until-idle", "3s"])),
+        &args(&with(&[
+            "consume",
+            "--group",
+            &unique("g"),
+            "--until-idle",
+            "3s",
+        ])),
         &[],
         &[],
     );
@@ -262,7 +284,12 @@ async fn the_whole_pipeline_runs_through_sasl_ssl_and_cassandra_tls() {
 
     let dash = meteo(&args(&with(&["dash"])), &[], &[]);
     assert_eq!(dash.code, Some(0), "{}", dash.describe());
-    assert_eq!(dash.stdout.lines().count(), published.len() + 1, "{}", dash.describe());
+    assert_eq!(
+        dash.stdout.lines().count(),
+        published.len() + 1,
+        "{}",
+        dash.describe()
+    );
 
     meteo::store::ddl(&session, &format!("DROP KEYSPACE IF EXISTS {keyspace}"))
         .await
@@ -396,7 +423,11 @@ fn each_refusal_is_one_line_within_two_seconds_naming_what_to_set() {
     ];
     meteo(&migrate, &as_reader, &[]).assert_refused(&[&reader, "CREATE permission"]);
     let existing = unique("writable");
-    let made = meteo(&["--keyspace", &existing, "--topic", &existing, "migrate"], &[], &[]);
+    let made = meteo(
+        &["--keyspace", &existing, "--topic", &existing, "migrate"],
+        &[],
+        &[],
+    );
     assert_eq!(made.code, Some(0), "{}", made.describe());
     meteo(
         &["--keyspace", &existing, "--topic", &existing, "consume"],
