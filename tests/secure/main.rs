@@ -296,6 +296,9 @@ async fn the_whole_pipeline_runs_through_sasl_ssl_and_cassandra_tls() {
         .unwrap();
 }
 
+/// One refusal: what it is, variables set and unset, what the error line must say.
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<&'a str>, Vec<&'a str>);
+
 #[test]
 fn each_refusal_is_one_line_within_two_seconds_naming_what_to_set() {
     var("METEO_TEST_SECURE");
@@ -347,7 +350,7 @@ fn each_refusal_is_one_line_within_two_seconds_naming_what_to_set() {
 
     // Kafka: the metadata check every command makes (the producer's, which comes first).
     let produce = [&ks[..], &["produce", "--once", "--source", "synthetic"]].concat();
-    let kafka_cases: [(&str, Vec<(&str, &str)>, Vec<&str>, Vec<&str>); 4] = [
+    let kafka_cases: [Case; 4] = [
         (
             "wrong SASL password",
             vec![("METEO_KAFKA_CONFIG", &wrong_password)],
@@ -379,7 +382,7 @@ fn each_refusal_is_one_line_within_two_seconds_naming_what_to_set() {
     }
 
     // Cassandra: the connection every command makes (the dashboard's snapshot here).
-    let cassandra_cases: [(&str, Vec<(&str, &str)>, Vec<&str>, Vec<&str>); 5] = [
+    let cassandra_cases: [Case; 5] = [
         (
             "wrong password",
             vec![("CASSANDRA_PASSWORD_FILE", &wrong_cassandra)],
