@@ -260,14 +260,10 @@ pub struct CitiesArgs {
     #[arg(long, env = "METEO_CITY_STRICT")]
     pub strict: bool,
 
-    /// Where to write the list; "-" for stdout.
-    #[arg(
-        long,
-        value_name = "PATH",
-        env = "METEO_CITY_OUT",
-        default_value = "data/cities.fr.json"
-    )]
-    pub out: PathBuf,
+    /// Where to write the list; "-" for stdout. Default: data/cities.<country>.json, e.g.
+    /// data/cities.de.json for --country DE.
+    #[arg(long, value_name = "PATH", env = "METEO_CITY_OUT")]
+    pub out: Option<PathBuf>,
 
     /// How long to wait for the server: to connect, for the response, and for each read
     /// (e.g. 30s, 2m; a bare number is seconds; at most 1h).
@@ -292,7 +288,9 @@ impl CitiesArgs {
         CitiesSettings {
             from: self.from,
             selection,
-            out: self.out,
+            out: self.out.unwrap_or_else(|| {
+                PathBuf::from(format!("data/cities.{}.json", self.country.to_lowercase()))
+            }),
             strict: self.strict,
             timeout: self.timeout,
         }

@@ -52,6 +52,18 @@ pub fn run(args: CitiesSettings) -> anyhow::Result<()> {
 
     let selected = selection.finish(matched);
     let written = output.write(&selected.cities)?;
+    if let Some(before) = written.replaced {
+        eprintln!(
+            "meteo: replaced {}: {} cities before, {} now",
+            written.place,
+            before.map_or_else(
+                || "not a list of".to_string(),
+                |n| HumanCount(n as u64).to_string()
+            ),
+            HumanCount(selected.cities.len() as u64)
+        );
+    }
+    let written = written.place;
     eprintln!(
         "meteo: read {} cities from {}; kept {} ({}), dropped {} near-duplicates, skipped {} bad entries; wrote {written} in {:.2} s",
         HumanCount(report.entries),

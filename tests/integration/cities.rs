@@ -668,3 +668,82 @@ fn near_without_radius_or_a_malformed_point_is_a_usage_error() {
     let out = run(meteo().args(["cities", "--country", "France"]));
     assert_fails(&out, 2);
 }
+
+// ---- Where the list goes ----
+
+/// Two French cities and one German, in OpenWeatherMap's format.
+const FR_AND_DE: &str = r#"[
+  {"id": 2988507, "name": "Paris", "country": "FR", "coord": {"lon": 2.3488, "lat": 48.8534}},
+  {"id": 2996944, "name": "Lyon", "country": "FR", "coord": {"lon": 4.8467, "lat": 45.7485}},
+  {"id": 2950159, "name": "Berlin", "country": "DE", "coord": {"lon": 13.4105, "lat": 52.5244}}
+]"#;
+
+#[test]
+fn without_out_the_list_is_named_for_its_country_and_a_replaced_file_is_said() {
+    let dir = TempDir::new("default-out");
+    let list = dir.write("city.list.json", FR_AND_DE.as_bytes());
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let shipped = "[\n  {\"id\":1,\"name\":\"A\",\"country\":\"FR\",\"lat\":1.0,\"lon\":1.0}\n]\n";
+    std::fs::write(dir.join("data/cities.fr.json"), shipped).unwrap();
+
+    let de = run(meteo()
+        .current_dir(dir.join("."))
+        .args(["cities", "--country", "DE", "--from"])
+        .arg(&list));
+    assert_succeeds(&de);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("data/cities.fr.json")).unwrap(),
+        shipped,
+        "the French list was overwritten by the German one"
+    );
+    let german = cities_of(&std::fs::read_to_string(dir.join("data/cities.de.json")).unwrap());
+    assert_eq!(ids_of(&german), [2950159]);
+    assert!(!de.stderr.contains("replaced"), "{}", de.stderr);
+
+    let fr = run(meteo()
+        .current_dir(dir.join("."))
+        .args(["cities", "--from"])
+        .arg(&list));
+    assert_succeeds(&fr);
+    assert!(
+        fr.stderr
+            .contains("replaced data/cities.fr.json: 1 cities before, 2 now"),
+        "{}",
+        fr.stderr
+    );
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_and_never_panics() {
+    let list = real_city_list();
+    for _ in 0..5 {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "set -o pipefail; '{}' cities --keep-duplicates --out - --from '{}' | head -c 100 >/dev/null",
+                env!("CARGO_BIN_EXE_meteo"),
+                list.display()
+            ))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("error"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_device_given_as_out_is_written_to_not_replaced() {
+    let dir = TempDir::new("device-out");
+    let list = dir.write("city.list.json", FR_AND_DE.as_bytes());
+    let out = run(meteo()
+        .args(["cities", "--out", "/dev/null", "--from"])
+        .arg(&list));
+    assert_succeeds(&out);
+    use std::os::unix::fs::FileTypeExt;
+    let kind = std::fs::metadata("/dev/null").unwrap().file_type();
+    assert!(kind.is_char_device(), "/dev/null was replaced by a file");
+}

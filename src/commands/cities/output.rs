@@ -19,7 +19,19 @@ pub enum Output {
     File {
         target: PathBuf,
         temp: NamedTempFile,
+        /// The cities of the file it replaces (`None`: unreadable), when there is one.
+        replaces: Option<Option<usize>>,
     },
+    /// Not a regular file (`/dev/null`, a pipe): written to, never replaced.
+    Device(PathBuf),
+}
+
+/// Where the list went, for the summary.
+#[derive(Debug)]
+pub struct Written {
+    pub place: String,
+    /// The number of cities in the file it replaced, when it replaced one.
+    pub replaced: Option<Option<usize>>,
 }
 
 impl Output {
@@ -29,6 +41,11 @@ impl Output {
         if out.as_os_str() == STDOUT {
             return Ok(Self::Stdout);
         }
+        // Renaming over a device would replace it with a file (as root, /dev/null).
+        if std::fs::metadata(out).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            return Ok(Self::Device(out.to_path_buf()));
+        }
+        let replaces = out.is_file().then(|| count_cities(out));
         let name = out
             .file_name()
             .with_context(|| format!("--out {}: not a file path", out.display()))?;
@@ -57,21 +74,47 @@ impl Output {
         Ok(Self::File {
             target: out.to_path_buf(),
             temp,
+            replaces,
         })
     }
 
     /// Writes the whole list, then (for a file) syncs it and renames it into place. Returns
     /// where it went, for the summary.
-    pub fn write(self, cities: &[City]) -> anyhow::Result<String> {
+    pub fn write(self, cities: &[City]) -> anyhow::Result<Written> {
+        let written = |place: String| Written {
+            place,
+            replaced: None,
+        };
         match self {
             Self::Stdout => {
                 let mut out = BufWriter::new(io::stdout().lock());
+                match write_list(&mut out, cities).and_then(|()| out.flush()) {
+                    // `meteo cities --out - | head`: the reader had enough, which is no failure.
+                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                        Ok(written("stdout (closed early by its reader)".into()))
+                    }
+                    other => other
+                        .map(|()| written("stdout".into()))
+                        .context("writing the city list to stdout"),
+                }
+            }
+            Self::Device(path) => {
+                let shown = path.display().to_string();
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .with_context(|| format!("opening {shown}"))?;
+                let mut out = BufWriter::new(file);
                 write_list(&mut out, cities)
                     .and_then(|()| out.flush())
-                    .context("writing the city list to stdout")?;
-                Ok("stdout".into())
+                    .with_context(|| format!("writing {shown}"))?;
+                Ok(written(shown))
             }
-            Self::File { target, temp } => {
+            Self::File {
+                target,
+                temp,
+                replaces,
+            } => {
                 let shown = target.display().to_string();
                 let mut out = BufWriter::new(temp);
                 write_list(&mut out, cities)
@@ -87,10 +130,20 @@ impl Output {
                 temp.persist(&target)
                     .map_err(|err| err.error)
                     .with_context(|| format!("cannot replace {shown}"))?;
-                Ok(shown)
+                Ok(Written {
+                    place: shown,
+                    replaced: replaces,
+                })
             }
         }
     }
+}
+
+/// How many cities a list file holds; `None` when it is not one.
+fn count_cities(path: &Path) -> Option<usize> {
+    let text = std::fs::read(path).ok()?;
+    let list: Vec<serde::de::IgnoredAny> = serde_json::from_slice(&text).ok()?;
+    Some(list.len())
 }
 
 /// One city per line: valid JSON that still diffs well in review.
@@ -158,8 +211,10 @@ mod tests {
         std::fs::write(&target, "old list\n").unwrap();
         let output = Output::create(&target).unwrap();
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "old list\n");
-        let shown = output.write(&two_cities()).unwrap();
-        assert_eq!(shown, target.display().to_string());
+        let written = output.write(&two_cities()).unwrap();
+        assert_eq!(written.place, target.display().to_string());
+        // "old list" is not a list of cities: replaced, count unknown.
+        assert_eq!(written.replaced, Some(None));
         let text = std::fs::read_to_string(&target).unwrap();
         assert_eq!(crate::city::parse(&text).unwrap(), two_cities());
         assert_eq!(files_in(dir.path()), ["cities.json"]);
