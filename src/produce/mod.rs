@@ -385,7 +385,7 @@ impl<P: Publish> Run<P> {
             published = minute.published,
             not_delivered = minute.not_delivered,
             budget = %budget,
-            latency_p50_ms = minute.latency_quantile(0.5).map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+            latency_p50_ms = %format!("{:.1}", minute.latency_quantile(0.5).map_or(0.0, |d| d.as_secs_f64() * 1000.0)),
             "last minute"
         );
     }

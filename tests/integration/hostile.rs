@@ -72,8 +72,21 @@ async fn impossible_or_future_readings_on_the_topic_are_dead_lettered() {
 
     let mut cmd = meteo();
     cmd.args(["--keyspace", &keyspace, "--topic", &topic, "consume"])
-        .args(["--group", &unique("g"), "--until-idle", "3s"]);
-    run(cmd).assert_ok();
+        .args(["--group", &unique("g"), "--until-idle", "3s"])
+        .args(["--stats-interval", "1s"]);
+    let consumed = run(cmd);
+    consumed.assert_ok();
+    // Numbers in log fields are numbers: lag=0, write_ms_median=1.2, not quoted strings.
+    let progress: Vec<&str> = consumed
+        .stderr
+        .lines()
+        .filter(|l| l.contains("progress"))
+        .collect();
+    assert!(!progress.is_empty(), "{}", consumed.describe());
+    for line in progress {
+        assert!(!line.contains("=\""), "a quoted number: {line}");
+        assert!(line.contains("lag=") && line.contains("write_ms_median="), "{line}");
+    }
 
     let dead: HashMap<String, String> = read_all(&format!("{topic}.dlq"))
         .into_iter()

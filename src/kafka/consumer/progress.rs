@@ -113,9 +113,10 @@ impl Report {
             consumed = self.summary.consumed,
             written = self.summary.stored,
             dead_lettered = self.summary.dead_lettered,
-            lag = lag.map_or_else(|| "unknown".to_string(), |l| l.to_string()),
-            write_ms_median = format!("{:.1}", self.median.as_secs_f64() * 1000.0),
-            write_ms_p99 = format!("{:.1}", self.p99.as_secs_f64() * 1000.0),
+            // `%`: shown as written (lag=2, write_ms_median=6.8), not as quoted strings.
+            lag = %lag.map_or_else(|| "unknown".to_string(), |l| l.to_string()),
+            write_ms_median = %format!("{:.1}", self.median.as_secs_f64() * 1000.0),
+            write_ms_p99 = %format!("{:.1}", self.p99.as_secs_f64() * 1000.0),
             "progress"
         );
     }
