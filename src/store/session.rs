@@ -18,6 +18,7 @@ use cdrs_tokio::cluster::{
 use cdrs_tokio::frame::Envelope;
 use cdrs_tokio::load_balancing::RoundRobinLoadBalancingStrategy;
 use cdrs_tokio::query::{PreparedQuery, QueryBatch, QueryValues};
+use cdrs_tokio::retry::{ExponentialReconnectionPolicy, ReconnectionPolicy};
 use cdrs_tokio::statement::StatementParams;
 use cdrs_tokio::transport::{TransportRustls, TransportTcp};
 
@@ -119,7 +120,8 @@ pub async fn connect(
                     .await
                     .map_err(|e| anyhow!(super::describe(&e)))?;
                 let mut builder =
-                    TcpSessionBuilder::new(RoundRobinLoadBalancingStrategy::new(), config);
+                    TcpSessionBuilder::new(RoundRobinLoadBalancingStrategy::new(), config)
+                        .with_reconnection_policy(reconnection());
                 if let Some(keyspace) = keyspace {
                     builder = builder.with_keyspace(keyspace.to_string());
                 }
@@ -134,7 +136,8 @@ pub async fn connect(
                     .await
                     .map_err(|e| anyhow!(super::describe(&e)))?;
                 let mut builder =
-                    RustlsSessionBuilder::new(RoundRobinLoadBalancingStrategy::new(), config);
+                    RustlsSessionBuilder::new(RoundRobinLoadBalancingStrategy::new(), config)
+                        .with_reconnection_policy(reconnection());
                 if let Some(keyspace) = keyspace {
                     builder = builder.with_keyspace(keyspace.to_string());
                 }
@@ -153,6 +156,16 @@ pub async fn connect(
         .await
         .with_context(|| format!("Cassandra at {nodes} does not answer queries"))?;
     Ok(session)
+}
+
+/// Back at most 2 s after a node answers again. The driver's default doubles up to 60 s, so
+/// a consumer wrote again about 2 minutes after a one-minute stop of Cassandra.
+fn reconnection() -> Arc<dyn ReconnectionPolicy + Send + Sync> {
+    Arc::new(ExponentialReconnectionPolicy::new(
+        Duration::from_millis(250),
+        Duration::from_secs(2),
+        3,
+    ))
 }
 
 fn silent(nodes: &str) -> anyhow::Error {

@@ -85,7 +85,10 @@ async fn impossible_or_future_readings_on_the_topic_are_dead_lettered() {
     assert!(!progress.is_empty(), "{}", consumed.describe());
     for line in progress {
         assert!(!line.contains("=\""), "a quoted number: {line}");
-        assert!(line.contains("lag=") && line.contains("write_ms_median="), "{line}");
+        assert!(
+            line.contains("lag=") && line.contains("write_ms_median="),
+            "{line}"
+        );
     }
 
     let dead: HashMap<String, String> = read_all(&format!("{topic}.dlq"))
