@@ -1,0 +1,365 @@
+//! The value parsers clap calls on raw flag and environment values: each returns a typed
+//! value or a message naming what is wrong (never a secret's value).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::Secret;
+
+/// Reads a password file: its content without the final line break. Names the file, never
+/// the content, when it cannot be used. The one value parser that reads a file.
+pub fn parse_password_file(value: &str) -> Result<Secret, String> {
+    let path = std::path::Path::new(value);
+    let what = "password file";
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("{what} {}: {e}", path.display()))?;
+    let password = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if password.is_empty() {
+        return Err(format!("{what} {} is empty", path.display()));
+    }
+    Ok(Secret::new(password))
+}
+
+/// Parses `host:port` (a name, an IPv4 address or a bracketed IPv6 address, and a port).
+pub fn parse_host_port(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    let (host, port) = value
+        .rsplit_once(':')
+        .ok_or_else(|| format!("'{value}' is not host:port (the port is missing)"))?;
+    if host.is_empty() {
+        return Err(format!("'{value}' is not host:port (the host is missing)"));
+    }
+    if host.contains(char::is_whitespace) || (host.contains(':') && !host.starts_with('[')) {
+        return Err(format!("'{value}' is not host:port"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(value.to_string()),
+        _ => Err(format!(
+            "'{value}': the port '{port}' is not a number from 1 to 65535"
+        )),
+    }
+}
+
+/// Parses a comma-separated list of `host:port` (Kafka's `bootstrap.servers`).
+pub fn parse_brokers(value: &str) -> Result<String, String> {
+    let parts: Vec<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(parse_host_port)
+        .collect::<Result<_, _>>()?;
+    if parts.is_empty() {
+        return Err("no broker given (expected host:port[,host:port...])".into());
+    }
+    Ok(parts.join(","))
+}
+
+/// Parses a Cassandra keyspace name: a letter, then letters, digits or underscores, at most 48
+/// characters (Cassandra's own limit). Used unquoted in CQL, so nothing else may pass.
+pub fn parse_keyspace(value: &str) -> Result<String, String> {
+    let ok_start = value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic());
+    let ok_rest = value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ok_start || !ok_rest || value.len() > 48 {
+        return Err(format!(
+            "'{value}' is not a keyspace name (a letter, then letters, digits or _; at most 48)"
+        ));
+    }
+    // Cassandra folds unquoted names to lower case: `MixedCase` would be created as
+    // `mixedcase` and then not found under the name given.
+    if value.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(format!(
+            "'{value}': keyspace names are lower case (Cassandra folds unquoted names); use '{}'",
+            value.to_ascii_lowercase()
+        ));
+    }
+    if value.starts_with("system") {
+        return Err(format!(
+            "'{value}': names starting with 'system' belong to Cassandra itself"
+        ));
+    }
+    if CQL_RESERVED.contains(&value) {
+        return Err(format!(
+            "'{value}' is a reserved word of CQL; choose another keyspace name"
+        ));
+    }
+    Ok(value.to_string())
+}
+
+/// CQL's reserved keywords (lower case), which cannot name a keyspace unquoted.
+const CQL_RESERVED: &[&str] = &[
+    "add",
+    "allow",
+    "alter",
+    "and",
+    "apply",
+    "asc",
+    "authorize",
+    "batch",
+    "begin",
+    "by",
+    "columnfamily",
+    "create",
+    "default",
+    "delete",
+    "desc",
+    "describe",
+    "drop",
+    "entries",
+    "execute",
+    "from",
+    "full",
+    "grant",
+    "if",
+    "in",
+    "index",
+    "infinity",
+    "insert",
+    "into",
+    "is",
+    "keyspace",
+    "limit",
+    "materialized",
+    "mbean",
+    "mbeans",
+    "modify",
+    "nan",
+    "norecursive",
+    "not",
+    "null",
+    "of",
+    "on",
+    "or",
+    "order",
+    "primary",
+    "rename",
+    "replace",
+    "revoke",
+    "schema",
+    "select",
+    "set",
+    "table",
+    "to",
+    "token",
+    "truncate",
+    "unlogged",
+    "unset",
+    "update",
+    "use",
+    "using",
+    "view",
+    "where",
+    "with",
+];
+
+/// Parses a Kafka topic name: 1 to 249 of `[a-zA-Z0-9._-]`, as Kafka itself requires.
+pub fn parse_topic(value: &str) -> Result<String, String> {
+    let ok_chars = value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    // Room for the ".dlq" suffix of the dead-letter topic.
+    if value.is_empty() || !ok_chars || value.len() > 245 || value == "." || value == ".." {
+        return Err(format!(
+            "'{value}' is not a Kafka topic name (1 to 245 of letters, digits, '.', '_', '-')"
+        ));
+    }
+    Ok(value.to_string())
+}
+
+/// Parses one `-X key=value` librdkafka property; the value may be a secret.
+pub fn parse_kafka_option(value: &str) -> Result<(String, Secret), String> {
+    match value.split_once('=') {
+        Some((key, val)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), Secret::new(val.trim())))
+        }
+        // The value may be a secret: name only what is wrong, never echo it.
+        _ => Err("a Kafka option must be key=value, e.g. security.protocol=SASL_SSL".into()),
+    }
+}
+
+/// A librdkafka properties file, as kcat's `-F` reads it.
+#[derive(Debug, Clone)]
+pub struct KafkaConfigFile {
+    pub path: PathBuf,
+    pub options: Vec<(String, Secret)>,
+}
+
+/// Reads a librdkafka properties file: `key=value` lines; blank lines and lines starting
+/// with `#` are skipped. An error names the file and the line, never a value.
+pub fn parse_kafka_config_file(value: &str) -> Result<KafkaConfigFile, String> {
+    let path = PathBuf::from(value);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("Kafka config file {}: {e}", path.display()))?;
+    let options = parse_kafka_properties(&text).map_err(|line| {
+        format!(
+            "Kafka config file {}, line {line}: not key=value",
+            path.display()
+        )
+    })?;
+    Ok(KafkaConfigFile { path, options })
+}
+
+/// The `key=value` pairs of a properties text, or the number of the first bad line.
+pub(super) fn parse_kafka_properties(text: &str) -> Result<Vec<(String, Secret)>, usize> {
+    let mut options = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        options.push(parse_kafka_option(line).map_err(|_| index + 1)?);
+    }
+    Ok(options)
+}
+
+/// Parses a duration with humantime (`90s`, `10m`, `1h30m`, `500ms`), or a bare number of
+/// seconds. Zero is refused: every duration here is a wait.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let text = value.trim();
+    let total = match text.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) if text.starts_with(|c: char| c.is_ascii_digit()) => humantime::parse_duration(text)
+            .map_err(|_| format!("'{value}' is not a duration such as 90s, 10m, 1h30m or 500ms"))?,
+        Err(_) => {
+            return Err(format!(
+                "'{value}' is not a duration such as 90s, 10m, 1h30m or 500ms"
+            ))
+        }
+    };
+    if total.is_zero() {
+        return Err(format!("'{value}': the duration must be more than zero"));
+    }
+    Ok(total)
+}
+
+/// Formats a duration the way [`parse_duration`] reads it: `10m`, `1h30m`, `1s500ms`.
+pub fn format_duration(duration: Duration) -> String {
+    humantime::format_duration(duration)
+        .to_string()
+        .replace(' ', "")
+}
+
+/// Parses a country code: two ASCII letters (ISO 3166 alpha-2), upper-cased.
+pub fn parse_country(value: &str) -> Result<String, String> {
+    let code = value.trim();
+    if code.len() != 2 || !code.chars().all(|c| c.is_ascii_alphabetic()) {
+        return Err(format!(
+            "'{value}' is not a two-letter country code such as FR"
+        ));
+    }
+    Ok(code.to_ascii_uppercase())
+}
+
+/// The replication map of `--replication-factor N` (SimpleStrategy).
+pub fn simple_replication(factor: u16) -> String {
+    format!("{{'class': 'SimpleStrategy', 'replication_factor': {factor}}}")
+}
+
+/// A name filter must keep some letters once folded, or it would match every city.
+pub fn parse_name_filter(value: &str) -> Result<String, String> {
+    if crate::text::fold_name(value).is_empty() {
+        return Err(format!("'{value}' has no letters to search for"));
+    }
+    Ok(value.to_string())
+}
+
+/// A radius in kilometres: positive, at most half the Earth's circumference.
+pub fn parse_radius(value: &str) -> Result<f64, String> {
+    match value.trim().parse::<f64>() {
+        Ok(km) if km.is_finite() && km > 0.0 && km <= 20_040.0 => Ok(km),
+        _ => Err(format!(
+            "'{value}' is not a radius in km (a number above 0, at most 20040)"
+        )),
+    }
+}
+
+/// A refresh period: at least 100 ms, so a typo cannot hammer Cassandra.
+pub fn parse_refresh(value: &str) -> Result<Duration, String> {
+    let period = parse_duration(value)?;
+    if period < Duration::from_millis(100) {
+        return Err(format!(
+            "'{value}' is too short for a refresh period (at least 100ms)"
+        ));
+    }
+    Ok(period)
+}
+
+/// The download timeout of `meteo cities`: a duration of at most an hour.
+pub fn parse_download_timeout(value: &str) -> Result<Duration, String> {
+    let timeout = parse_duration(value)?;
+    if timeout > Duration::from_secs(3600) {
+        return Err(format!(
+            "'{value}' is longer than the 1h a download may wait"
+        ));
+    }
+    Ok(timeout)
+}
+
+/// Writes in flight at once.
+pub fn parse_concurrency(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if (1..=4096).contains(&n) => Ok(n),
+        _ => Err(format!("'{value}' is not a number from 1 to 4096")),
+    }
+}
+
+/// The dashboard's units: `metric`, `metric-kmh` or `imperial`.
+pub fn parse_units(value: &str) -> Result<crate::dash::Units, String> {
+    crate::dash::Units::from_name(value.trim())
+        .ok_or_else(|| format!("'{value}' is not a unit system: metric, metric-kmh or imperial"))
+}
+
+/// An http(s) base URL without query or fragment (the key goes into the query).
+pub fn parse_base_url(value: &str) -> Result<String, String> {
+    let trimmed = value.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"))
+        .ok_or_else(|| format!("'{value}' is not an http:// or https:// URL"))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("'{value}' has no host"));
+    }
+    if rest.contains(['?', '#', ' ']) {
+        return Err(format!(
+            "'{value}': give the base URL only, without query or fragment"
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// A secret, wrapped at once. Never fails: a parser error would echo the value; the command
+/// checks it instead.
+pub fn parse_secret(value: &str) -> Result<Secret, String> {
+    Ok(Secret::new(value))
+}
+
+/// A language code such as `fr`, `en`, `zh_cn` or `pt_br`.
+pub fn parse_lang(value: &str) -> Result<String, String> {
+    let ok =
+        (2..=5).contains(&value.len()) && value.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+    if !ok {
+        return Err(format!(
+            "'{value}' is not a language code such as fr, en or pt_br"
+        ));
+    }
+    Ok(value.to_string())
+}
+
+/// A CQL replication map: `{...}` naming a `class`. Cassandra validates the rest.
+pub fn parse_replication_map(value: &str) -> Result<String, String> {
+    let trimmed = value.trim();
+    if !(trimmed.starts_with('{') && trimmed.ends_with('}') && trimmed.contains("'class'")) {
+        return Err(format!(
+            "'{value}' is not a CQL replication map such as \"{{'class': 'NetworkTopologyStrategy', 'dc1': 3}}\""
+        ));
+    }
+    if trimmed.contains(';') {
+        return Err("a replication map cannot contain ';'".into());
+    }
+    Ok(trimmed.to_string())
+}
