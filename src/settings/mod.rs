@@ -6,8 +6,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod parse;
-#[cfg(test)]
-use parse::parse_kafka_properties;
 pub use parse::*;
 
 /// A secret (an API key, a password). `Debug` and `Display` print `[redacted]`, so a secret
@@ -194,6 +192,7 @@ pub struct CitiesSettings {
 
 #[cfg(test)]
 mod tests {
+    use super::parse::parse_kafka_properties;
     use super::*;
 
     #[test]
