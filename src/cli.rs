@@ -58,24 +58,11 @@ pub struct GlobalArgs {
 
     /// Cassandra password. Prefer --cassandra-password-file: a password on the command line
     /// shows in `ps` and in shell history.
-    #[arg(
-        long = "cassandra-password",
-        env = "CASSANDRA_PASSWORD",
-        hide_env_values = true,
-        value_parser = parse_secret,
-        global = true
-    )]
+    #[arg(long, env = "CASSANDRA_PASSWORD", hide_env_values = true, value_parser = parse_secret, global = true)]
     pub cassandra_password: Option<Secret>,
 
     /// A file holding the Cassandra password alone (a final line break is ignored).
-    #[arg(
-        long = "cassandra-password-file",
-        value_name = "FILE",
-        env = "CASSANDRA_PASSWORD_FILE",
-        conflicts_with = "cassandra_password",
-        value_parser = parse_password_file,
-        global = true
-    )]
+    #[arg(long, value_name = "FILE", env = "CASSANDRA_PASSWORD_FILE", conflicts_with = "cassandra_password", value_parser = parse_password_file, global = true)]
     pub cassandra_password_file: Option<Secret>,
 
     /// Speak TLS to Cassandra, checking the nodes' certificates and host names.
@@ -84,41 +71,20 @@ pub struct GlobalArgs {
 
     /// The CA that signed the nodes' certificates (PEM); implies --cassandra-tls. Default: the
     /// system's CAs.
-    #[arg(
-        long = "cassandra-ca",
-        value_name = "FILE",
-        env = "CASSANDRA_CA",
-        global = true
-    )]
+    #[arg(long, value_name = "FILE", env = "CASSANDRA_CA", global = true)]
     pub cassandra_ca: Option<PathBuf>,
 
     /// A client certificate (PEM) for nodes that require one; implies --cassandra-tls.
-    #[arg(
-        long = "cassandra-cert",
-        value_name = "FILE",
-        env = "CASSANDRA_CERT",
-        requires = "cassandra_key",
-        global = true
-    )]
+    #[arg(long, value_name = "FILE", env = "CASSANDRA_CERT", global = true)]
     pub cassandra_cert: Option<PathBuf>,
 
     /// The client certificate's private key (PEM).
-    #[arg(
-        long = "cassandra-key",
-        value_name = "FILE",
-        env = "CASSANDRA_KEY",
-        requires = "cassandra_cert",
-        global = true
-    )]
+    #[arg(long, value_name = "FILE", env = "CASSANDRA_KEY", global = true)]
     pub cassandra_key: Option<PathBuf>,
 
     /// Accept a node certificate that does not name the host it is reached at (the chain is
     /// still checked).
-    #[arg(
-        long = "cassandra-tls-skip-hostname",
-        env = "CASSANDRA_TLS_SKIP_HOSTNAME",
-        global = true
-    )]
+    #[arg(long, env = "CASSANDRA_TLS_SKIP_HOSTNAME", global = true)]
     pub cassandra_tls_skip_hostname: bool,
 
     /// A librdkafka property, key=value (SASL, TLS, tuning); repeatable. The environment
@@ -148,11 +114,17 @@ impl GlobalArgs {
         }
     }
 
-    /// A user needs a password and a password a user: said as a usage error (exit 2), before
-    /// anything connects, naming the variables and never a value.
+    /// A user needs a password and a password a user, a client certificate its key: said as a
+    /// usage error (exit 2), before anything connects, naming the variables and never a value.
     pub fn check_login(&self) -> Result<(), clap::Error> {
         use clap::CommandFactory;
         let password = self.cassandra_password.is_some() || self.cassandra_password_file.is_some();
+        if self.cassandra_cert.is_some() != self.cassandra_key.is_some() {
+            return Err(Cli::command().error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "CASSANDRA_CERT (--cassandra-cert) and CASSANDRA_KEY (--cassandra-key) go together",
+            ));
+        }
         let problem = match (self.cassandra_user.is_some(), password) {
             (true, false) => {
                 "CASSANDRA_USER (--cassandra-user) is set without a password: set \

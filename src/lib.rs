@@ -18,6 +18,8 @@ pub mod kafka;
 pub mod latency;
 // `tracing` to stderr, filtered by `RUST_LOG`.
 pub mod logging;
+// An outage told once, reminded each minute, and its end (the weather API's, Kafka's).
+pub mod outage;
 // The reading (message schema 1) and its validation. Depends on nothing of ours.
 pub mod model;
 // OpenWeatherMap: the city list (streamed, selected, de-duplicated) and the Current Weather

@@ -2,15 +2,14 @@
 //! told once when it starts, each minute while it lasts, and once when it ends.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
+use tokio::time::Instant;
 
-/// How often a lasting outage is reported again.
-pub const REMIND_EVERY: Duration = Duration::from_secs(60);
+use crate::outage::{Outages, Tell};
 
 /// The client context of the producer and the consumer. Clones share one outage, so a
 /// process with several clients reports it once.
@@ -21,7 +20,7 @@ pub const REMIND_EVERY: Duration = Duration::from_secs(60);
 /// else passes through at librdkafka's level.
 #[derive(Clone, Default)]
 pub struct KafkaContext {
-    outage: Arc<Mutex<Option<Outage>>>,
+    outage: Arc<Mutex<Outages>>,
     /// The last report in which the brokers refused this client (not silence).
     refusal: Arc<Mutex<Option<(Refusal, String)>>>,
 }
@@ -66,32 +65,17 @@ pub fn classify_refusal(reason: &str) -> Option<Refusal> {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Outage {
-    since: Instant,
-    last_logged: Instant,
-    /// Reports since the last line about the outage.
-    not_logged: u64,
-}
-
-/// What to say about a report of unreachable brokers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Say {
-    Started,
-    StillDown { down_for: Duration, reports: u64 },
-    Nothing,
-}
-
 impl KafkaContext {
     /// Kafka answered (a delivery acknowledged, a commit accepted): ends the outage, if any,
     /// with one line saying how long it lasted.
     pub fn answered(&self) {
-        let ended = self.outage.lock().ok().and_then(|mut o| o.take());
-        if let Some(outage) = ended {
-            tracing::info!(
-                down_for_s = outage.since.elapsed().as_secs(),
-                "Kafka answers again"
-            );
+        let ended = self
+            .outage
+            .lock()
+            .ok()
+            .and_then(|mut o| o.answered(Instant::now()));
+        if let Some(down_for) = ended {
+            tracing::info!(down_for_s = down_for.as_secs(), "Kafka answers again");
         }
     }
 
@@ -110,7 +94,7 @@ impl KafkaContext {
 
     /// Whether an outage is under way (for tests and progress lines).
     pub fn unreachable_since(&self) -> Option<Instant> {
-        self.outage.lock().ok()?.map(|o| o.since)
+        self.outage.lock().ok()?.since()
     }
 
     /// Takes an error a client call returned: true when it means the brokers cannot be
@@ -125,47 +109,24 @@ impl KafkaContext {
 
     fn unreachable(&self, reason: &str) {
         let say = match self.outage.lock() {
-            Ok(mut outage) => note_unreachable(&mut outage, Instant::now()),
-            Err(_) => Say::Started,
+            Ok(mut outage) => outage.unreachable(Instant::now()),
+            Err(_) => Tell::Started,
         };
         match say {
-            Say::Started => tracing::warn!(
+            Tell::Started => tracing::warn!(
                 %reason,
                 "Kafka unreachable; retrying (readings wait, nothing is lost)"
             ),
-            Say::StillDown { down_for, reports } => tracing::warn!(
+            Tell::StillDown {
+                down_for,
+                calls: reports,
+            } => tracing::warn!(
                 %reason,
                 down_for_s = down_for.as_secs(),
                 reports,
                 "Kafka still unreachable; retrying"
             ),
-            Say::Nothing => tracing::debug!(%reason, "Kafka unreachable"),
-        }
-    }
-}
-
-/// Records one report of unreachable brokers at `now`; decides what to log.
-fn note_unreachable(outage: &mut Option<Outage>, now: Instant) -> Say {
-    match outage {
-        None => {
-            *outage = Some(Outage {
-                since: now,
-                last_logged: now,
-                not_logged: 0,
-            });
-            Say::Started
-        }
-        Some(o) => {
-            o.not_logged += 1;
-            if now.duration_since(o.last_logged) < REMIND_EVERY {
-                return Say::Nothing;
-            }
-            let reports = std::mem::take(&mut o.not_logged);
-            o.last_logged = now;
-            Say::StillDown {
-                down_for: now.duration_since(o.since),
-                reports,
-            }
+            Tell::Nothing => tracing::debug!(%reason, "Kafka unreachable"),
         }
     }
 }
@@ -223,36 +184,6 @@ impl rdkafka::producer::ProducerContext for KafkaContext {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_outage_is_reported_once_then_each_minute_with_the_reports_in_between() {
-        let start = Instant::now();
-        let at = |s: u64| start + Duration::from_secs(s);
-        let mut outage = None;
-        assert_eq!(note_unreachable(&mut outage, at(0)), Say::Started);
-        for s in 1..60 {
-            assert_eq!(
-                note_unreachable(&mut outage, at(s)),
-                Say::Nothing,
-                "at {s} s"
-            );
-        }
-        assert_eq!(
-            note_unreachable(&mut outage, at(60)),
-            Say::StillDown {
-                down_for: Duration::from_secs(60),
-                reports: 60
-            }
-        );
-        assert_eq!(note_unreachable(&mut outage, at(61)), Say::Nothing);
-        assert_eq!(
-            note_unreachable(&mut outage, at(125)),
-            Say::StillDown {
-                down_for: Duration::from_secs(125),
-                reports: 2
-            }
-        );
-    }
 
     #[test]
     fn an_answer_ends_the_outage_and_the_next_one_is_reported_again() {

@@ -1,7 +1,6 @@
 //! The produce engine: calls a [`ReadingSource`] for each city when the schedule says so and
 //! hands every new reading to a [`Publish`] (Kafka) until shutdown, then flushes and reports.
 
-pub mod outage;
 pub mod publish;
 pub mod source;
 pub mod stats;
@@ -23,7 +22,7 @@ use crate::schedule::{self, Limits, Next, Outcome, Plan, Scheduler, Verdict};
 use crate::shutdown::Shutdown;
 use crate::text::printable;
 
-use outage::{ApiOutage, Tell};
+use crate::outage::{Outages, Tell};
 pub use publish::{Publish, Undelivered};
 pub use source::ReadingSource;
 pub use stats::{Report, Stats};
@@ -97,7 +96,7 @@ struct Run<P> {
     report: Report,
     limits: Option<Limits>,
     once: bool,
-    outage: ApiOutage,
+    outage: Outages,
 }
 
 /// Polls and publishes until `shutdown` (or, with `once`, until the sweep is done, or until
@@ -125,7 +124,7 @@ pub async fn run<P: Publish>(producer: Producer<P>, shutdown: Shutdown) -> Repor
         report: Report::default(),
         limits: producer.limits,
         once: producer.once,
-        outage: ApiOutage::default(),
+        outage: Outages::default(),
     };
     let mut ticker = tokio::time::interval_at(run.origin + STATS_EVERY, STATS_EVERY);
     let shutdown = shutdown.wait();
@@ -316,7 +315,7 @@ impl<P: Publish> Run<P> {
         }
     }
 
-    /// Tells of a call that reached no server, as [`ApiOutage`] decides.
+    /// Tells of a call that reached no server, as [`Outages`] decides.
     fn tell_outage(&mut self, err: &ApiError) {
         match self.outage.unreachable(Instant::now()) {
             Tell::Started => tracing::warn!(

@@ -17,7 +17,7 @@ use cdrs_tokio::cluster::{
 };
 use cdrs_tokio::frame::Envelope;
 use cdrs_tokio::load_balancing::RoundRobinLoadBalancingStrategy;
-use cdrs_tokio::query::{PreparedQuery, QueryBatch, QueryValues};
+use cdrs_tokio::query::{PreparedQuery, QueryValues};
 use cdrs_tokio::retry::{ExponentialReconnectionPolicy, ReconnectionPolicy};
 use cdrs_tokio::statement::StatementParams;
 use cdrs_tokio::transport::{TransportRustls, TransportTcp};
@@ -42,12 +42,19 @@ pub enum CassandraSession {
     Tls(TlsSession),
 }
 
+/// The same call on either session.
+macro_rules! on_each {
+    ($session:expr, $s:ident => $call:expr) => {
+        match $session {
+            CassandraSession::Plain($s) => $call,
+            CassandraSession::Tls($s) => $call,
+        }
+    };
+}
+
 impl CassandraSession {
     pub async fn query(&self, cql: &str) -> cdrs_tokio::error::Result<Envelope> {
-        match self {
-            Self::Plain(s) => s.query(cql).await,
-            Self::Tls(s) => s.query(cql).await,
-        }
+        on_each!(self, s => s.query(cql).await)
     }
 
     pub async fn query_with_values(
@@ -55,17 +62,11 @@ impl CassandraSession {
         cql: &str,
         values: QueryValues,
     ) -> cdrs_tokio::error::Result<Envelope> {
-        match self {
-            Self::Plain(s) => s.query_with_values(cql, values).await,
-            Self::Tls(s) => s.query_with_values(cql, values).await,
-        }
+        on_each!(self, s => s.query_with_values(cql, values).await)
     }
 
     pub async fn prepare(&self, cql: &str) -> cdrs_tokio::error::Result<PreparedQuery> {
-        match self {
-            Self::Plain(s) => s.prepare(cql).await,
-            Self::Tls(s) => s.prepare(cql).await,
-        }
+        on_each!(self, s => s.prepare(cql).await)
     }
 
     pub async fn exec_with_params(
@@ -73,17 +74,7 @@ impl CassandraSession {
         prepared: &PreparedQuery,
         params: &StatementParams,
     ) -> cdrs_tokio::error::Result<Envelope> {
-        match self {
-            Self::Plain(s) => s.exec_with_params(prepared, params).await,
-            Self::Tls(s) => s.exec_with_params(prepared, params).await,
-        }
-    }
-
-    pub async fn batch(&self, batch: QueryBatch) -> cdrs_tokio::error::Result<Envelope> {
-        match self {
-            Self::Plain(s) => s.batch(batch).await,
-            Self::Tls(s) => s.batch(batch).await,
-        }
+        on_each!(self, s => s.exec_with_params(prepared, params).await)
     }
 }
 
@@ -111,37 +102,33 @@ pub async fn connect(
     let attempt = async {
         let auth = authenticator(settings);
         let contact_points = reachable.iter().map(|a| (*a).into()).collect();
-        let session = match &settings.tls {
-            None => {
-                let config = NodeTcpConfigBuilder::new()
+        // The same steps for both transports, whose builders share no trait for all of them.
+        macro_rules! session {
+            ($node_config:expr, $session_builder:ident, $variant:ident) => {{
+                let config = $node_config
                     .with_contact_points(contact_points)
                     .with_authenticator_provider(auth)
                     .build()
                     .await
                     .map_err(|e| anyhow!(super::describe(&e)))?;
                 let mut builder =
-                    TcpSessionBuilder::new(RoundRobinLoadBalancingStrategy::new(), config)
+                    $session_builder::new(RoundRobinLoadBalancingStrategy::new(), config)
                         .with_reconnection_policy(reconnection());
                 if let Some(keyspace) = keyspace {
                     builder = builder.with_keyspace(keyspace.to_string());
                 }
-                CassandraSession::Plain(builder.build().await.map_err(|e| anyhow!(e))?)
-            }
+                CassandraSession::$variant(builder.build().await.map_err(|e| anyhow!(e))?)
+            }};
+        }
+        let session = match &settings.tls {
+            None => session!(NodeTcpConfigBuilder::new(), TcpSessionBuilder, Plain),
             Some(tls_settings) => {
                 let (name, config) = tls::client_config(tls_settings, &settings.nodes[0])?;
-                let config = NodeRustlsConfigBuilder::new(name, config)
-                    .with_contact_points(contact_points)
-                    .with_authenticator_provider(auth)
-                    .build()
-                    .await
-                    .map_err(|e| anyhow!(super::describe(&e)))?;
-                let mut builder =
-                    RustlsSessionBuilder::new(RoundRobinLoadBalancingStrategy::new(), config)
-                        .with_reconnection_policy(reconnection());
-                if let Some(keyspace) = keyspace {
-                    builder = builder.with_keyspace(keyspace.to_string());
-                }
-                CassandraSession::Tls(builder.build().await.map_err(|e| anyhow!(e))?)
+                session!(
+                    NodeRustlsConfigBuilder::new(name, config),
+                    RustlsSessionBuilder,
+                    Tls
+                )
             }
         };
         anyhow::Ok(session)

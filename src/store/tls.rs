@@ -82,6 +82,20 @@ fn read_certificates(path: &Path, what: &str) -> anyhow::Result<Vec<CertificateD
     certs.map_err(|e| anyhow!("{}: not PEM certificates ({e}); {what}", path.display()))
 }
 
+/// A signature check handed on unchanged to the inner verifier.
+macro_rules! delegate_signature_check {
+    ($method:ident) => {
+        fn $method(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            self.0.$method(message, cert, dss)
+        }
+    };
+}
+
 /// Checks the chain as usual but accepts any host name: for servers whose certificates do
 /// not name the address they are reached at (`--cassandra-tls-skip-hostname`).
 #[derive(Debug)]
@@ -108,23 +122,8 @@ impl ServerCertVerifier for AnyHostName {
         }
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
+    delegate_signature_check!(verify_tls12_signature);
+    delegate_signature_check!(verify_tls13_signature);
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.supported_verify_schemes()

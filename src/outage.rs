@@ -1,6 +1,6 @@
-//! The weather API's outages, told once: a warning when a call first reaches no server, a
-//! reminder each minute while that lasts, a line when the API answers again. Pure: the caller
-//! passes the time.
+//! A service's outage told once (the weather API's, Kafka's): a warning when it starts, a
+//! reminder each minute while it lasts, a line when the service answers again. Pure: the
+//! caller passes the time.
 
 use std::time::Duration;
 
@@ -9,9 +9,9 @@ use tokio::time::Instant;
 /// How often a lasting outage is told again.
 pub const REMIND_EVERY: Duration = Duration::from_secs(60);
 
-/// Whether the API is out, and since when.
+/// Whether a service is out, and since when.
 #[derive(Debug, Default)]
-pub struct ApiOutage {
+pub struct Outages {
     current: Option<Outage>,
 }
 
@@ -19,11 +19,11 @@ pub struct ApiOutage {
 struct Outage {
     since: Instant,
     told_at: Instant,
-    /// Calls that reached no server since it was last told.
+    /// Failures since it was last told.
     untold_calls: u64,
 }
 
-/// What to tell of a call that reached no server.
+/// What to tell of a failure to reach the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tell {
     /// The outage starts.
@@ -34,8 +34,8 @@ pub enum Tell {
     Nothing,
 }
 
-impl ApiOutage {
-    /// A call reached no server at `now`.
+impl Outages {
+    /// The service could not be reached at `now`.
     pub fn unreachable(&mut self, now: Instant) -> Tell {
         let Some(outage) = &mut self.current else {
             self.current = Some(Outage {
@@ -57,7 +57,12 @@ impl ApiOutage {
         }
     }
 
-    /// The API answered at `now` (whatever it said): how long it was out, if it was.
+    /// When the current outage began, if one is under way.
+    pub fn since(&self) -> Option<Instant> {
+        self.current.map(|o| o.since)
+    }
+
+    /// The service answered at `now` (whatever it said): how long it was out, if it was.
     pub fn answered(&mut self, now: Instant) -> Option<Duration> {
         self.current
             .take()
@@ -74,7 +79,7 @@ mod tests {
     #[test]
     fn an_outage_is_told_once_then_each_minute_with_the_calls_between() {
         let start = Instant::now();
-        let mut outage = ApiOutage::default();
+        let mut outage = Outages::default();
         assert_eq!(outage.unreachable(start), Tell::Started);
         for at in [1, 3, 7, 15, 31] {
             assert_eq!(outage.unreachable(start + S(at)), Tell::Nothing, "{at}");
@@ -99,7 +104,7 @@ mod tests {
     #[test]
     fn an_answer_ends_the_outage_and_says_how_long_it_lasted_once() {
         let start = Instant::now();
-        let mut outage = ApiOutage::default();
+        let mut outage = Outages::default();
         assert_eq!(outage.answered(start), None);
         outage.unreachable(start);
         assert_eq!(outage.answered(start + S(90)), Some(S(90)));
