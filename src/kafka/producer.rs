@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -48,6 +49,10 @@ pub enum PublishError {
     Serialise(#[from] serde_json::Error),
     #[error("not acknowledged before the give-up deadline (last error: {last_error})")]
     GaveUp { last_error: String },
+    /// Refused as too large (by librdkafka or by the broker, under the topic's
+    /// `max.message.bytes`): permanent, so it is not sent again.
+    #[error("refused as too large: {0}")]
+    TooLarge(String),
 }
 
 /// Where a reading landed.
@@ -112,7 +117,12 @@ impl Publisher {
                         retries,
                     });
                 }
-                Err((error, _message)) => error.to_string(),
+                Err((error, _message)) => {
+                    if error.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageSizeTooLarge) {
+                        return Err(PublishError::TooLarge(error.to_string()));
+                    }
+                    error.to_string()
+                }
             };
             retries += 1;
             let pause = RESEND_BASE

@@ -352,7 +352,7 @@ impl<P: Publish> Run<P> {
                     "published"
                 );
             }
-            Err(err @ Undelivered::TooLarge { .. }) => {
+            Err(err @ (Undelivered::TooLarge { .. } | Undelivered::RefusedAsTooLarge { .. })) => {
                 self.count(|s| s.too_large += 1);
                 tracing::error!(
                     city_id = reading.city_id,

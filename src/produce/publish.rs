@@ -27,6 +27,9 @@ pub enum Undelivered {
     /// Larger than Kafka takes: no try will ever succeed, so none is made.
     #[error("{bytes} bytes, over the {max} bytes Kafka takes (message.max.bytes)")]
     TooLarge { bytes: usize, max: usize },
+    /// Refused as too large by the broker (the topic's `max.message.bytes` is lower).
+    #[error("{bytes} bytes, refused by the broker as too large (the topic's max.message.bytes)")]
+    RefusedAsTooLarge { bytes: usize },
     #[error(transparent)]
     Kafka(#[from] PublishError),
 }
@@ -90,7 +93,11 @@ impl Publish for Kafka {
                 max: self.max_message_bytes,
             });
         }
-        Ok(self.publisher.publish(reading, give_up).await?)
+        match self.publisher.publish(reading, give_up).await {
+            // The broker's limit (the topic's max.message.bytes) can be below the producer's.
+            Err(PublishError::TooLarge(_)) => Err(Undelivered::RefusedAsTooLarge { bytes }),
+            other => Ok(other?),
+        }
     }
 
     fn flush(&self, timeout: Duration) -> impl Future<Output = anyhow::Result<()>> + Send {

@@ -182,11 +182,52 @@ async fn the_size_check_is_librdkafkas_own_to_the_byte() {
         matches!(refused, Err(Undelivered::TooLarge { bytes, max }) if bytes == size && max == size - 1),
         "{refused:?}"
     );
-    // ...as librdkafka refuses it on every try, until the deadline.
+    // ...as librdkafka refuses it: at once and for good, so the publisher does not retry.
     let publisher = Publisher::new(&settings(size - 1)).unwrap();
-    let gave_up = publisher.publish(&reading, soon()).await;
+    let refused = publisher.publish(&reading, soon()).await;
     assert!(
-        matches!(gave_up, Err(PublishError::GaveUp { .. })),
-        "{gave_up:?}"
+        matches!(refused, Err(PublishError::TooLarge(_))),
+        "{refused:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reading_the_broker_refuses_as_too_large_is_not_sent_again() {
+    // The topic takes less than the producer's own limit: only the broker can say no.
+    let topic = meteo::kafka::ensure_topics(
+        &kafka_settings("unused"),
+        &[meteo::kafka::TopicSpec {
+            name: crate::util::unique("small"),
+            partitions: 1,
+            replication_factor: 1,
+            configs: vec![("max.message.bytes".into(), "200".into())],
+        }],
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("Kafka is required")
+    .remove(0)
+    .0;
+    let reading = meteo::synthetic::Synthetic::new(7, Duration::from_secs(600)).current(
+        &City {
+            id: 604,
+            name: "Grande".into(),
+            country: "FR".into(),
+            lat: 43.0,
+            lon: 2.0,
+        },
+        chrono::Utc::now(),
+    );
+    let kafka = publish::Kafka::new(&kafka_settings(&topic)).unwrap();
+    let started = std::time::Instant::now();
+    let never = watch::channel(None).1;
+    let refused = tokio::time::timeout(Duration::from_secs(30), kafka.publish(&reading, never))
+        .await
+        .expect("refused at once, not retried until shutdown");
+    assert!(
+        matches!(refused, Err(Undelivered::RefusedAsTooLarge { .. })),
+        "{refused:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(read_all(&topic).is_empty());
 }
