@@ -747,3 +747,61 @@ fn a_device_given_as_out_is_written_to_not_replaced() {
     let kind = std::fs::metadata("/dev/null").unwrap().file_type();
     assert!(kind.is_char_device(), "/dev/null was replaced by a file");
 }
+
+#[test]
+fn one_huge_entry_is_skipped_in_bounded_memory() {
+    use std::io::Write;
+    let dir = TempDir::new("huge-entry");
+    let path = dir.join("huge.json.gz");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&path).unwrap(),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(br#"[{"id": 1, "name": ""#).unwrap();
+    let chunk = vec![b'a'; 1 << 20];
+    for _ in 0..256 {
+        gz.write_all(&chunk).unwrap();
+    }
+    gz.write_all(
+        br#"", "country": "FR", "coord": {"lat": 1, "lon": 1}},
+            {"id": 2, "name": "Lyon", "country": "FR", "coord": {"lat": 45.7, "lon": 4.8}}]"#,
+    )
+    .unwrap();
+    gz.finish().unwrap();
+
+    let mut child = meteo()
+        .args(["cities", "--out", "-", "--from"])
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The peak resident size, read until the process is gone.
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0_u64;
+    while let Ok(text) = std::fs::read_to_string(&status) {
+        if let Some(kb) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        {
+            peak_kb = kb;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("over the 65536 an entry may have"),
+        "{stderr}"
+    );
+    assert_eq!(
+        ids_of(&cities_of(&String::from_utf8_lossy(&out.stdout))),
+        [2]
+    );
+    assert!(peak_kb > 0 && peak_kb < 64 * 1024, "peak {peak_kb} kB");
+}

@@ -83,6 +83,12 @@ impl RawEntry {
         };
         let name = match self.name {
             None => return Err("no name".into()),
+            Some(Value::String(s)) if s.chars().count() > crate::model::MAX_NAME_CHARS => {
+                return Err(format!(
+                    "name longer than {} characters",
+                    crate::model::MAX_NAME_CHARS
+                ))
+            }
             Some(Value::String(s)) => s,
             Some(other) => return Err(format!("name is {} instead of a string", describe(&other))),
         };

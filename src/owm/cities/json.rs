@@ -5,6 +5,10 @@ use std::io::{self, BufRead};
 
 use super::read::ListError;
 
+/// The most bytes one element may take: a city entry is about 150. A larger one is skipped
+/// as it streams past, never held, so no input can make the reader's memory grow.
+pub(crate) const MAX_ENTRY_BYTES: usize = 64 * 1024;
+
 /// Where the reader is in the text, for messages.
 #[derive(Debug, Clone, Copy)]
 struct Position {
@@ -79,12 +83,14 @@ impl<R: BufRead> ArrayReader<R> {
         }
     }
 
-    /// The next element: the line it starts on and what `decode` made of its bytes; `None`
-    /// once the array is closed and nothing but whitespace follows it. Reading to the end also
-    /// makes a gzip decoder below check its trailer, so a bad checksum is caught here.
+    /// The next element: the line it starts on and what `decode` made of its bytes (or
+    /// `too_large` of its size, over [`MAX_ENTRY_BYTES`]); `None` once the array is closed and
+    /// nothing but whitespace follows it. Reading to the end also makes a gzip decoder below
+    /// check its trailer, so a bad checksum is caught here.
     pub(super) fn next<T>(
         &mut self,
         decode: impl Fn(&[u8]) -> serde_json::Result<T>,
+        too_large: impl Fn(usize) -> T,
     ) -> Result<Option<(u64, T)>, ListError> {
         if self.closed {
             return Ok(None);
@@ -109,7 +115,7 @@ impl<R: BufRead> ArrayReader<R> {
             Some(_) => {}
         }
         let line = self.at.line;
-        let value = self.element(decode)?;
+        let value = self.element(decode, too_large)?;
         self.elements += 1;
         Ok(Some((line, value)))
     }
@@ -162,9 +168,11 @@ impl<R: BufRead> ArrayReader<R> {
     fn element<T>(
         &mut self,
         decode: impl Fn(&[u8]) -> serde_json::Result<T>,
+        too_large: impl Fn(usize) -> T,
     ) -> Result<T, ListError> {
         let start = self.at;
         let mut scan = ElementScan::default();
+        let mut size = 0;
         self.pending.clear();
         loop {
             let buf = fill(&mut self.reader)?;
@@ -173,11 +181,18 @@ impl<R: BufRead> ArrayReader<R> {
             }
             let end = scan.feed(buf);
             let taken = end.unwrap_or(buf.len());
+            size += taken;
             let decoded = match end {
+                Some(_) if size > MAX_ENTRY_BYTES => Some(Ok(too_large(size))),
                 Some(end) if self.pending.is_empty() => Some(decode(&buf[..end])),
                 Some(end) => {
                     self.pending.extend_from_slice(&buf[..end]);
                     Some(decode(&self.pending))
+                }
+                // Over the bound: scanned to its end, but no longer kept.
+                None if size > MAX_ENTRY_BYTES => {
+                    self.pending = Vec::new();
+                    None
                 }
                 None => {
                     self.pending.extend_from_slice(buf);
@@ -350,7 +365,10 @@ mod tests {
         let reader = io::BufReader::with_capacity(capacity, text.as_bytes());
         let mut list = ArrayReader::open(reader)?;
         let mut found = Vec::new();
-        while let Some((line, bytes)) = list.next(|bytes| Ok(bytes.to_vec()))? {
+        while let Some((line, bytes)) = list.next(
+            |bytes| Ok(bytes.to_vec()),
+            |size| format!("<{size} bytes>").into_bytes(),
+        )? {
             found.push((line, String::from_utf8(bytes).unwrap()));
         }
         Ok(found)
@@ -375,8 +393,8 @@ mod tests {
         let reader = "[\n  1,\n  {\"a\": x}]".as_bytes();
         let mut list = ArrayReader::open(reader).unwrap();
         let decode = |bytes: &[u8]| serde_json::from_slice::<serde_json::Value>(bytes);
-        assert!(list.next(decode).unwrap().is_some());
-        let err = list.next(decode).unwrap_err();
+        assert!(list.next(decode, |_| unreachable!()).unwrap().is_some());
+        let err = list.next(decode, |_| unreachable!()).unwrap_err();
         assert_eq!(
             err.to_string(),
             "it is not JSON: expected value at line 3 column 9"
@@ -399,5 +417,17 @@ mod tests {
             );
         }
         assert!(matches!(elements(" \n ", 8), Err(ListError::Empty)));
+    }
+
+    #[test]
+    fn an_element_over_the_bound_is_skipped_without_being_held() {
+        let huge = "x".repeat(MAX_ENTRY_BYTES * 3);
+        let text = format!("[{{\"name\": \"{huge}\"}},\n {{\"id\": 1}}]");
+        for capacity in [1024, 1 << 20] {
+            let found = elements(&text, capacity).unwrap();
+            assert_eq!(found.len(), 2);
+            assert_eq!(found[0].1, format!("<{} bytes>", huge.len() + 12));
+            assert_eq!(found[1], (2, "{\"id\": 1}".to_string()));
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::io::{self, BufRead};
 
 use super::entry::{self, Entry};
-use super::json::ArrayReader;
+use super::json::{ArrayReader, MAX_ENTRY_BYTES};
 use crate::city::City;
 
 /// How many bad entries are kept, with their position, for the report; the rest are counted.
@@ -72,7 +72,10 @@ pub fn read_cities<R: BufRead>(
 ) -> Result<ReadReport, ListError> {
     let mut list = ArrayReader::open(reader)?;
     let mut report = ReadReport::default();
-    while let Some((line, entry)) = list.next(entry::decode)? {
+    while let Some((line, entry)) = list.next(entry::decode, |bytes| Entry::Bad {
+        id: None,
+        problem: format!("an entry of {bytes} bytes, over the {MAX_ENTRY_BYTES} an entry may have"),
+    })? {
         report.entries += 1;
         match entry {
             Entry::City(city) => on_city(city),
@@ -296,5 +299,29 @@ mod tests {
                 .unwrap();
         assert_eq!(report.bad, 0);
         assert_eq!(cities[0].name, "");
+    }
+
+    #[test]
+    fn a_huge_entry_or_name_is_a_bad_entry_and_the_rest_is_read() {
+        let huge = "x".repeat(MAX_ENTRY_BYTES + 1);
+        let long = "y".repeat(201);
+        let text = format!(
+            r#"[{{"id": 1, "name": "{huge}", "country": "FR", "coord": {{"lat": 1, "lon": 1}}}},
+                {{"id": 2, "name": "{long}", "country": "FR", "coord": {{"lat": 1, "lon": 1}}}},
+                {{"id": 3, "name": "Lyon", "country": "FR", "coord": {{"lat": 45.7, "lon": 4.8}}}}]"#
+        );
+        let (cities, report) = read(&text).unwrap();
+        assert_eq!(cities.len(), 1);
+        assert_eq!(report.bad, 2);
+        assert!(
+            report.first_bad[0].problem.contains("bytes, over the"),
+            "{:?}",
+            report.first_bad
+        );
+        assert!(
+            report.first_bad[1].problem.contains("longer than 200"),
+            "{:?}",
+            report.first_bad
+        );
     }
 }
