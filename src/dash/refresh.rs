@@ -58,7 +58,7 @@ pub enum Update {
     /// One read of the `latest` partition.
     Latest {
         at: DateTime<Utc>,
-        result: Result<Vec<City>, String>,
+        result: Result<Vec<City>, Failure>,
     },
     /// One read of the `latest` partition, as what changed since the read before: cities
     /// new or with a new reading, and cities gone. Both empty when nothing changed.
@@ -72,6 +72,45 @@ pub enum Update {
         city_id: i64,
         result: Result<Vec<Point>, String>,
     },
+}
+
+/// Why a read of `latest` failed, as the screen tells it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// Cassandra answers, but the keyspace is not there: `meteo migrate` has not run.
+    NoKeyspace(String),
+    /// Anything else: Cassandra does not answer, refuses the login, ...
+    Down(String),
+}
+
+impl Failure {
+    fn of(err: &anyhow::Error) -> Failure {
+        match err.downcast_ref::<crate::store::MissingKeyspace>() {
+            Some(missing) => Failure::NoKeyspace(format!(
+                "keyspace {} does not exist: run `meteo migrate`",
+                missing.keyspace
+            )),
+            None => Failure::Down(format!("{err:#}")),
+        }
+    }
+
+    pub fn text(&self) -> &str {
+        match self {
+            Failure::NoKeyspace(text) | Failure::Down(text) => text,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.text())
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(text: &str) -> Self {
+        Failure::Down(text.to_string())
+    }
 }
 
 /// What the loop asks of the refresh task.
@@ -236,7 +275,7 @@ pub async fn latest_update<S: Source>(source: &mut S, country: &str) -> Update {
         },
         Err(e) => Update::Latest {
             at,
-            result: Err(format!("{e:#}")),
+            result: Err(Failure::of(&e)),
         },
     }
 }
@@ -412,7 +451,9 @@ mod tests {
         let (_req, mut updates, _stop, _task) = start(fake.clone());
         for _ in 0..2 {
             match updates.recv().await.unwrap() {
-                Update::Latest { result: Err(e), .. } => assert!(e.contains("h:1"), "{e}"),
+                Update::Latest { result: Err(e), .. } => {
+                    assert!(e.text().contains("h:1"), "{e:?}")
+                }
                 other => panic!("{other:?}"),
             }
         }

@@ -45,13 +45,22 @@ pub async fn connect_keyspace(
 ) -> anyhow::Result<std::sync::Arc<CassandraSession>> {
     let session = connect(settings, None).await?;
     if !keyspace_exists(&session, &settings.keyspace).await? {
-        anyhow::bail!(
-            "keyspace {} does not exist in Cassandra at {}; run `meteo migrate` first",
-            settings.keyspace,
-            settings.nodes.join(",")
-        );
+        return Err(MissingKeyspace {
+            keyspace: settings.keyspace.clone(),
+            nodes: settings.nodes.join(","),
+        }
+        .into());
     }
     connect(settings, Some(&settings.keyspace)).await
+}
+
+/// Cassandra answers, but the keyspace is not there: `meteo migrate` has not run (the
+/// dashboard tells this apart from an outage).
+#[derive(Debug, thiserror::Error)]
+#[error("keyspace {keyspace} does not exist in Cassandra at {nodes}; run `meteo migrate` first")]
+pub struct MissingKeyspace {
+    pub keyspace: String,
+    pub nodes: String,
 }
 
 /// The server's own message for a server error, the driver's text otherwise.

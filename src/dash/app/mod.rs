@@ -14,6 +14,7 @@ pub use view::SortKey;
 use super::city::{City, Point};
 use super::refresh::{Request, Update};
 use super::{DashSettings, Units};
+use crate::dash::refresh::Failure;
 
 /// Where a piece of data stands: asked for, here, or failed.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,7 +32,10 @@ pub enum Connection {
     /// The last read succeeded at this time.
     Up(DateTime<Utc>),
     /// The last read failed; the dashboard keeps the data it had and tries again.
-    Down { error: String, since: DateTime<Utc> },
+    Down {
+        error: Failure,
+        since: DateTime<Utc>,
+    },
 }
 
 /// What the loop should do after an event.

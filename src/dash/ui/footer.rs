@@ -50,7 +50,7 @@ impl Widget for Footer<'_> {
                     ),
                     look.fg(Color::Red).add_modifier(Modifier::BOLD),
                 ),
-                Span::raw(clean(error)),
+                Span::raw(clean(error.text())),
             ])
         } else {
             let mut spans = Vec::new();

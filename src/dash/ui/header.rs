@@ -10,6 +10,7 @@ use ratatui::widgets::Widget;
 use super::format::clock;
 use super::Look;
 use crate::dash::app::{App, Connection};
+use crate::dash::refresh::Failure;
 
 pub struct Header<'a>(pub &'a App);
 
@@ -54,6 +55,13 @@ impl Widget for Header<'_> {
             Connection::Up(at) => Span::styled(
                 format!("{dot} Cassandra {}", at.format("%H:%M:%S")),
                 look.fg(Color::Green),
+            ),
+            Connection::Down {
+                error: Failure::NoKeyspace(_),
+                ..
+            } => Span::styled(
+                format!("{dot} no keyspace"),
+                bold.patch(look.fg(Color::Yellow)),
             ),
             Connection::Down { since, .. } => Span::styled(
                 format!("{dot} Cassandra DOWN since {}", since.format("%H:%M:%S")),

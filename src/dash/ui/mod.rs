@@ -382,6 +382,30 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_keyspace_is_said_as_such_whole_at_80_columns() {
+        let mut app = App::new(
+            crate::dash::DashSettings::new("FR"),
+            now(),
+            Rect::new(0, 0, 80, 24),
+        );
+        app.apply(Update::Latest {
+            at: now(),
+            result: Err(crate::dash::refresh::Failure::NoKeyspace(
+                "keyspace meteo does not exist: run `meteo migrate`".into(),
+            )),
+        });
+        let buf = draw(&app);
+        let screen = text(&buf);
+        assert!(!screen.contains("DOWN"), "{screen}");
+        assert!(screen.contains("no keyspace"), "{screen}");
+        let footer = buffer_lines(&buf).last().unwrap().clone();
+        assert!(
+            footer.contains("keyspace meteo does not exist: run `meteo migrate`"),
+            "{footer}"
+        );
+    }
+
+    #[test]
     fn before_the_first_answer_the_table_says_it_is_connecting() {
         let app = App::new(
             crate::dash::DashSettings::new("FR"),

@@ -13,6 +13,7 @@ use super::format::{age, temperature_color, weather_icon};
 use super::Look;
 use crate::dash::app::{App, Connection};
 use crate::dash::city::City;
+use crate::dash::refresh::Failure;
 
 const WIDTHS: [Constraint; 7] = [
     Constraint::Fill(3),
@@ -126,6 +127,10 @@ fn empty_message(app: &App) -> Option<String> {
         Some("connecting to Cassandra…".to_string())
     } else if app.cities.is_empty() {
         Some(match &app.connection {
+            Connection::Down {
+                error: Failure::NoKeyspace(why),
+                ..
+            } => format!("no data yet: {why}"),
             Connection::Down { .. } => "no data yet: Cassandra does not answer".to_string(),
             _ => format!("no readings for {} yet", app.settings.country),
         })
