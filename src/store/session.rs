@@ -18,7 +18,6 @@ use cdrs_tokio::cluster::{
 use cdrs_tokio::frame::Envelope;
 use cdrs_tokio::load_balancing::RoundRobinLoadBalancingStrategy;
 use cdrs_tokio::query::{PreparedQuery, QueryValues};
-use cdrs_tokio::retry::{ExponentialReconnectionPolicy, ReconnectionPolicy};
 use cdrs_tokio::statement::StatementParams;
 use cdrs_tokio::transport::{TransportRustls, TransportTcp};
 
@@ -112,8 +111,7 @@ pub async fn connect(
                     .await
                     .map_err(|e| anyhow!(super::describe(&e)))?;
                 let mut builder =
-                    $session_builder::new(RoundRobinLoadBalancingStrategy::new(), config)
-                        .with_reconnection_policy(reconnection());
+                    $session_builder::new(RoundRobinLoadBalancingStrategy::new(), config);
                 if let Some(keyspace) = keyspace {
                     builder = builder.with_keyspace(keyspace.to_string());
                 }
@@ -143,16 +141,6 @@ pub async fn connect(
         .await
         .with_context(|| format!("Cassandra at {nodes} does not answer queries"))?;
     Ok(session)
-}
-
-/// Back at most 2 s after a node answers again. The driver's default doubles up to 60 s, so
-/// a consumer wrote again about 2 minutes after a one-minute stop of Cassandra.
-fn reconnection() -> Arc<dyn ReconnectionPolicy + Send + Sync> {
-    Arc::new(ExponentialReconnectionPolicy::new(
-        Duration::from_millis(250),
-        Duration::from_secs(2),
-        3,
-    ))
 }
 
 fn silent(nodes: &str) -> anyhow::Error {
