@@ -395,6 +395,16 @@ fn compose_problems(compose: &Compose, cli: &clap::Command) -> Vec<String> {
         }
     }
 
+    // Compose stops dependents first: with the producer depending on the consumer, `stop` and
+    // `down` stop it first, and the consumers take its last readings before they exit.
+    if services.contains_key("consumer") && condition("producer", "consumer").is_none() {
+        problems.push(
+            "producer: does not depend on consumer, so `docker compose stop` stops both at once \
+             and its last readings wait for the next consumer"
+                .into(),
+        );
+    }
+
     // Stateful services keep their data in named volumes declared at the top level.
     for name in STATEFUL {
         let Some(service) = services.get(*name) else {
@@ -583,6 +593,7 @@ services:
             "`meteo migrate` has no option --no-such-flag",
             "producer: `serve` is not a meteo subcommand",
             "producer: no stop_grace_period",
+            "producer: does not depend on consumer",
             "producer: OWM_API_KEY is not passed through",
             "consumer: sets METEO_CITIES, which `meteo consume` does not read",
             "consumer: sets METEO_TYPO",
