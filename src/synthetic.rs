@@ -289,15 +289,7 @@ fn last_sunday_1am(year: i32, month: u32) -> Option<DateTime<Utc>> {
 mod tests {
     use super::*;
 
-    fn city(id: i64, name: &str, lat: f64, lon: f64) -> City {
-        City {
-            id,
-            name: name.into(),
-            country: "FR".into(),
-            lat,
-            lon,
-        }
-    }
+    use crate::city::french as city;
 
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text)
