@@ -24,8 +24,8 @@ use serde_json::{json, Value};
 
 use crate::fake_owm::{Answer, DtModel, FakeOwm, Served};
 use crate::util::{
-    count_readings, drop_keyspace, eventually, kafka_settings, meteo, migrated, repo, session,
-    temp_dir, unique, Background,
+    count_readings, drop_keyspace, kafka_settings, meteo, migrated, repo, session, temp_dir,
+    unique, Background,
 };
 
 /// The API key the producer gets: no output of any process may ever contain it.
@@ -323,17 +323,20 @@ impl Pipeline {
         // Lag zero: the group commits the end of every partition, then stops cleanly.
         let group = self.group.clone();
         let topic = self.topic.clone();
-        let mut lag = Vec::new();
-        eventually(
-            Duration::from_secs(120),
-            "the consumer group to commit the end of the topic",
-            || {
-                lag = group_lag(&topic, &group);
-                let caught_up = lag.iter().all(|(_, l)| *l == 0);
-                async move { caught_up }
-            },
-        )
-        .await;
+        let start = std::time::Instant::now();
+        loop {
+            let lag = group_lag(&topic, &group);
+            if lag.iter().all(|(_, l)| *l == 0) {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "the consumer group has not committed the end of the topic after 120 s; \
+                 lag per partition: {lag:?}\n{}",
+                self.log("consumer")
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         self.stop_consumer();
         let lag = group_lag(&self.topic, &self.group);
         assert!(
