@@ -10,7 +10,7 @@ use crate::kafka::consumer::{self, ConsumerOptions, Record, Verdict};
 use crate::model::Reading;
 use crate::settings::ConsumeSettings;
 use crate::shutdown::Shutdown;
-use crate::store::{self, durable::DurableWriter, readings::ReadingWriter};
+use crate::store::{durable::DurableWriter, reconnecting::ReconnectingWriter};
 
 /// How long records in flight may take to finish once a stop is asked for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,8 +27,9 @@ pub async fn run(settings: ConsumeSettings, shutdown: Shutdown) -> anyhow::Resul
         concurrency = settings.concurrency,
         "consumer starting"
     );
-    let session = store::connect_keyspace(&cassandra).await?;
-    let writer = Arc::new(DurableWriter::new(ReadingWriter::prepare(session).await?));
+    let writer = Arc::new(DurableWriter::new(
+        ReconnectingWriter::connect(&cassandra).await?,
+    ));
     let options = ConsumerOptions {
         group: settings.group.clone(),
         concurrency: settings.concurrency,

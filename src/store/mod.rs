@@ -4,6 +4,7 @@
 pub mod durable;
 pub mod migrations;
 pub mod readings;
+pub mod reconnecting;
 
 mod handshake;
 mod session;
