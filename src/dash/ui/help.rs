@@ -19,7 +19,7 @@ const KEYS: [&str; 11] = [
     "m             show or hide the map",
     "r             read Cassandra now",
     "mouse         wheel moves, click selects",
-    "q  Esc        quit",
+    "q  Esc        quit (here: close this help)",
 ];
 
 /// Drawn centred over `area`, which it is given whole.
@@ -46,7 +46,7 @@ impl Widget for Help<'_> {
                 "Dimmed rows: readings older than {} min.",
                 app.settings.stale_after.as_secs() / 60
             )),
-            Line::from("Press any key to close."),
+            Line::from("Any key closes this help."),
         ]);
         let width = 66.min(area.width);
         let height = (lines.len() as u16 + 2).min(area.height);
