@@ -7,6 +7,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Widget, Wrap};
 
+use super::chart::legend;
 use super::format::{clock, local_clock, temperature_color, weather_icon, wind_direction};
 use super::{HistoryChart, Look};
 use crate::dash::app::{App, LoadingState};
@@ -24,12 +25,11 @@ impl Widget for Detail<'_> {
             Block::bordered().title(" Detail ").render(area, buf);
             return;
         };
-        let block = Block::bordered().title(
+        let mut block = Block::bordered().title(
             Line::from(format!(" {} ", city.name()))
                 .style(Style::new().add_modifier(Modifier::BOLD)),
         );
         let inner = block.inner(area);
-        block.render(area, buf);
         let look = Look::of(app);
         let history = match &app.history {
             Some((id, state)) if *id == city.id() => Some(state),
@@ -43,10 +43,16 @@ impl Widget for Detail<'_> {
         let text_height = (lines.len() as u16).min(inner.height);
         let [text_area, chart_area] =
             Layout::vertical([Constraint::Length(text_height), Constraint::Fill(1)]).areas(inner);
+        let chart_shown = chart_area.height >= CHART_MIN_HEIGHT;
+        if chart_shown && points.is_some_and(|p| !p.is_empty()) {
+            // On the border under the chart, where it hides no point.
+            block = block.title_bottom(legend(look).right_aligned());
+        }
+        block.render(area, buf);
         Paragraph::new(lines)
             .wrap(Wrap { trim: true })
             .render(text_area, buf);
-        if chart_area.height < CHART_MIN_HEIGHT {
+        if !chart_shown {
             return;
         }
         match history {

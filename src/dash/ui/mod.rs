@@ -330,10 +330,17 @@ mod tests {
         let panes = layout::panes(app.area, true);
         assert_eq!(panes.table.y, panes.detail().unwrap().y);
         assert!(panes.map().unwrap().height >= 30);
-        let screen = text(&draw(&app));
-        for needle in ["-24h", "now", "temp °C", "feels", "24h 5.0…10.8"] {
+        let buf = draw(&app);
+        let screen = text(&buf);
+        for needle in ["-24h", "now", "24h 5.0…10.8"] {
             assert!(screen.contains(needle), "{needle} missing:\n{screen}");
         }
+        // The legend is on the detail pane's bottom border, under the chart.
+        let bottom = buffer_lines(&buf)[panes.detail().unwrap().bottom() as usize - 1].clone();
+        assert!(
+            bottom.contains("⣿ temp °C") && bottom.contains("• feels"),
+            "{bottom}"
+        );
     }
 
     #[test]
