@@ -1,4 +1,5 @@
-//! The help overlay: every key, the weather symbols, what a dimmed row means.
+//! The help overlay: every key, the weather symbols, how wind is named, what a dimmed row
+//! means.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -42,6 +43,11 @@ impl Widget for Help<'_> {
                 icon("13d"),
                 icon("50d"),
             )),
+            Line::from(if app.settings.ascii {
+                "Wind SW: from the south-west, as forecasts name winds."
+            } else {
+                "Wind ↗ SW: from the south-west, the arrow where it blows."
+            }),
             Line::from(format!(
                 "Dimmed rows: readings older than {} min.",
                 app.settings.stale_after.as_secs() / 60

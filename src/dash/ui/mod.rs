@@ -77,7 +77,7 @@ impl Look {
         let direction = r
             .wind_deg
             .map(|d| wind_direction(d, self.ascii))
-            .unwrap_or("");
+            .unwrap_or_default();
         format!("{speed:>4} {direction}")
     }
 }
@@ -176,7 +176,7 @@ mod tests {
             assert!(header.contains(column), "{column} missing: {header}");
         }
         let (_, paris) = line_with(&buf, "Paris ");
-        for cell in ["☁   7.3", "5.3", "81%", "3.6 ↗", "nuageux", "5m"] {
+        for cell in ["☁   7.3", "5.3", "81%", "3.6 ↗ SW", "nuageux", "5m"] {
             assert!(paris.contains(cell), "{cell:?} missing: {paris}");
         }
         for name in ["Brest", "Évry", "Lyon", "Saint-Étienne"] {
@@ -229,13 +229,13 @@ mod tests {
         let buf = draw(&app);
         assert!(text(&buf).contains("Wind km/h"));
         let (_, paris) = line_with(&buf, "Paris ");
-        assert!(paris.contains("13 ↗"), "{paris}");
+        assert!(paris.contains("13 ↗ SW"), "{paris}");
         press(&mut app, 'u');
         let buf = draw(&app);
         assert!(text(&buf).contains("Temp°F"));
         let (_, paris) = line_with(&buf, "Paris ");
         assert!(paris.contains("45.1"), "7.3 °C is 45.1 °F: {paris}");
-        assert!(paris.contains("8.1 ↗"), "3.6 m/s is 8.1 mph: {paris}");
+        assert!(paris.contains("8.1 ↗ SW"), "3.6 m/s is 8.1 mph: {paris}");
     }
 
     #[test]
@@ -309,6 +309,8 @@ mod tests {
         }
         // The detail pane of the selected city, with its sunrise in local time (UTC+1).
         assert!(screen.contains("sunrise 08:17"), "{screen}");
+        // The wind the same way in the table and the detail: from the south-west.
+        assert!(screen.contains("wind 3.6 m/s ↗ SW"), "{screen}");
     }
 
     #[test]
@@ -461,7 +463,13 @@ mod tests {
         let mut app = loaded(80, 24);
         press(&mut app, '?');
         let screen = text(&draw(&app));
-        for needle in [" Keys ", "search by name", "show or hide the map", "quit"] {
+        for needle in [
+            " Keys ",
+            "search by name",
+            "show or hide the map",
+            "quit",
+            "Wind ↗ SW: from the south-west",
+        ] {
             assert!(screen.contains(needle), "{needle} missing:\n{screen}");
         }
     }
