@@ -9,6 +9,7 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Widget};
 
+use super::glyphs::ascii_lines;
 use super::Look;
 use crate::dash::city::Point;
 
@@ -41,11 +42,11 @@ impl Widget for HistoryChart<'_> {
                 (lo.min(y), hi.max(y))
             });
         let (lo, hi) = ((lo - 1.0).floor(), (hi + 1.0).ceil());
-        let unit = look.units.temperature_unit();
+        let unit = look.temperature_unit();
         let (main, second) = markers(look);
         let datasets = vec![
             Dataset::default()
-                .name(format!("temp {unit}"))
+                .name(format!("temp {}", unit.trim_start()))
                 .marker(main)
                 .graph_type(GraphType::Line)
                 .style(look.fg(Color::Yellow))
@@ -72,6 +73,10 @@ impl Widget for HistoryChart<'_> {
                     .labels([format!("{lo:.0}"), format!("{hi:.0}")]),
             )
             .render(area, buf);
+        if look.ascii {
+            // The axes are ratatui's own line drawing.
+            ascii_lines(buf, area);
+        }
     }
 }
 
@@ -93,7 +98,7 @@ pub fn legend(look: Look) -> Line<'static> {
     };
     Line::from(vec![
         Span::styled(
-            format!(" {temp} temp {} ", look.units.temperature_unit()),
+            format!(" {temp} temp {} ", look.temperature_unit().trim_start()),
             look.fg(Color::Yellow),
         ),
         Span::styled(format!(" {feels} feels "), look.fg(Color::Cyan)),
@@ -111,6 +116,7 @@ mod tests {
         units: Units::Metric,
         color: false,
         ascii: false,
+        glyphs: &crate::dash::ui::glyphs::UNICODE,
     };
 
     /// A pipeline started an hour ago, warming up: every point is in the top-right corner.

@@ -32,7 +32,7 @@ impl Widget for Footer<'_> {
             .add_modifier(Modifier::BOLD)
             .patch(look.fg(Color::Cyan));
         let line = if app.editing_search {
-            let cursor = if look.ascii { "_" } else { "█" };
+            let cursor = look.glyphs.cursor;
             Line::from(vec![
                 Span::styled("/", key),
                 Span::raw(format!("{}{cursor}", app.search)),

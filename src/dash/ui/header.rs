@@ -19,7 +19,7 @@ impl Widget for Header<'_> {
         let app = self.0;
         let look = Look::of(app);
         let bold = Style::new().add_modifier(Modifier::BOLD);
-        let sep = Span::raw(" │ ");
+        let sep = Span::raw(format!(" {} ", look.glyphs.bar));
         let mut spans = vec![
             Span::styled(
                 format!(" {} ", app.settings.country),
@@ -47,7 +47,7 @@ impl Widget for Header<'_> {
             spans.push(Span::styled(label, bold.patch(look.fg(color))));
         }
         spans.push(sep);
-        let dot = if look.ascii { "*" } else { "●" };
+        let dot = look.glyphs.light;
         spans.push(match &app.connection {
             Connection::Connecting => {
                 Span::styled(format!("{dot} connecting"), look.fg(Color::Yellow))

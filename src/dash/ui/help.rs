@@ -4,9 +4,10 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
+use ratatui::widgets::{Clear, Paragraph, Widget, Wrap};
 
 use super::format::weather_icon;
+use super::glyphs::Glyphs;
 use crate::dash::app::App;
 
 const KEYS: [&str; 11] = [
@@ -29,8 +30,16 @@ pub struct Help<'a>(pub &'a App);
 impl Widget for Help<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.0;
-        let icon = |code| weather_icon(code, app.settings.ascii);
-        let mut lines: Vec<Line> = KEYS.into_iter().map(Line::from).collect();
+        let ascii = app.settings.ascii;
+        let icon = |code| weather_icon(code, ascii);
+        let key = |line: &str| {
+            if ascii {
+                line.replace("↑ ↓", "Up Dn").replace('°', "")
+            } else {
+                line.to_string()
+            }
+        };
+        let mut lines: Vec<Line> = KEYS.into_iter().map(|l| Line::from(key(l))).collect();
         lines.extend([
             Line::from(""),
             Line::from(format!(
@@ -64,7 +73,7 @@ impl Widget for Help<'_> {
         );
         Clear.render(popup, buf);
         Paragraph::new(lines)
-            .block(Block::bordered().title(" Keys "))
+            .block(Glyphs::of(ascii).block().title(" Keys "))
             .wrap(Wrap { trim: false })
             .render(popup, buf);
     }

@@ -5,6 +5,7 @@ mod chart;
 mod detail;
 mod footer;
 pub mod format;
+pub mod glyphs;
 mod header;
 mod help;
 pub mod map;
@@ -13,7 +14,7 @@ mod table;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
-use ratatui::widgets::{Block, Widget};
+use ratatui::widgets::Widget;
 
 pub use chart::HistoryChart;
 pub use detail::Detail;
@@ -28,6 +29,7 @@ use super::city::City;
 use super::layout;
 use super::Units;
 use format::wind_direction;
+use glyphs::Glyphs;
 
 /// How numbers and symbols are drawn: the units, colours or none, Unicode or ASCII.
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +37,8 @@ pub struct Look {
     pub units: Units,
     pub color: bool,
     pub ascii: bool,
+    /// The symbols of `ascii`'s set.
+    pub glyphs: &'static Glyphs,
 }
 
 impl Look {
@@ -43,7 +47,15 @@ impl Look {
             units: app.units,
             color: app.settings.color,
             ascii: app.settings.ascii,
+            glyphs: Glyphs::of(app.settings.ascii),
         }
+    }
+
+    /// "°C" or "°F"; " C" or " F" in ASCII.
+    pub fn temperature_unit(self) -> String {
+        self.units
+            .temperature_unit()
+            .replace('°', self.glyphs.degree)
     }
 
     /// A style with this foreground colour, or plain under `NO_COLOR`.
@@ -94,7 +106,7 @@ impl Widget for &App {
         if let Some(map) = panes.map() {
             MapPane {
                 app: self,
-                block: Block::bordered().title(" Map "),
+                block: Glyphs::of(self.settings.ascii).block().title(" Map "),
             }
             .render(map, buf);
         }
@@ -313,9 +325,8 @@ mod tests {
         assert!(screen.contains("wind 3.6 m/s ↗ SW"), "{screen}");
     }
 
-    #[test]
-    fn at_200_by_60_the_panes_sit_side_by_side_with_the_chart() {
-        let mut app = loaded(200, 60);
+    /// `app` with the selected city's (Brest's) last 24 hours, one reading an hour.
+    fn with_a_day_of_history(mut app: App) -> App {
         let points = (0..24)
             .map(|h| Point {
                 at: now() - chrono::Duration::hours(h),
@@ -329,6 +340,80 @@ mod tests {
             city_id: 4,
             result: Ok(points),
         });
+        app
+    }
+
+    /// The symbols drawn that are not ASCII, but for the letters of names from outside (Évry).
+    fn not_ascii(buf: &Buffer) -> Vec<String> {
+        let outside_letters = |s: &str| s.chars().all(char::is_alphabetic);
+        let mut found: Vec<String> = buf
+            .content()
+            .iter()
+            .map(|c| c.symbol())
+            .filter(|s| !s.is_ascii() && !outside_letters(s))
+            .map(String::from)
+            .collect();
+        found.sort();
+        found.dedup();
+        found
+    }
+
+    #[test]
+    fn without_a_utf8_locale_everything_drawn_is_ascii() {
+        for (width, height) in [(80, 24), (200, 60)] {
+            let mut screens = Vec::new();
+            let mut app = with_a_day_of_history(loaded(width, height));
+            app.settings.ascii = true;
+            screens.push(draw(&app));
+            press(&mut app, '?');
+            screens.push(draw(&app));
+            press(&mut app, '?');
+            for c in "/zz".chars() {
+                press(&mut app, c);
+            }
+            screens.push(draw(&app));
+            app.apply(Update::Latest {
+                at: now(),
+                result: Err("Cassandra at 127.0.0.1:1 did not answer".into()),
+            });
+            screens.push(draw(&app));
+            let mut fresh = App::new(
+                crate::dash::DashSettings::new("FR"),
+                now(),
+                Rect::new(0, 0, width, height),
+            );
+            fresh.settings.ascii = true;
+            screens.push(draw(&fresh));
+            for buf in &screens {
+                let found = not_ascii(buf);
+                assert!(found.is_empty(), "{found:?} drawn:\n{}", text(buf));
+            }
+            let screen = text(&screens[0]);
+            for needle in ["+---", "Temp C", "cities | newest", "24h 5.0...10.8", " - "] {
+                assert!(screen.contains(needle), "{needle:?} missing:\n{screen}");
+            }
+        }
+    }
+
+    #[test]
+    fn with_a_utf8_locale_boxes_and_symbols_are_unicode() {
+        let buf = draw(&with_a_day_of_history(loaded(200, 60)));
+        let screen = text(&buf);
+        for needle in [
+            "┌ Cities",
+            "Temp°C",
+            "cities │ newest",
+            "24h 5.0…10.8",
+            " · ",
+            "⣿ temp °C",
+        ] {
+            assert!(screen.contains(needle), "{needle:?} missing:\n{screen}");
+        }
+    }
+
+    #[test]
+    fn at_200_by_60_the_panes_sit_side_by_side_with_the_chart() {
+        let app = with_a_day_of_history(loaded(200, 60));
         let panes = layout::panes(app.area, true);
         assert_eq!(panes.table.y, panes.detail().unwrap().y);
         assert!(panes.map().unwrap().height >= 30);

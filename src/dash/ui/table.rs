@@ -6,7 +6,7 @@ use ratatui::layout::{Alignment, Constraint, Margin, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{
-    Block, Cell, HighlightSpacing, Paragraph, Row, StatefulWidget, Table, TableState, Widget,
+    Cell, HighlightSpacing, Paragraph, Row, StatefulWidget, Table, TableState, Widget,
 };
 
 use super::format::{age, temperature_color, weather_icon};
@@ -31,16 +31,17 @@ impl Widget for CityTable<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.0;
         let look = Look::of(app);
-        let mut title = format!(" Cities · by {} ", app.sort.label());
+        let dot = look.glyphs.dot;
+        let mut title = format!(" Cities {dot} by {} ", app.sort.label());
         if !app.view.is_empty() {
             title = format!(
-                " Cities {}/{} · by {} ",
+                " Cities {}/{} {dot} by {} ",
                 app.cursor + 1,
                 app.view.len(),
                 app.sort.label()
             );
         }
-        let mut block = Block::bordered().title(title);
+        let mut block = look.glyphs.block().title(title);
         if !app.search.is_empty() {
             block =
                 block.title(Line::from(format!(" /{} ", app.search)).style(look.fg(Color::Yellow)));
@@ -48,7 +49,7 @@ impl Widget for CityTable<'_> {
         let height = area.height.saturating_sub(3) as usize;
         let header = Row::new(vec![
             Cell::from("City"),
-            right(format!("Temp{}", look.units.temperature_unit())),
+            right(format!("Temp{}", look.temperature_unit())),
             right("Feels".into()),
             right("Hum".into()),
             Cell::from(format!("Wind {}", look.units.speed_unit())),
@@ -59,7 +60,7 @@ impl Widget for CityTable<'_> {
 
         let shown = app.view.iter().skip(app.offset).take(height.max(1));
         let rows: Vec<Row> = shown.map(|&i| row(app, look, &app.cities[i])).collect();
-        let selector = if look.ascii { ">" } else { "▶" };
+        let selector = look.glyphs.selector;
         let table = Table::new(rows, WIDTHS)
             .header(header)
             .block(block)
@@ -73,7 +74,7 @@ impl Widget for CityTable<'_> {
         }
         StatefulWidget::render(table, area, buf, &mut state);
 
-        if let Some(message) = empty_message(app) {
+        if let Some(message) = empty_message(app, look) {
             Paragraph::new(message)
                 .alignment(Alignment::Center)
                 .style(Style::new().add_modifier(Modifier::ITALIC))
@@ -122,9 +123,10 @@ fn right<'a>(text: String) -> Cell<'a> {
 }
 
 /// Why the table is empty, if it is.
-fn empty_message(app: &App) -> Option<String> {
+fn empty_message(app: &App, look: Look) -> Option<String> {
+    let g = look.glyphs;
     if !app.loaded_once() {
-        Some("connecting to Cassandra…".to_string())
+        Some(format!("connecting to Cassandra{}", g.ellipsis))
     } else if app.cities.is_empty() {
         Some(match &app.connection {
             Connection::Down {
@@ -135,7 +137,10 @@ fn empty_message(app: &App) -> Option<String> {
             _ => format!("no readings for {} yet", app.settings.country),
         })
     } else if app.view.is_empty() {
-        Some(format!("no city matches “{}”", app.search))
+        Some(format!(
+            "no city matches {}{}{}",
+            g.open_quote, app.search, g.close_quote
+        ))
     } else {
         None
     }
