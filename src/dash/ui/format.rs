@@ -1,8 +1,11 @@
 //! Numbers and codes as the dashboard writes them: temperature colours, wind arrows, weather
-//! symbols, ages and clock times. Pure; the snapshot table uses them too.
+//! symbols, ages and clock times; text cut to a width. Pure; the snapshot table uses them too.
+
+use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use ratatui::style::Color;
+use ratatui::text::Span;
 
 /// Temperature colour steps, cold to hot: (upper limit in °C, colour).
 pub const TEMPERATURE_STEPS: &[(f64, Color)] = &[
@@ -98,6 +101,37 @@ pub fn local_clock(at: DateTime<Utc>, offset_seconds: Option<i32>) -> String {
     clock(at + chrono::Duration::seconds(i64::from(offset_seconds.unwrap_or(0))))
 }
 
+/// `text` cut to `width` columns, ending with `ellipsis` when cut: between words (at a space or
+/// a hyphen) where one fits, else within the word. Untouched when it fits.
+pub fn cut<'a>(text: &'a str, width: usize, ellipsis: &str) -> Cow<'a, str> {
+    let columns = |s: &str| Span::raw(s).width();
+    if columns(text) <= width {
+        return Cow::Borrowed(text);
+    }
+    let room = width.saturating_sub(columns(ellipsis));
+    if room == 0 {
+        return Cow::Owned(ellipsis.chars().take(width).collect());
+    }
+    // The longest prefix that fits, in bytes.
+    let end = text
+        .char_indices()
+        .map(|(i, c)| i + c.len_utf8())
+        .take_while(|&end| columns(&text[..end]) <= room)
+        .last()
+        .unwrap_or(0);
+    let boundary = |c: char| c == ' ' || c == '-';
+    let cut_between_words = text[end..].starts_with(boundary);
+    let kept = if cut_between_words {
+        &text[..end]
+    } else {
+        match text[..end].rfind(boundary) {
+            Some(at) if at > 0 => &text[..at],
+            _ => &text[..end],
+        }
+    };
+    Cow::Owned(format!("{}{ellipsis}", kept.trim_end_matches(boundary)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +155,21 @@ mod tests {
         assert_eq!(wind_from(22), "N");
         assert_eq!(wind_from(23), "NE");
         assert_eq!(wind_from(359), "N");
+    }
+
+    #[test]
+    fn cut_text_ends_with_an_ellipsis_between_words_where_one_fits() {
+        assert_eq!(cut("nuageux", 7, "…"), "nuageux");
+        assert_eq!(cut("partiellement nuageux", 16, "…"), "partiellement…");
+        assert_eq!(cut("partiellement nuageux", 16, "..."), "partiellement...");
+        assert_eq!(cut("Saint-Rémy-de-Provence", 12, "…"), "Saint-Rémy…");
+        assert_eq!(cut("ciel dégagé", 5, "…"), "ciel…");
+        // One long word is cut inside it.
+        assert_eq!(cut("Wolfschiessen", 8, "…"), "Wolfsch…");
+        assert_eq!(cut("abc", 1, "..."), ".");
+        assert_eq!(cut("abc", 0, "…"), "");
+        // Wide characters count two columns.
+        assert_eq!(cut("東京 大阪", 5, "…"), "東京…");
     }
 
     #[test]

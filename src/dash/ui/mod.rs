@@ -430,6 +430,57 @@ mod tests {
         );
     }
 
+    /// The cities, one of them synthetic with a long name and description, and Cassandra down
+    /// since [`now`]: the longest header and the longest cells.
+    fn crowded(width: u16) -> App {
+        let mut app = loaded(width, 24);
+        let mut long = reading(6, "Saint-Rémy-de-Provence-sur-Durance", 12.0, 3);
+        long.source = Some("synthetic".into());
+        long.weather_description = Some("partiellement nuageux".into());
+        let mut all = crate::dash::fixtures::cities();
+        all.push(City::from_reading(&long));
+        app.apply(Update::Latest {
+            at: now(),
+            result: Ok(all),
+        });
+        app.apply(Update::Latest {
+            at: now(),
+            result: Err("Cassandra at 127.0.0.1:1 did not answer within 10 s".into()),
+        });
+        app
+    }
+
+    #[test]
+    fn at_80_columns_the_header_clock_is_whole() {
+        let header = buffer_lines(&draw(&crowded(80)))[0].clone();
+        assert!(header.contains("DOWN since 20:00:00"), "{header}");
+        assert!(header.contains("6 cities"), "{header}");
+        // With room, every part is there in full.
+        let header = buffer_lines(&draw(&crowded(120)))[0].clone();
+        for part in [
+            "newest 19:59 oldest 16:40 UTC",
+            "LIVE+SYNTHETIC",
+            "Cassandra DOWN since 20:00:00",
+        ] {
+            assert!(header.contains(part), "{part} missing: {header}");
+        }
+    }
+
+    #[test]
+    fn at_80_columns_cut_names_and_descriptions_end_with_an_ellipsis_between_words() {
+        let mut app = crowded(80);
+        press(&mut app, 'G');
+        let buf = draw(&app);
+        let (_, row) = row_of(&buf, "Saint-Rémy");
+        assert!(row.contains("Saint-Rémy-de-Provence… "), "{row}");
+        assert!(row.contains(" partiellement… "), "{row}");
+        // The footer's error too, where it is cut.
+        let mut narrow = crowded(40);
+        narrow.show_map = false;
+        let footer = buffer_lines(&draw(&narrow)).last().unwrap().clone();
+        assert!(footer.trim_end().ends_with(": Cassandra at…"), "{footer}");
+    }
+
     #[test]
     fn a_city_name_full_of_escape_sequences_is_drawn_as_plain_text() {
         let mut r = reading(
