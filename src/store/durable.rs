@@ -4,12 +4,15 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use super::grouped::{self, Batch, CAPS};
 use super::readings::ReadingWriter;
 use crate::backoff::Backoff;
 use crate::model::Reading;
@@ -25,28 +28,39 @@ const REWRITE_WINDOW: Duration = Duration::from_secs(12);
 /// At most this many recent readings are kept for that (about 1 KB each).
 const REWRITE_MAX: usize = 20_000;
 
+/// How many of the newest groups kept are looked at for the one a write belongs to: more than
+/// the groups a consumer has in flight at once.
+const GROUPS_LOOKED_BACK: usize = 16;
+
 /// Where readings are written: the tables ([`ReadingWriter`]); the retry logic's unit tests
 /// put a sink that fails on demand in its place.
 pub trait ReadingSink: Send + Sync {
-    /// Writes one reading; idempotent, so writing it again changes nothing.
-    fn write(
+    /// Writes the rows of `batch` (one partition of one table) as one request; idempotent, so
+    /// writing it again changes nothing.
+    fn write_batch(
         &self,
-        reading: &Reading,
+        readings: &[Reading],
+        batch: &Batch,
         ingested_at: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
 impl ReadingSink for ReadingWriter {
-    fn write(
+    fn write_batch(
         &self,
-        reading: &Reading,
+        readings: &[Reading],
+        batch: &Batch,
         ingested_at: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<()>> + Send {
-        ReadingWriter::write(self, reading, ingested_at)
+        let rows = batch.rows.iter().map(move |&i| &readings[i]);
+        self.write_rows(batch.table, rows, ingested_at)
     }
 }
 
 /// Writes readings until Cassandra takes them. Shared through `Arc` by every write in flight.
+///
+/// A group of readings goes as one request per partition ([`grouped::plan`]), at most
+/// `max_requests` requests in flight over all groups; a failed request is retried whole.
 ///
 /// An acknowledged write is not yet on disk: with Cassandra's default periodic commit log, a
 /// node that dies (crash, `kill -9`, OOM killer) restarts without the writes it acknowledged
@@ -57,14 +71,16 @@ pub struct DurableWriter<W> {
     sink: W,
     health: WriteHealth,
     recent: RecentWrites,
+    requests: Semaphore,
 }
 
 impl<W: ReadingSink> DurableWriter<W> {
-    pub fn new(sink: W) -> Self {
+    pub fn new(sink: W, max_requests: usize) -> Self {
         Self {
             sink,
             health: WriteHealth::default(),
             recent: RecentWrites::new(REWRITE_WINDOW, REWRITE_MAX),
+            requests: Semaphore::new(max_requests.max(1)),
         }
     }
 
@@ -73,13 +89,37 @@ impl<W: ReadingSink> DurableWriter<W> {
         self.health.is_down()
     }
 
-    /// Writes the reading, retrying with backoff until Cassandra takes it. The writes are
-    /// idempotent, so a retry after a write that did land changes nothing. The first write
+    /// Writes every reading to both tables, rows sharing a partition together, each request
+    /// retried with backoff until Cassandra takes it; returns once all are stored. The writes
+    /// are idempotent, so a retry after a write that did land changes nothing. The first write
     /// that succeeds after an outage first writes again what was acknowledged just before it.
-    pub async fn write_until_stored(&self, reading: Reading) {
+    pub async fn write_all_until_stored(&self, readings: Vec<Reading>) {
+        if readings.is_empty() {
+            return;
+        }
+        let readings: Arc<[Reading]> = readings.into();
+        let ingested_at = Utc::now();
+        let mut writes: FuturesUnordered<_> = grouped::plan(&readings, CAPS)
+            .into_iter()
+            .map(|batch| self.write_batch_until_stored(&readings, batch, ingested_at))
+            .collect();
+        while writes.next().await.is_some() {}
+    }
+
+    async fn write_batch_until_stored(
+        &self,
+        readings: &Arc<[Reading]>,
+        batch: Batch,
+        ingested_at: DateTime<Utc>,
+    ) {
         let mut backoff = write_backoff();
         loop {
-            match self.sink.write(&reading, Utc::now()).await {
+            let written = {
+                // Never closed: acquiring only waits for a request to finish.
+                let _permit = self.requests.acquire().await;
+                self.sink.write_batch(readings, &batch, ingested_at).await
+            };
+            match written {
                 Ok(()) => {
                     if let Some(outage) = self.health.mark_up() {
                         tracing::info!(
@@ -88,7 +128,7 @@ impl<W: ReadingSink> DurableWriter<W> {
                         );
                         self.write_again_suspects().await;
                     }
-                    self.recent.written(reading, self.health.is_down());
+                    self.recent.written(readings, self.health.is_down());
                     return;
                 }
                 Err(err) => {
@@ -105,20 +145,24 @@ impl<W: ReadingSink> DurableWriter<W> {
         }
     }
 
-    /// Writes again, each until Cassandra takes it, the readings acknowledged just before the
-    /// outage that just ended.
+    /// Writes again, each request until Cassandra takes it, the readings acknowledged just
+    /// before the outage that just ended.
     async fn write_again_suspects(&self) {
         let suspects = self.recent.take_suspects();
-        for reading in &suspects {
-            let mut backoff = write_backoff();
-            while let Err(err) = self.sink.write(reading, Utc::now()).await {
-                tracing::debug!(error = %format!("{err:#}"), "writing again failed; retrying");
-                backoff.wait().await;
+        let ingested_at = Utc::now();
+        for group in &suspects {
+            for batch in grouped::plan(group, CAPS) {
+                let mut backoff = write_backoff();
+                while let Err(err) = self.sink.write_batch(group, &batch, ingested_at).await {
+                    tracing::debug!(error = %format!("{err:#}"), "writing again failed; retrying");
+                    backoff.wait().await;
+                }
             }
         }
-        if !suspects.is_empty() {
+        let readings: usize = suspects.iter().map(|g| g.len()).sum();
+        if readings > 0 {
             tracing::info!(
-                readings = suspects.len(),
+                readings,
                 "wrote again the readings acknowledged just before the outage"
             );
         }
@@ -170,7 +214,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The readings Cassandra acknowledged recently, and those acknowledged shortly before the
-/// current outage began (the suspects, written again once it ends).
+/// current outage began (the suspects, written again once it ends). Kept as the groups they
+/// were written in, shared with the writes: a reading is never copied for this.
 struct RecentWrites {
     window: Duration,
     max: usize,
@@ -179,8 +224,10 @@ struct RecentWrites {
 
 #[derive(Default)]
 struct RecentState {
-    recent: VecDeque<(Instant, Reading)>,
-    suspects: Vec<Reading>,
+    recent: VecDeque<(Instant, Arc<[Reading]>)>,
+    /// Readings in `recent`.
+    kept: usize,
+    suspects: Vec<Arc<[Reading]>>,
 }
 
 impl RecentWrites {
@@ -192,24 +239,40 @@ impl RecentWrites {
         }
     }
 
-    /// A write was acknowledged. `outage` says whether an outage has begun meanwhile: a write
-    /// acknowledged just before the failure that another task saw first is a suspect too.
-    fn written(&self, reading: Reading, outage: bool) {
+    /// A write of (part of) `group` was acknowledged. `outage` says whether an outage has
+    /// begun meanwhile: a write acknowledged just before the failure that another task saw
+    /// first is a suspect too.
+    fn written(&self, group: &Arc<[Reading]>, outage: bool) {
         let mut state = lock(&self.state);
         if outage {
-            state.suspects.push(reading);
+            if !state.suspects.iter().any(|s| Arc::ptr_eq(s, group)) {
+                state.suspects.push(group.clone());
+            }
             return;
         }
         let now = Instant::now();
-        while state
+        // Another batch of a group in flight (they are few): its time moves to the newest
+        // acknowledgement, and its readings are counted once.
+        if let Some(entry) = state
             .recent
-            .front()
-            .is_some_and(|(at, _)| now.duration_since(*at) > self.window)
-            || state.recent.len() >= self.max
+            .iter_mut()
+            .rev()
+            .take(GROUPS_LOOKED_BACK)
+            .find(|(_, kept)| Arc::ptr_eq(kept, group))
         {
+            entry.0 = now;
+            return;
+        }
+        while let Some((at, front)) = state.recent.front() {
+            let old = now.duration_since(*at) > self.window;
+            if !old && state.kept + group.len() <= self.max {
+                break;
+            }
+            state.kept -= front.len();
             state.recent.pop_front();
         }
-        state.recent.push_back((now, reading));
+        state.kept += group.len();
+        state.recent.push_back((now, group.clone()));
     }
 
     /// The first write failure of an outage: what was acknowledged within the window becomes
@@ -217,25 +280,28 @@ impl RecentWrites {
     fn outage_began(&self) {
         let mut state = lock(&self.state);
         let now = Instant::now();
-        let recent: Vec<Reading> = state
+        let recent: Vec<Arc<[Reading]>> = state
             .recent
             .drain(..)
             .filter(|(at, _)| now.duration_since(*at) <= self.window)
             .map(|(_, r)| r)
             .collect();
-        state.suspects.extend(recent);
+        state.kept = 0;
+        for group in recent {
+            if !state.suspects.iter().any(|s| Arc::ptr_eq(s, &group)) {
+                state.suspects.push(group);
+            }
+        }
     }
 
     /// The suspects, to write again now that the outage is over.
-    fn take_suspects(&self) -> Vec<Reading> {
+    fn take_suspects(&self) -> Vec<Arc<[Reading]>> {
         std::mem::take(&mut lock(&self.state).suspects)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
 
     fn reading(city_id: i64) -> Reading {
@@ -244,34 +310,48 @@ mod tests {
         r
     }
 
-    fn ids(readings: &[Reading]) -> Vec<i64> {
-        readings.iter().map(|r| r.city_id).collect()
+    /// One group of one reading per city.
+    fn group(city_ids: &[i64]) -> Arc<[Reading]> {
+        city_ids.iter().map(|&id| reading(id)).collect()
+    }
+
+    /// The cities of the suspects, in order.
+    fn ids(groups: &[Arc<[Reading]>]) -> Vec<i64> {
+        groups
+            .iter()
+            .flat_map(|g| g.iter().map(|r| r.city_id))
+            .collect()
     }
 
     /// Stands in for Cassandra in the retry logic's tests: fails every write while `down`,
-    /// and lists the city of every write it took, in order.
+    /// and lists the cities of every `readings` batch it took, one list per request.
     #[derive(Default)]
     struct Switchable {
         down: AtomicBool,
-        taken: Mutex<Vec<i64>>,
+        taken: Mutex<Vec<Vec<i64>>>,
     }
 
     impl Switchable {
+        /// The cities taken, in order.
         fn taken(&self) -> Vec<i64> {
-            lock(&self.taken).clone()
+            lock(&self.taken).concat()
         }
     }
 
     impl ReadingSink for Switchable {
-        fn write(
+        fn write_batch(
             &self,
-            reading: &Reading,
+            readings: &[Reading],
+            batch: &Batch,
             _ingested_at: DateTime<Utc>,
         ) -> impl Future<Output = anyhow::Result<()>> + Send {
             let result = if self.down.load(Ordering::SeqCst) {
                 Err(anyhow::anyhow!("no answer from Cassandra"))
             } else {
-                lock(&self.taken).push(reading.city_id);
+                if batch.table == grouped::Table::Readings {
+                    let ids = batch.rows.iter().map(|&i| readings[i].city_id).collect();
+                    lock(&self.taken).push(ids);
+                }
                 Ok(())
             };
             async move { result }
@@ -281,15 +361,15 @@ mod tests {
     #[test]
     fn writes_acknowledged_just_before_an_outage_are_written_again_after_it() {
         let recent = RecentWrites::new(Duration::from_secs(60), 100);
-        recent.written(reading(1), false);
-        recent.written(reading(2), false);
+        recent.written(&group(&[1]), false);
+        recent.written(&group(&[2]), false);
         recent.outage_began();
         // Acknowledged before the failure another task saw: a suspect too.
-        recent.written(reading(3), true);
+        recent.written(&group(&[3]), true);
         assert_eq!(ids(&recent.take_suspects()), [1, 2, 3]);
         assert!(recent.take_suspects().is_empty(), "written again once");
         // After the outage, a new one suspects only what came since.
-        recent.written(reading(4), false);
+        recent.written(&group(&[4]), false);
         recent.outage_began();
         assert_eq!(ids(&recent.take_suspects()), [4]);
     }
@@ -298,14 +378,14 @@ mod tests {
     async fn only_the_window_and_at_most_max_readings_are_kept() {
         let recent = RecentWrites::new(Duration::from_secs(60), 2);
         for id in 1..=5 {
-            recent.written(reading(id), false);
+            recent.written(&group(&[id]), false);
         }
         recent.outage_began();
         assert_eq!(ids(&recent.take_suspects()), [4, 5]);
         let recent = RecentWrites::new(Duration::from_secs(10), 100);
-        recent.written(reading(1), false);
+        recent.written(&group(&[1]), false);
         tokio::time::advance(Duration::from_secs(11)).await;
-        recent.written(reading(2), false);
+        recent.written(&group(&[2]), false);
         recent.outage_began();
         assert_eq!(ids(&recent.take_suspects()), [2]);
     }
@@ -324,14 +404,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_write_waits_out_an_outage_then_the_writes_just_before_it_are_written_again() {
-        let writer = Arc::new(DurableWriter::new(Switchable::default()));
-        writer.write_until_stored(reading(1)).await;
+        let writer = Arc::new(DurableWriter::new(Switchable::default(), 8));
+        writer.write_all_until_stored(vec![reading(1)]).await;
         assert!(!writer.is_down());
 
         writer.sink.down.store(true, Ordering::SeqCst);
         let during = tokio::spawn({
             let writer = writer.clone();
-            async move { writer.write_until_stored(reading(2)).await }
+            async move { writer.write_all_until_stored(vec![reading(2)]).await }
         });
         // A minute of retries: still waiting, Cassandra reported down.
         tokio::time::sleep(Duration::from_secs(60)).await;
@@ -345,17 +425,17 @@ mod tests {
         // 2 is taken, then 1 (acknowledged just before the outage) is written again.
         assert_eq!(writer.sink.taken(), [1, 2, 1]);
         // The outage is over: nothing more is written again.
-        writer.write_until_stored(reading(3)).await;
+        writer.write_all_until_stored(vec![reading(3)]).await;
         assert_eq!(writer.sink.taken(), [1, 2, 1, 3]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn writes_older_than_the_window_are_not_written_again() {
-        let writer = DurableWriter::new(Switchable::default());
-        writer.write_until_stored(reading(1)).await;
+        let writer = DurableWriter::new(Switchable::default(), 8);
+        writer.write_all_until_stored(vec![reading(1)]).await;
         tokio::time::sleep(REWRITE_WINDOW + Duration::from_secs(1)).await;
         writer.sink.down.store(true, Ordering::SeqCst);
-        let write = writer.write_until_stored(reading(2));
+        let write = writer.write_all_until_stored(vec![reading(2)]);
         tokio::pin!(write);
         // Fails until the sink is up again; the retries go on meanwhile.
         assert!(tokio::time::timeout(Duration::from_secs(1), &mut write)

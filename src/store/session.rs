@@ -17,7 +17,7 @@ use cdrs_tokio::cluster::{
 };
 use cdrs_tokio::frame::Envelope;
 use cdrs_tokio::load_balancing::RoundRobinLoadBalancingStrategy;
-use cdrs_tokio::query::{PreparedQuery, QueryValues};
+use cdrs_tokio::query::{PreparedQuery, QueryBatch, QueryValues};
 use cdrs_tokio::statement::StatementParams;
 use cdrs_tokio::transport::{TransportRustls, TransportTcp};
 
@@ -74,6 +74,14 @@ impl CassandraSession {
         params: &StatementParams,
     ) -> cdrs_tokio::error::Result<Envelope> {
         on_each!(self, s => s.exec_with_params(prepared, params).await)
+    }
+
+    pub async fn batch_with_params(
+        &self,
+        batch: QueryBatch,
+        params: &StatementParams,
+    ) -> cdrs_tokio::error::Result<Envelope> {
+        on_each!(self, s => s.batch_with_params(batch, params).await)
     }
 }
 
