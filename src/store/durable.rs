@@ -445,4 +445,46 @@ mod tests {
         write.await;
         assert_eq!(writer.sink.taken(), [1, 2]);
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_batch_is_retried_whole_and_the_group_returns_only_once_all_is_stored() {
+        let writer = Arc::new(DurableWriter::new(Switchable::default(), 8));
+        writer.sink.down.store(true, Ordering::SeqCst);
+        // Three readings of one city and day: one batch of readings, one of latest.
+        let group: Vec<Reading> = (0..3).map(|_| reading(7)).collect();
+        let group: Vec<Reading> = group
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut r)| {
+                r.observed_at += chrono::Duration::minutes(10 * i as i64);
+                r
+            })
+            .collect();
+        let writing = tokio::spawn({
+            let writer = writer.clone();
+            async move { writer.write_all_until_stored(group).await }
+        });
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert!(!writing.is_finished(), "not stored while Cassandra is down");
+        writer.sink.down.store(false, Ordering::SeqCst);
+        writing.await.unwrap();
+        // The batch went again as it was: the three rows in one request.
+        assert_eq!(*lock(&writer.sink.taken), [vec![7, 7, 7]]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_group_kept_for_writing_again_is_counted_once_for_all_its_batches() {
+        let recent = RecentWrites::new(Duration::from_secs(60), 4);
+        let (a, b) = (group(&[1, 2]), group(&[3, 4]));
+        for _ in 0..10 {
+            recent.written(&a, false);
+            recent.written(&b, false);
+        }
+        recent.outage_began();
+        assert_eq!(
+            ids(&recent.take_suspects()),
+            [1, 2, 3, 4],
+            "neither pushed out"
+        );
+    }
 }

@@ -5,6 +5,7 @@
 mod dead_letters;
 mod group;
 mod progress;
+mod storing;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,6 +24,7 @@ use crate::settings::KafkaSettings;
 use dead_letters::DeadLetters;
 use group::GroupConsumer;
 use progress::{ErrorBurst, PartitionProgress, Stats, Ticket};
+use storing::{Groups, Stored};
 
 /// A Kafka record as the client holds it: decoded in place, copied only when rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,82 +259,6 @@ async fn drain<T, F: Future<Output = ()> + Send + 'static>(
         if let Ok(ticket) = done {
             ledger.dead_lettered(ticket);
         }
-    }
-}
-
-/// Records decoded and not yet stored: those waiting for a group to finish, and the groups
-/// being stored.
-struct Groups<T> {
-    max: usize,
-    /// Waiting: their tickets and items, in fetch order.
-    tickets: Vec<Ticket>,
-    items: Vec<T>,
-    /// Records in the groups being stored.
-    storing_records: usize,
-    storing: JoinSet<Stored>,
-}
-
-/// A group whose items are all durable.
-struct Stored {
-    tickets: Vec<Ticket>,
-    /// From the group's start to its last item durable.
-    took: Duration,
-}
-
-impl<T> Groups<T> {
-    fn new(max: usize) -> Self {
-        Self {
-            max: max.max(1),
-            tickets: Vec::new(),
-            items: Vec::new(),
-            storing_records: 0,
-            storing: JoinSet::new(),
-        }
-    }
-
-    /// Records waiting or being stored.
-    fn records(&self) -> usize {
-        self.tickets.len() + self.storing_records
-    }
-
-    fn waiting(&mut self, ticket: Ticket, item: T) {
-        self.tickets.push(ticket);
-        self.items.push(item);
-    }
-
-    fn finished(&mut self, stored: &Stored) {
-        self.storing_records -= stored.tickets.len();
-    }
-
-    /// Starts storing what waits as one group, when a group may start.
-    fn start_waiting<F: Future<Output = ()> + Send + 'static>(
-        &mut self,
-        store: &impl Fn(Vec<T>) -> F,
-    ) {
-        if self.storing.len() < self.max {
-            self.start_anyway(store);
-        }
-    }
-
-    /// Starts storing what waits as one group, however many are being stored.
-    fn start_anyway<F: Future<Output = ()> + Send + 'static>(
-        &mut self,
-        store: &impl Fn(Vec<T>) -> F,
-    ) {
-        if self.tickets.is_empty() {
-            return;
-        }
-        let tickets = std::mem::take(&mut self.tickets);
-        let work = store(std::mem::take(&mut self.items));
-        self.storing_records += tickets.len();
-        self.storing.spawn(async move {
-            let start = Instant::now();
-            work.await;
-            Stored {
-                tickets,
-                took: start.elapsed(),
-            }
-        });
     }
 }
 
