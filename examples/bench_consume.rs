@@ -40,6 +40,7 @@ use meteo::model::Reading;
 use meteo::settings::{CassandraSettings, KafkaSettings};
 use meteo::store::durable::DurableWriter;
 use meteo::store::readings::ReadingWriter;
+use meteo::store::reconnecting::ReconnectingWriter;
 use meteo::store::CassandraSession;
 use meteo::synthetic::Synthetic;
 use rdkafka::admin::{AdminClient, AdminOptions};
@@ -304,9 +305,8 @@ async fn grouped_ceiling(
 ) -> anyhow::Result<()> {
     let source = source();
     let readings: Vec<Reading> = (0..n).map(|i| reading(&source, i, shape)).collect();
-    let session = meteo::store::connect_keyspace(&cassandra(keyspace)).await?;
     let writer = Arc::new(DurableWriter::new(
-        ReadingWriter::prepare(session).await?,
+        ReconnectingWriter::connect(&cassandra(keyspace)).await?,
         concurrency,
     ));
     let start = Instant::now();

@@ -310,7 +310,7 @@ pub struct DashArgs {
     #[arg(long, env = "METEO_STALE_AFTER", default_value = "1h", value_parser = parse_duration)]
     pub stale_after: Duration,
 
-    /// ASCII weather icons and wind directions (automatic when the locale is not UTF-8).
+    /// Draw everything in ASCII: borders, icons, wind (automatic when the locale is not UTF-8).
     #[arg(long, env = "METEO_ASCII")]
     pub ascii: bool,
 

@@ -10,7 +10,7 @@ use crate::kafka::consumer::{self, ConsumerOptions, RecordView};
 use crate::model::Reading;
 use crate::settings::ConsumeSettings;
 use crate::shutdown::Shutdown;
-use crate::store::{self, durable::DurableWriter, readings::ReadingWriter};
+use crate::store::{durable::DurableWriter, reconnecting::ReconnectingWriter};
 
 /// How long records in flight may take to finish once a stop is asked for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,9 +35,8 @@ pub async fn run(settings: ConsumeSettings, shutdown: Shutdown) -> anyhow::Resul
         concurrency = settings.concurrency,
         "consumer starting"
     );
-    let session = store::connect_keyspace(&cassandra).await?;
     let writer = Arc::new(DurableWriter::new(
-        ReadingWriter::prepare(session).await?,
+        ReconnectingWriter::connect(&cassandra).await?,
         settings.concurrency,
     ));
     let options = ConsumerOptions {

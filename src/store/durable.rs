@@ -13,12 +13,11 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::grouped::{self, Batch, CAPS};
-use super::readings::ReadingWriter;
 use crate::backoff::Backoff;
 use crate::model::Reading;
 
 /// Longest pause between two write attempts while Cassandra does not answer.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
 
 /// Writes acknowledged this long before an outage are written again after it: Cassandra's
 /// default `commitlog_sync_period` (10 s, what a machine crash can lose; a process crash
@@ -32,8 +31,15 @@ const REWRITE_MAX: usize = 20_000;
 /// the groups a consumer has in flight at once.
 const GROUPS_LOOKED_BACK: usize = 16;
 
-/// Where readings are written: the tables ([`ReadingWriter`]); the retry logic's unit tests
-/// put a sink that fails on demand in its place.
+/// Writes failing this long get a new connection, and again at most this often while they
+/// keep failing: the driver's own reconnection may never come back (see
+/// [`ReconnectingWriter`](super::reconnecting::ReconnectingWriter)).
+const RECONNECT_EVERY: Duration = Duration::from_secs(4);
+
+/// Where readings are written: the tables ([`ReconnectingWriter`]); the retry logic's unit
+/// tests put a sink that fails on demand in its place.
+///
+/// [`ReconnectingWriter`]: super::reconnecting::ReconnectingWriter
 pub trait ReadingSink: Send + Sync {
     /// Writes the rows of `batch` (one partition of one table) as one request; idempotent, so
     /// writing it again changes nothing.
@@ -43,18 +49,9 @@ pub trait ReadingSink: Send + Sync {
         batch: &Batch,
         ingested_at: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
-}
 
-impl ReadingSink for ReadingWriter {
-    fn write_batch(
-        &self,
-        readings: &[Reading],
-        batch: &Batch,
-        ingested_at: DateTime<Utc>,
-    ) -> impl Future<Output = anyhow::Result<()>> + Send {
-        let rows = batch.rows.iter().map(move |&i| &readings[i]);
-        self.write_rows(batch.table, rows, ingested_at)
-    }
+    /// Replaces the connection with a new one; called while writes keep failing.
+    fn reconnect(&self) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
 /// Writes readings until Cassandra takes them. Shared through `Arc` by every write in flight.
@@ -72,6 +69,8 @@ pub struct DurableWriter<W> {
     health: WriteHealth,
     recent: RecentWrites,
     requests: Semaphore,
+    /// When the last new connection was tried; one try at a time.
+    reconnected_at: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl<W: ReadingSink> DurableWriter<W> {
@@ -81,6 +80,7 @@ impl<W: ReadingSink> DurableWriter<W> {
             health: WriteHealth::default(),
             recent: RecentWrites::new(REWRITE_WINDOW, REWRITE_MAX),
             requests: Semaphore::new(max_requests.max(1)),
+            reconnected_at: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -139,14 +139,37 @@ impl<W: ReadingSink> DurableWriter<W> {
                             "Cassandra write failed; pausing the topic and retrying until it answers"
                         );
                     }
+                    self.reconnect_if_due().await;
                     backoff.wait().await;
                 }
             }
         }
     }
 
-    /// Writes again, each request until Cassandra takes it, the readings acknowledged just
-    /// before the outage that just ended.
+    /// Tries a new connection when writes have failed for [`RECONNECT_EVERY`] and none was
+    /// tried that recently; the other writes meanwhile go on retrying on the old one.
+    async fn reconnect_if_due(&self) {
+        let Ok(mut reconnected_at) = self.reconnected_at.try_lock() else {
+            return;
+        };
+        let now = Instant::now();
+        let last = reconnected_at.map_or(self.health.down_since(), |at| {
+            at.max(self.health.down_since())
+        });
+        if now.duration_since(last) < RECONNECT_EVERY {
+            return;
+        }
+        *reconnected_at = Some(now);
+        match self.sink.reconnect().await {
+            Ok(()) => tracing::info!("connected to Cassandra again with a new session"),
+            Err(err) => {
+                tracing::debug!(error = %format!("{err:#}"), "new Cassandra session failed")
+            }
+        }
+    }
+
+    /// Writes again, each until Cassandra takes it, the readings acknowledged just before the
+    /// outage that just ended.
     async fn write_again_suspects(&self) {
         let suspects = self.recent.take_suspects();
         let ingested_at = Utc::now();
@@ -204,6 +227,11 @@ impl WriteHealth {
 
     fn is_down(&self) -> bool {
         self.down.load(Ordering::SeqCst)
+    }
+
+    /// When the current outage began (now when there is none).
+    fn down_since(&self) -> Instant {
+        lock(&self.since).unwrap_or_else(Instant::now)
     }
 }
 
@@ -323,11 +351,14 @@ mod tests {
             .collect()
     }
 
-    /// Stands in for Cassandra in the retry logic's tests: fails every write while `down`,
-    /// and lists the cities of every `readings` batch it took, one list per request.
+    /// Stands in for Cassandra in the retry logic's tests: fails every write while `down`
+    /// or while its connection is `stuck` (until a new one is made while not `down`), and
+    /// lists the cities of every `readings` batch it took, one list per request.
     #[derive(Default)]
     struct Switchable {
         down: AtomicBool,
+        stuck: AtomicBool,
+        reconnects: std::sync::atomic::AtomicUsize,
         taken: Mutex<Vec<Vec<i64>>>,
     }
 
@@ -347,6 +378,8 @@ mod tests {
         ) -> impl Future<Output = anyhow::Result<()>> + Send {
             let result = if self.down.load(Ordering::SeqCst) {
                 Err(anyhow::anyhow!("no answer from Cassandra"))
+            } else if self.stuck.load(Ordering::SeqCst) {
+                Err(anyhow::anyhow!("No nodes available in query plan!"))
             } else {
                 if batch.table == grouped::Table::Readings {
                     let ids = batch.rows.iter().map(|&i| readings[i].city_id).collect();
@@ -356,6 +389,51 @@ mod tests {
             };
             async move { result }
         }
+
+        fn reconnect(&self) -> impl Future<Output = anyhow::Result<()>> + Send {
+            self.reconnects.fetch_add(1, Ordering::SeqCst);
+            let result = if self.down.load(Ordering::SeqCst) {
+                Err(anyhow::anyhow!("connection refused"))
+            } else {
+                self.stuck.store(false, Ordering::SeqCst);
+                Ok(())
+            };
+            async move { result }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn writes_that_keep_failing_get_a_new_connection_every_few_seconds() {
+        let writer = Arc::new(DurableWriter::new(Switchable::default(), 8));
+        writer.sink.down.store(true, Ordering::SeqCst);
+        writer.sink.stuck.store(true, Ordering::SeqCst);
+        let writes: Vec<_> = (1..=20)
+            .map(|id| {
+                let writer = writer.clone();
+                tokio::spawn(async move { writer.write_all_until_stored(vec![reading(id)]).await })
+            })
+            .collect();
+        // Nothing before the outage is RECONNECT_EVERY old, then one try every RECONNECT_EVERY
+        // or so (a try waits for the backoff of its write), however many writes are waiting.
+        tokio::time::sleep(RECONNECT_EVERY - Duration::from_millis(100)).await;
+        assert_eq!(writer.sink.reconnects.load(Ordering::SeqCst), 0);
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let tries = writer.sink.reconnects.load(Ordering::SeqCst) as u64;
+        let most = 60 / RECONNECT_EVERY.as_secs() + 1;
+        let least = 60 / (RECONNECT_EVERY + MAX_RETRY_DELAY).as_secs();
+        assert!(
+            (least..=most).contains(&tries),
+            "{tries} new connections in 60 s, not {least}..={most}"
+        );
+
+        // Cassandra answers, but the old connection never recovers: a new one does.
+        writer.sink.down.store(false, Ordering::SeqCst);
+        tokio::time::sleep(RECONNECT_EVERY * 2 + MAX_RETRY_DELAY).await;
+        for write in writes {
+            assert!(write.is_finished());
+        }
+        assert!(!writer.is_down());
+        assert_eq!(writer.sink.taken().len(), 20);
     }
 
     #[test]

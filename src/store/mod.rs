@@ -5,6 +5,7 @@ pub mod durable;
 pub mod grouped;
 pub mod migrations;
 pub mod readings;
+pub mod reconnecting;
 
 mod handshake;
 mod session;
