@@ -283,7 +283,7 @@ pub struct ConsumeArgs {
     #[arg(long, env = "METEO_GROUP", default_value = "meteo-consumer")]
     pub group: String,
 
-    /// Records written to Cassandra at once.
+    /// Write requests to Cassandra at once (each a batch of one partition's rows, or one row).
     #[arg(long, env = "METEO_CONCURRENCY", default_value_t = 64, value_parser = parse_concurrency)]
     pub concurrency: usize,
 

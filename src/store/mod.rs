@@ -2,6 +2,7 @@
 //! tables and writes that outlast an outage. Knows nothing of Kafka or the weather API.
 
 pub mod durable;
+pub mod grouped;
 pub mod migrations;
 pub mod readings;
 pub mod reconnecting;
