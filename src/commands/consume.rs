@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::kafka::consumer::{self, ConsumerOptions, Record, Verdict};
+use crate::metrics::{self, Role};
 use crate::model::Reading;
 use crate::settings::ConsumeSettings;
 use crate::shutdown::Shutdown;
@@ -17,6 +18,10 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn run(settings: ConsumeSettings, shutdown: Shutdown) -> anyhow::Result<()> {
     let kafka = settings.kafka.clone();
+    let running = settings
+        .metrics_addr
+        .map(|addr| metrics::start(addr, Role::Consume, &kafka.topic))
+        .transpose()?;
     let cassandra = settings.cassandra.clone();
     tracing::info!(
         brokers = %kafka.brokers,
@@ -28,7 +33,24 @@ pub async fn run(settings: ConsumeSettings, shutdown: Shutdown) -> anyhow::Resul
         "consumer starting"
     );
     let session = store::connect_keyspace(&cassandra).await?;
-    let writer = Arc::new(DurableWriter::new(ReadingWriter::prepare(session).await?));
+    let writer = Arc::new(DurableWriter::new(
+        ReadingWriter::prepare(session.clone()).await?,
+    ));
+    // Ready only while Cassandra answers: a query of its own, as no write may be under way.
+    let probed = writer.clone();
+    metrics::probe(
+        move || {
+            let (session, writer) = (session.clone(), probed.clone());
+            async move {
+                store::ping(&session).await?;
+                if writer.is_down() {
+                    return Err("writes are failing".to_string());
+                }
+                Ok(())
+            }
+        },
+        metrics::cassandra_checked,
+    );
     let options = ConsumerOptions {
         group: settings.group.clone(),
         concurrency: settings.concurrency,
@@ -62,6 +84,7 @@ pub async fn run(settings: ConsumeSettings, shutdown: Shutdown) -> anyhow::Resul
     })
     .await
     .context("the consumer loop panicked")??;
+    drop(running);
     tracing::info!(
         consumed = summary.consumed,
         written = summary.stored,

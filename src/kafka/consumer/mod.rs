@@ -3,6 +3,7 @@
 
 mod dead_letters;
 mod group;
+mod observe;
 mod progress;
 
 use std::collections::HashMap;
@@ -123,6 +124,7 @@ where
     let mut last_record_at = Instant::now();
     let mut paused = false;
     let mut kafka_errors = ErrorBurst::default();
+    let mut observer = observe::Observer::new(&consumer, &settings.topic);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
@@ -190,6 +192,7 @@ where
                 }
                 paused = group::follow_sink(&consumer, paused, sink_down());
                 ledger.report_if_due(&settings.topic);
+                observer.tick();
             }
         }
     };
@@ -265,6 +268,7 @@ impl Ledger {
             Outcome::Stored(took) => {
                 self.summary.stored += 1;
                 self.stats.stored_in(took);
+                crate::metrics::record_stored(took);
             }
             Outcome::Rejected(reason) => {
                 tracing::warn!(
@@ -280,7 +284,10 @@ impl Ledger {
                 });
                 return;
             }
-            Outcome::DeadLettered => self.summary.dead_lettered += 1,
+            Outcome::DeadLettered => {
+                self.summary.dead_lettered += 1;
+                crate::metrics::record_dead_lettered();
+            }
         }
         let Some(mark) = self
             .partitions
