@@ -90,27 +90,32 @@ impl Metrics {
                     "Records settled: written to Cassandra, or sent to the dead-letter topic.",
                     records,
                 );
-                r.register(
-                    "meteo_consume_lag_records",
-                    "Records on the topic not yet read, over the partitions assigned here.",
-                    self.lag.clone(),
-                );
-                r.register(
-                    "meteo_consume_partitions_assigned",
-                    "Partitions of the topic assigned to this consumer.",
-                    self.partitions.clone(),
-                );
                 r.register_with_unit(
                     "meteo_consume_write_duration",
                     "From a record's fetch to its reading stored in Cassandra, retries included.",
                     Unit::Seconds,
                     self.write_duration.clone(),
                 );
-                r.register(
-                    "meteo_cassandra_up",
-                    "1 while Cassandra answers this consumer, else 0.",
-                    self.cassandra_up.clone(),
-                );
+                let gauges = [
+                    (
+                        "meteo_consume_lag_records",
+                        "Records on the topic not yet read, over the partitions assigned here.",
+                        &self.lag,
+                    ),
+                    (
+                        "meteo_consume_partitions_assigned",
+                        "Partitions of the topic assigned to this consumer.",
+                        &self.partitions,
+                    ),
+                    (
+                        "meteo_cassandra_up",
+                        "1 while Cassandra answers this consumer, else 0.",
+                        &self.cassandra_up,
+                    ),
+                ];
+                for (name, help, gauge) in gauges {
+                    r.register(name, help, gauge.clone());
+                }
             }
             Role::Produce => {
                 r.register(
