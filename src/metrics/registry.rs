@@ -68,12 +68,12 @@ impl Metrics {
         let r = &mut self.registry;
         r.register(
             "meteo_build",
-            "The meteo build running.",
+            "The meteo build running",
             Info::new([("version", env!("CARGO_PKG_VERSION"))]),
         );
         r.register(
             "meteo_kafka_up",
-            "1 while Kafka answers this process, else 0.",
+            "1 while Kafka answers this process, else 0",
             self.kafka_up.clone(),
         );
         r.register_collector(Box::new(ProcessCollector::new()));
@@ -87,29 +87,29 @@ impl Metrics {
                     .clone();
                 r.register(
                     "meteo_consume_records",
-                    "Records settled: written to Cassandra, or sent to the dead-letter topic.",
+                    "Records settled: written to Cassandra, or sent to the dead-letter topic",
                     records,
                 );
                 r.register_with_unit(
                     "meteo_consume_write_duration",
-                    "From a record's fetch to its reading stored in Cassandra, retries included.",
+                    "From a record's fetch to its reading stored in Cassandra, retries included",
                     Unit::Seconds,
                     self.write_duration.clone(),
                 );
                 let gauges = [
                     (
                         "meteo_consume_lag_records",
-                        "Records on the topic not yet read, over the partitions assigned here.",
+                        "Records on the topic not yet read, over the partitions assigned here",
                         &self.lag,
                     ),
                     (
                         "meteo_consume_partitions_assigned",
-                        "Partitions of the topic assigned to this consumer.",
+                        "Partitions of the topic assigned to this consumer",
                         &self.partitions,
                     ),
                     (
                         "meteo_cassandra_up",
-                        "1 while Cassandra answers this consumer, else 0.",
+                        "1 while Cassandra answers this consumer, else 0",
                         &self.cassandra_up,
                     ),
                 ];
@@ -120,23 +120,23 @@ impl Metrics {
             Role::Produce => {
                 r.register(
                     "meteo_produce_api_calls",
-                    "Weather API calls by result: new, unchanged, or the error class.",
+                    "Weather API calls by result: new, unchanged, or the error class",
                     self.api_calls.clone(),
                 );
                 r.register(
                     "meteo_produce_readings_published",
-                    "Readings acknowledged by Kafka.",
+                    "Readings acknowledged by Kafka",
                     self.published.clone(),
                 );
                 r.register_with_unit(
                     "meteo_produce_publish_duration",
-                    "From the API's answer to Kafka's acknowledgement of the reading.",
+                    "From the API's answer to Kafka's acknowledgement of the reading",
                     Unit::Seconds,
                     self.publish_duration.clone(),
                 );
                 r.register(
                     "meteo_produce_budget_remaining_calls",
-                    "API calls left in the plan's window: the last 60 s, or 30 days since start.",
+                    "API calls left in the plan's window: the last 60 s, or 30 days since start",
                     self.budget_remaining.clone(),
                 );
             }
@@ -179,6 +179,8 @@ mod tests {
         assert!(text.contains("meteo_build_info{version=\""), "{text}");
         assert!(!text.contains("meteo_produce"), "{text}");
         assert!(!text.contains("# EOF"));
+        // The encoder ends each help text with a period of its own.
+        assert!(!text.contains("..\n"), "{text}");
 
         let produce = Metrics::new(Role::Produce, "t");
         produce.api_calls.get_or_create(&[("result", "new")]).inc();
