@@ -11,7 +11,9 @@ use crate::metrics::{self, Role};
 use crate::model::Reading;
 use crate::settings::ConsumeSettings;
 use crate::shutdown::Shutdown;
-use crate::store::{self, durable::DurableWriter, readings::ReadingWriter};
+use crate::store::{
+    durable::DurableWriter, probe::CassandraProbe, reconnecting::ReconnectingWriter,
+};
 
 /// How long records in flight may take to finish once a stop is asked for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,17 +34,17 @@ pub async fn run(settings: ConsumeSettings, shutdown: Shutdown) -> anyhow::Resul
         concurrency = settings.concurrency,
         "consumer starting"
     );
-    let session = store::connect_keyspace(&cassandra).await?;
     let writer = Arc::new(DurableWriter::new(
-        ReadingWriter::prepare(session.clone()).await?,
+        ReconnectingWriter::connect(&cassandra).await?,
     ));
     // Ready only while Cassandra answers: a query of its own, as no write may be under way.
+    let probe = Arc::new(CassandraProbe::new(&cassandra, None));
     let probed = writer.clone();
     metrics::probe(
         move || {
-            let (session, writer) = (session.clone(), probed.clone());
+            let (probe, writer) = (probe.clone(), probed.clone());
             async move {
-                store::ping(&session).await?;
+                probe.check().await?;
                 if writer.is_down() {
                     return Err("writes are failing".to_string());
                 }

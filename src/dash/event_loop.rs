@@ -529,6 +529,27 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn q_esc_and_question_mark_close_the_help_and_only_outside_it_q_quits() {
+        let mut dash =
+            Dashboard::with_three_cities(DashSettings::new("FR"), &Memory::default()).await;
+        for close in [KeyCode::Char('q'), KeyCode::Esc, KeyCode::Char('?')] {
+            dash.press(KeyCode::Char('?'));
+            dash.screen_where("the help", |s| s.contains(" Keys "))
+                .await;
+            dash.press(close);
+            let screen = dash
+                .screen_where(&format!("the help closed by {close:?}"), |s| {
+                    !s.contains(" Keys ")
+                })
+                .await;
+            assert!(row(&screen, "Paris").is_some(), "{screen}");
+            assert!(!dash.task.is_finished(), "{close:?} in the help quit");
+        }
+        dash.press(KeyCode::Char('q'));
+        dash.ended().await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn r_reads_the_source_at_once() {
         let source = Memory::default();
         let mut settings = DashSettings::new("FR");

@@ -31,17 +31,49 @@ pub fn no_color() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
-/// Whether the locale cannot be trusted with Unicode symbols: none of `LC_ALL`, `LC_CTYPE`,
-/// `LANG` (the first one set wins) names UTF-8.
+/// Whether the locale cannot be trusted with Unicode symbols ([`locale_is_utf8`] of the
+/// environment): then everything the dashboard draws is ASCII.
 pub fn ascii_locale() -> bool {
+    !locale_is_utf8(|name| std::env::var(name).ok())
+}
+
+/// Whether the locale that `var` (an environment lookup) gives names UTF-8, as a terminal
+/// program decides: the first of `LC_ALL`, `LC_CTYPE`, `LANG` that is set and not empty wins;
+/// none set is the C locale, not UTF-8.
+pub fn locale_is_utf8(var: impl Fn(&str) -> Option<String>) -> bool {
     let locale = ["LC_ALL", "LC_CTYPE", "LANG"]
         .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
-    match locale {
-        Some(l) => {
-            let l = l.to_ascii_lowercase();
-            !(l.contains("utf-8") || l.contains("utf8"))
-        }
-        None => true,
+        .find_map(|k| var(k).filter(|v| !v.is_empty()));
+    locale.is_some_and(|l| {
+        let l = l.to_ascii_lowercase();
+        l.contains("utf-8") || l.contains("utf8")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn locale(vars: &[(&str, &str)]) -> bool {
+        locale_is_utf8(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn the_first_locale_variable_set_decides_between_utf8_and_ascii() {
+        assert!(!locale(&[("LANG", "C")]));
+        assert!(!locale(&[]));
+        assert!(locale(&[("LANG", "fr_FR.UTF-8")]));
+        assert!(locale(&[("LANG", "C.utf8")]));
+        assert!(!locale(&[("LC_ALL", "C"), ("LANG", "fr_FR.UTF-8")]));
+        assert!(!locale(&[("LC_CTYPE", "POSIX"), ("LANG", "fr_FR.UTF-8")]));
+        assert!(locale(&[
+            ("LC_ALL", ""),
+            ("LC_CTYPE", "en_US.UTF-8"),
+            ("LANG", "C")
+        ]));
     }
 }

@@ -79,7 +79,7 @@ pub struct DashSettings {
     pub stale_after: Duration,
     /// Colours on (off under `NO_COLOR`).
     pub color: bool,
-    /// ASCII weather icons and wind directions instead of Unicode symbols.
+    /// Everything drawn in ASCII (borders, symbols, icons): the locale is not UTF-8.
     pub ascii: bool,
 }
 

@@ -7,15 +7,15 @@ use chrono::{DateTime, Utc};
 use ratatui::text::Span;
 
 use super::city::City;
-use super::ui::format::{age, wind_direction};
+use super::ui::format::{age, wind_from};
 use super::Units;
 
 const HEADERS: [&str; 7] = ["CITY", "TEMP", "FEELS", "HUM", "WIND", "WEATHER", "AGE"];
 /// Columns aligned to the right (numbers).
 const RIGHT: [bool; 7] = [false, true, true, true, true, false, true];
 
-/// Writes the table of `cities`, sorted by name, to `out`: no colour, no escape sequence, ASCII
-/// wind directions.
+/// Writes the table of `cities`, sorted by name, to `out`: no colour, no escape sequence, the
+/// wind named where it comes from ("3.6 m/s from SW"), as the dashboard does.
 pub fn write(
     out: &mut impl Write,
     cities: &[City],
@@ -33,7 +33,7 @@ pub fn write(
             let r = &c.reading;
             let wind = match (r.wind_speed, r.wind_deg) {
                 (Some(v), Some(d)) => {
-                    format!("{} {s} {}", one(units.speed(v)), wind_direction(d, true))
+                    format!("{} {s} from {}", one(units.speed(v)), wind_from(d))
                 }
                 (Some(v), None) => format!("{} {s}", one(units.speed(v))),
                 _ => "-".into(),
@@ -109,7 +109,7 @@ mod tests {
         assert!(lines[1].starts_with("Brest"), "{text}");
         assert!(lines[2].starts_with("Évry "), "{text}");
         assert!(
-            lines[4].contains("7.3°C") && lines[4].contains("3.6 m/s SW"),
+            lines[4].contains("7.3°C") && lines[4].contains("3.6 m/s from SW"),
             "{text}"
         );
         assert!(lines[4].ends_with("5m"), "{text}");

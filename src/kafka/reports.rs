@@ -143,8 +143,22 @@ fn is_unreachable(error: &KafkaError) -> bool {
     )
 }
 
+/// librdkafka's log lines start with the thread, which names the broker that the text then
+/// names again: "[thrd:127.0.0.1:9092/bootstrap]: 127.0.0.1:9092/bootstrap: Connect to ...".
+/// The text alone says it once.
+fn without_thread(message: &str) -> &str {
+    match message
+        .strip_prefix("[thrd:")
+        .and_then(|rest| rest.split_once("]: "))
+    {
+        Some((_, text)) => text,
+        None => message,
+    }
+}
+
 impl ClientContext for KafkaContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        let message = without_thread(message);
         // "FAIL": a connection to a broker failed or was lost.
         if fac == "FAIL" {
             self.note_refusal(message);
@@ -184,6 +198,25 @@ impl rdkafka::producer::ProducerContext for KafkaContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_thread_prefix_of_librdkafka_lines_is_dropped_so_the_broker_is_named_once() {
+        let line = "[thrd:127.0.0.1:9092/bootstrap]: 127.0.0.1:9092/bootstrap: Connect to \
+                    ipv4#127.0.0.1:9092 failed: Connection refused (after 0ms in state CONNECT)";
+        let text = without_thread(line);
+        assert_eq!(
+            text.matches("127.0.0.1:9092/bootstrap").count(),
+            1,
+            "{text}"
+        );
+        assert!(
+            text.starts_with("127.0.0.1:9092/bootstrap: Connect to"),
+            "{text}"
+        );
+        // Lines without the prefix, or with an unclosed one, stay as they are.
+        assert_eq!(without_thread("Connect failed"), "Connect failed");
+        assert_eq!(without_thread("[thrd:main"), "[thrd:main");
+    }
 
     #[test]
     fn an_answer_ends_the_outage_and_the_next_one_is_reported_again() {

@@ -10,12 +10,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::readings::ReadingWriter;
 use crate::backoff::Backoff;
 use crate::model::Reading;
 
 /// Longest pause between two write attempts while Cassandra does not answer.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
 
 /// Writes acknowledged this long before an outage are written again after it: Cassandra's
 /// default `commitlog_sync_period` (10 s, what a machine crash can lose; a process crash
@@ -25,8 +24,15 @@ const REWRITE_WINDOW: Duration = Duration::from_secs(12);
 /// At most this many recent readings are kept for that (about 1 KB each).
 const REWRITE_MAX: usize = 20_000;
 
-/// Where readings are written: the tables ([`ReadingWriter`]); the retry logic's unit tests
-/// put a sink that fails on demand in its place.
+/// Writes failing this long get a new connection, and again at most this often while they
+/// keep failing: the driver's own reconnection may never come back (see
+/// [`ReconnectingWriter`](super::reconnecting::ReconnectingWriter)).
+const RECONNECT_EVERY: Duration = Duration::from_secs(4);
+
+/// Where readings are written: the tables ([`ReconnectingWriter`]); the retry logic's unit
+/// tests put a sink that fails on demand in its place.
+///
+/// [`ReconnectingWriter`]: super::reconnecting::ReconnectingWriter
 pub trait ReadingSink: Send + Sync {
     /// Writes one reading; idempotent, so writing it again changes nothing.
     fn write(
@@ -34,16 +40,9 @@ pub trait ReadingSink: Send + Sync {
         reading: &Reading,
         ingested_at: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
-}
 
-impl ReadingSink for ReadingWriter {
-    fn write(
-        &self,
-        reading: &Reading,
-        ingested_at: DateTime<Utc>,
-    ) -> impl Future<Output = anyhow::Result<()>> + Send {
-        ReadingWriter::write(self, reading, ingested_at)
-    }
+    /// Replaces the connection with a new one; called while writes keep failing.
+    fn reconnect(&self) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
 /// Writes readings until Cassandra takes them. Shared through `Arc` by every write in flight.
@@ -57,6 +56,8 @@ pub struct DurableWriter<W> {
     sink: W,
     health: WriteHealth,
     recent: RecentWrites,
+    /// When the last new connection was tried; one try at a time.
+    reconnected_at: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl<W: ReadingSink> DurableWriter<W> {
@@ -65,6 +66,7 @@ impl<W: ReadingSink> DurableWriter<W> {
             sink,
             health: WriteHealth::default(),
             recent: RecentWrites::new(REWRITE_WINDOW, REWRITE_MAX),
+            reconnected_at: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -99,8 +101,31 @@ impl<W: ReadingSink> DurableWriter<W> {
                             "Cassandra write failed; pausing the topic and retrying until it answers"
                         );
                     }
+                    self.reconnect_if_due().await;
                     backoff.wait().await;
                 }
+            }
+        }
+    }
+
+    /// Tries a new connection when writes have failed for [`RECONNECT_EVERY`] and none was
+    /// tried that recently; the other writes meanwhile go on retrying on the old one.
+    async fn reconnect_if_due(&self) {
+        let Ok(mut reconnected_at) = self.reconnected_at.try_lock() else {
+            return;
+        };
+        let now = Instant::now();
+        let last = reconnected_at.map_or(self.health.down_since(), |at| {
+            at.max(self.health.down_since())
+        });
+        if now.duration_since(last) < RECONNECT_EVERY {
+            return;
+        }
+        *reconnected_at = Some(now);
+        match self.sink.reconnect().await {
+            Ok(()) => tracing::info!("connected to Cassandra again with a new session"),
+            Err(err) => {
+                tracing::debug!(error = %format!("{err:#}"), "new Cassandra session failed")
             }
         }
     }
@@ -160,6 +185,11 @@ impl WriteHealth {
 
     fn is_down(&self) -> bool {
         self.down.load(Ordering::SeqCst)
+    }
+
+    /// When the current outage began (now when there is none).
+    fn down_since(&self) -> Instant {
+        lock(&self.since).unwrap_or_else(Instant::now)
     }
 }
 
@@ -248,11 +278,14 @@ mod tests {
         readings.iter().map(|r| r.city_id).collect()
     }
 
-    /// Stands in for Cassandra in the retry logic's tests: fails every write while `down`,
-    /// and lists the city of every write it took, in order.
+    /// Stands in for Cassandra in the retry logic's tests: fails every write while `down`
+    /// or while its connection is `stuck` (until a new one is made while not `down`), and
+    /// lists the city of every write it took, in order.
     #[derive(Default)]
     struct Switchable {
         down: AtomicBool,
+        stuck: AtomicBool,
+        reconnects: std::sync::atomic::AtomicUsize,
         taken: Mutex<Vec<i64>>,
     }
 
@@ -270,12 +303,59 @@ mod tests {
         ) -> impl Future<Output = anyhow::Result<()>> + Send {
             let result = if self.down.load(Ordering::SeqCst) {
                 Err(anyhow::anyhow!("no answer from Cassandra"))
+            } else if self.stuck.load(Ordering::SeqCst) {
+                Err(anyhow::anyhow!("No nodes available in query plan!"))
             } else {
                 lock(&self.taken).push(reading.city_id);
                 Ok(())
             };
             async move { result }
         }
+
+        fn reconnect(&self) -> impl Future<Output = anyhow::Result<()>> + Send {
+            self.reconnects.fetch_add(1, Ordering::SeqCst);
+            let result = if self.down.load(Ordering::SeqCst) {
+                Err(anyhow::anyhow!("connection refused"))
+            } else {
+                self.stuck.store(false, Ordering::SeqCst);
+                Ok(())
+            };
+            async move { result }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn writes_that_keep_failing_get_a_new_connection_every_few_seconds() {
+        let writer = Arc::new(DurableWriter::new(Switchable::default()));
+        writer.sink.down.store(true, Ordering::SeqCst);
+        writer.sink.stuck.store(true, Ordering::SeqCst);
+        let writes: Vec<_> = (1..=20)
+            .map(|id| {
+                let writer = writer.clone();
+                tokio::spawn(async move { writer.write_until_stored(reading(id)).await })
+            })
+            .collect();
+        // Nothing before the outage is RECONNECT_EVERY old, then one try every RECONNECT_EVERY
+        // or so (a try waits for the backoff of its write), however many writes are waiting.
+        tokio::time::sleep(RECONNECT_EVERY - Duration::from_millis(100)).await;
+        assert_eq!(writer.sink.reconnects.load(Ordering::SeqCst), 0);
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let tries = writer.sink.reconnects.load(Ordering::SeqCst) as u64;
+        let most = 60 / RECONNECT_EVERY.as_secs() + 1;
+        let least = 60 / (RECONNECT_EVERY + MAX_RETRY_DELAY).as_secs();
+        assert!(
+            (least..=most).contains(&tries),
+            "{tries} new connections in 60 s, not {least}..={most}"
+        );
+
+        // Cassandra answers, but the old connection never recovers: a new one does.
+        writer.sink.down.store(false, Ordering::SeqCst);
+        tokio::time::sleep(RECONNECT_EVERY * 2 + MAX_RETRY_DELAY).await;
+        for write in writes {
+            assert!(write.is_finished());
+        }
+        assert!(!writer.is_down());
+        assert_eq!(writer.sink.taken().len(), 20);
     }
 
     #[test]

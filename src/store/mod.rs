@@ -3,7 +3,9 @@
 
 pub mod durable;
 pub mod migrations;
+pub mod probe;
 pub mod readings;
+pub mod reconnecting;
 
 mod handshake;
 mod session;

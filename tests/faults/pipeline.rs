@@ -109,6 +109,41 @@ async fn kafka_killed_and_restarted_after_20_seconds_loses_and_duplicates_nothin
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn kafka_stopped_cleanly_for_60_seconds_loses_and_duplicates_nothing() {
+    let mut pipeline = flowing().await;
+    let _restore = Restore("kafka");
+    let stopped_at = Instant::now();
+    // `up` returns once Kafka answers.
+    blocking(|| {
+        services(&["down", "kafka"]);
+        std::thread::sleep(Duration::from_secs(60));
+        services(&["up", "kafka"]);
+    });
+    let answered_at = Instant::now();
+    // The producer publishes again within 10 s of Kafka answering (issue 13).
+    let before = blocking(|| pipeline.published());
+    while blocking(|| pipeline.published()) <= before {
+        assert!(
+            answered_at.elapsed() < Duration::from_secs(10),
+            "nothing published 10 s after Kafka answered\n{}",
+            pipeline.log("producer")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "publishing again {:.1} s after Kafka answered",
+        answered_at.elapsed().as_secs_f64()
+    );
+    let during = pipeline.served_between(stopped_at, answered_at);
+    assert!(
+        during.len() >= CITIES,
+        "only {} observations served during the outage",
+        during.len()
+    );
+    recovers(&mut pipeline).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn cassandra_killed_and_restarted_after_30_seconds_loses_and_duplicates_nothing() {
     let mut pipeline = flowing().await;
     let _restore = Restore("cassandra");

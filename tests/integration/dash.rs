@@ -140,7 +140,7 @@ async fn the_snapshot_prints_one_clean_row_per_city_when_stdout_is_a_pipe() {
     assert!(lines[0].starts_with("CITY") && lines[0].contains("WEATHER"));
     assert!(lines[1].starts_with("Bordeaux") && lines[1].contains("57.2°F"));
     assert!(lines[2].starts_with("Lyon") && lines[2].contains("54.5°F"));
-    assert!(lines[3].starts_with("Paris") && lines[3].contains("8.1 mph SW"));
+    assert!(lines[3].starts_with("Paris") && lines[3].contains("8.1 mph from SW"));
     assert!(!out.stdout.contains('\x1b'), "{:?}", out.stdout);
     drop_keyspace(&keyspace).await;
 }

@@ -260,6 +260,11 @@ impl Pipeline {
     }
 
     /// Rows in `readings` now.
+    /// Records the producer published so far.
+    pub fn published(&self) -> i64 {
+        topic_end(&self.topic)
+    }
+
     pub async fn rows(&self) -> i64 {
         let session = session(Some(&self.keyspace)).await;
         count_readings(&session).await
@@ -567,6 +572,21 @@ pub fn read_all(topic: &str) -> Vec<Record> {
 
 /// Per partition: the end offset minus the group's committed offset (the start when it
 /// committed nothing).
+/// Records published to `topic` so far: the sum of its partitions' end offsets.
+pub fn topic_end(topic: &str) -> i64 {
+    let settings = kafka_settings(topic);
+    let consumer: BaseConsumer = client_config(&settings).create().unwrap();
+    let partitions = topic_partitions(&settings, Duration::from_secs(10)).unwrap()[topic];
+    (0..partitions)
+        .map(|p| {
+            consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .unwrap()
+                .1
+        })
+        .sum()
+}
+
 pub fn group_lag(topic: &str, group: &str) -> Vec<(i32, i64)> {
     let settings = kafka_settings(topic);
     // Not subscribed: it only asks the coordinator, it does not join the group.

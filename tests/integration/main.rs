@@ -20,3 +20,4 @@ mod produce;
 mod produce_loop;
 mod signals;
 mod store;
+mod up;

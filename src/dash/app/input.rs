@@ -38,11 +38,9 @@ impl App {
             return self.on_search_key(key);
         }
         if self.show_help {
-            // Any key closes the help; q still quits.
+            // Any key closes the help, q and Esc included: a reader who pressed `?` and then
+            // `q` wants the help gone, not the dashboard.
             self.show_help = false;
-            if matches!(key.code, KeyCode::Char('q')) {
-                return Flow::Quit;
-            }
             return Flow::Redraw;
         }
         let page = self.table_rows().max(1) as isize;
@@ -203,6 +201,11 @@ mod tests {
         assert_eq!(press(&mut app, KeyCode::Char('j')), Flow::Redraw);
         assert!(!app.show_help);
         assert_eq!(app.cursor, 0, "the closing key does nothing else");
+        for close in [KeyCode::Char('q'), KeyCode::Esc, KeyCode::Char('?')] {
+            press(&mut app, KeyCode::Char('?'));
+            assert_eq!(press(&mut app, close), Flow::Redraw, "{close:?}");
+            assert!(!app.show_help, "{close:?}");
+        }
         assert_eq!(press(&mut app, KeyCode::Char('q')), Flow::Quit);
     }
 

@@ -5,8 +5,9 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Widget, Wrap};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
 
+use super::chart::legend;
 use super::format::{clock, local_clock, temperature_color, weather_icon, wind_direction};
 use super::{HistoryChart, Look};
 use crate::dash::app::{App, LoadingState};
@@ -21,16 +22,19 @@ impl Widget for Detail<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.0;
         let Some(city) = app.selected() else {
-            Block::bordered().title(" Detail ").render(area, buf);
+            Look::of(app)
+                .glyphs
+                .block()
+                .title(" Detail ")
+                .render(area, buf);
             return;
         };
-        let block = Block::bordered().title(
+        let look = Look::of(app);
+        let mut block = look.glyphs.block().title(
             Line::from(format!(" {} ", city.name()))
                 .style(Style::new().add_modifier(Modifier::BOLD)),
         );
         let inner = block.inner(area);
-        block.render(area, buf);
-        let look = Look::of(app);
         let history = match &app.history {
             Some((id, state)) if *id == city.id() => Some(state),
             _ => None,
@@ -43,15 +47,22 @@ impl Widget for Detail<'_> {
         let text_height = (lines.len() as u16).min(inner.height);
         let [text_area, chart_area] =
             Layout::vertical([Constraint::Length(text_height), Constraint::Fill(1)]).areas(inner);
+        let chart_shown = chart_area.height >= CHART_MIN_HEIGHT;
+        if chart_shown && points.is_some_and(|p| !p.is_empty()) {
+            // On the border under the chart, where it hides no point.
+            block = block.title_bottom(legend(look).right_aligned());
+        }
+        block.render(area, buf);
         Paragraph::new(lines)
             .wrap(Wrap { trim: true })
             .render(text_area, buf);
-        if chart_area.height < CHART_MIN_HEIGHT {
+        if !chart_shown {
             return;
         }
         match history {
             Some(LoadingState::Loading) => {
-                Paragraph::new("loading the last 24 h…").render(chart_area, buf)
+                Paragraph::new(format!("loading the last 24 h{}", look.glyphs.ellipsis))
+                    .render(chart_area, buf)
             }
             Some(LoadingState::Error(e)) => Paragraph::new(format!("history unavailable: {e}"))
                 .wrap(Wrap { trim: true })
@@ -74,7 +85,8 @@ impl Widget for Detail<'_> {
 /// Now, feels, description; ranges, humidity, pressure; wind, sun, time of the reading.
 fn weather_lines<'a>(look: Look, city: &City, points: Option<&[Point]>) -> Vec<Line<'a>> {
     let r = &city.reading;
-    let unit = look.units.temperature_unit();
+    let unit = look.temperature_unit();
+    let dot = format!(" {} ", look.glyphs.dot);
     let icon = weather_icon(city.icon(), look.ascii);
     let first = Line::from(vec![
         Span::styled(
@@ -98,11 +110,12 @@ fn weather_lines<'a>(look: Look, city: &City, points: Option<&[Point]>) -> Vec<L
         let lo = temperatures().fold(f64::MAX, f64::min);
         let hi = temperatures().fold(f64::MIN, f64::max);
         if !range.is_empty() {
-            range.push_str(" · ");
+            range.push_str(&dot);
         }
         range.push_str(&format!(
-            "24h {}…{}",
+            "24h {}{}{}",
             look.temperature(lo),
+            look.glyphs.ellipsis,
             look.temperature(hi)
         ));
     }
@@ -138,7 +151,7 @@ fn weather_lines<'a>(look: Look, city: &City, points: Option<&[Point]>) -> Vec<L
     third.push(format!("at {} UTC", clock(r.observed_at)));
     vec![
         first,
-        Line::from(second.join(" · ")),
-        Line::from(third.join(" · ")),
+        Line::from(second.join(&dot)),
+        Line::from(third.join(&dot)),
     ]
 }

@@ -6,6 +6,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
+use super::format::cut;
 use super::Look;
 use crate::dash::app::{App, Connection};
 use crate::dash::text::clean;
@@ -32,7 +33,7 @@ impl Widget for Footer<'_> {
             .add_modifier(Modifier::BOLD)
             .patch(look.fg(Color::Cyan));
         let line = if app.editing_search {
-            let cursor = if look.ascii { "_" } else { "█" };
+            let cursor = look.glyphs.cursor;
             Line::from(vec![
                 Span::styled("/", key),
                 Span::raw(format!("{}{cursor}", app.search)),
@@ -42,16 +43,16 @@ impl Widget for Footer<'_> {
                 Span::raw(" clear"),
             ])
         } else if let Connection::Down { error, .. } = &app.connection {
-            Line::from(vec![
-                Span::styled(
-                    format!(
-                        "retrying every {} s: ",
-                        app.settings.refresh.as_secs().max(1)
-                    ),
-                    look.fg(Color::Red).add_modifier(Modifier::BOLD),
+            let retrying = Span::styled(
+                format!(
+                    "retrying every {} s: ",
+                    app.settings.refresh.as_secs().max(1)
                 ),
-                Span::raw(clean(error.text())),
-            ])
+                look.fg(Color::Red).add_modifier(Modifier::BOLD),
+            );
+            let room = usize::from(area.width).saturating_sub(retrying.width());
+            let error = cut(&clean(error.text()), room, look.glyphs.ellipsis).into_owned();
+            Line::from(vec![retrying, Span::raw(error)])
         } else {
             let mut spans = Vec::new();
             for (k, what) in HINTS {

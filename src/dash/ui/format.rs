@@ -1,8 +1,11 @@
 //! Numbers and codes as the dashboard writes them: temperature colours, wind arrows, weather
-//! symbols, ages and clock times. Pure; the snapshot table uses them too.
+//! symbols, ages and clock times; text cut to a width. Pure; the snapshot table uses them too.
+
+use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use ratatui::style::Color;
+use ratatui::text::Span;
 
 /// Temperature colour steps, cold to hot: (upper limit in °C, colour).
 pub const TEMPERATURE_STEPS: &[(f64, Color)] = &[
@@ -23,17 +26,33 @@ pub fn temperature_color(celsius: f64) -> Color {
         .unwrap_or(Color::Red)
 }
 
-/// Where the wind blows to, as an arrow; in ASCII, the compass point it comes from.
-pub fn wind_direction(degrees: i32, ascii: bool) -> &'static str {
-    const ARROWS: [&str; 8] = ["↓", "↙", "←", "↖", "↑", "↗", "→", "↘"];
+/// The compass point the wind comes from: `degrees` as the API gives it (meteorological
+/// convention), so 0 is a north wind, "N".
+pub fn wind_from(degrees: i32) -> &'static str {
     const COMPASS: [&str; 8] = ["N", "NE", "E", "SE", "S", "SW", "W", "NW"];
-    // `degrees` is where the wind comes from: a north wind blows south.
-    let sector = ((f64::from(degrees.rem_euclid(360)) + 22.5) / 45.0) as usize % 8;
+    COMPASS[wind_sector(degrees)]
+}
+
+/// An arrow pointing where the wind blows to: a north wind (0°) blows south, "↓".
+pub fn wind_arrow(degrees: i32) -> &'static str {
+    const ARROWS: [&str; 8] = ["↓", "↙", "←", "↖", "↑", "↗", "→", "↘"];
+    ARROWS[wind_sector(degrees)]
+}
+
+/// The wind's direction as the dashboard writes it everywhere: the point it comes from, as
+/// forecasts name winds, after an arrow showing where the air goes: "↓ N" for a north wind;
+/// "N" alone in ASCII.
+pub fn wind_direction(degrees: i32, ascii: bool) -> String {
     if ascii {
-        COMPASS[sector]
+        wind_from(degrees).to_string()
     } else {
-        ARROWS[sector]
+        format!("{} {}", wind_arrow(degrees), wind_from(degrees))
     }
+}
+
+/// One of 8 sectors of 45°, sector 0 centred on north.
+fn wind_sector(degrees: i32) -> usize {
+    ((f64::from(degrees.rem_euclid(360)) + 22.5) / 45.0) as usize % 8
 }
 
 /// A one-character weather symbol from the API's icon code ("04n"): plain text symbols, never
@@ -82,17 +101,75 @@ pub fn local_clock(at: DateTime<Utc>, offset_seconds: Option<i32>) -> String {
     clock(at + chrono::Duration::seconds(i64::from(offset_seconds.unwrap_or(0))))
 }
 
+/// `text` cut to `width` columns, ending with `ellipsis` when cut: between words (at a space or
+/// a hyphen) where one fits, else within the word. Untouched when it fits.
+pub fn cut<'a>(text: &'a str, width: usize, ellipsis: &str) -> Cow<'a, str> {
+    let columns = |s: &str| Span::raw(s).width();
+    if columns(text) <= width {
+        return Cow::Borrowed(text);
+    }
+    let room = width.saturating_sub(columns(ellipsis));
+    if room == 0 {
+        return Cow::Owned(ellipsis.chars().take(width).collect());
+    }
+    // The longest prefix that fits, in bytes.
+    let end = text
+        .char_indices()
+        .map(|(i, c)| i + c.len_utf8())
+        .take_while(|&end| columns(&text[..end]) <= room)
+        .last()
+        .unwrap_or(0);
+    let boundary = |c: char| c == ' ' || c == '-';
+    let cut_between_words = text[end..].starts_with(boundary);
+    let kept = if cut_between_words {
+        &text[..end]
+    } else {
+        match text[..end].rfind(boundary) {
+            Some(at) if at > 0 => &text[..at],
+            _ => &text[..end],
+        }
+    };
+    Cow::Owned(format!("{}{ellipsis}", kept.trim_end_matches(boundary)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn wind_arrows_point_where_the_wind_blows() {
-        assert_eq!(wind_direction(0, false), "↓");
-        assert_eq!(wind_direction(240, false), "↗");
-        assert_eq!(wind_direction(240, true), "SW");
-        assert_eq!(wind_direction(-90, true), "W");
-        assert_eq!(wind_direction(359, true), "N");
+    fn winds_are_named_where_they_come_from_and_arrows_point_where_they_blow() {
+        for (degrees, from, arrow) in [
+            (0, "N", "↓"),
+            (90, "E", "←"),
+            (180, "S", "↑"),
+            (270, "W", "→"),
+            (360, "N", "↓"),
+            (-90, "W", "→"),
+        ] {
+            assert_eq!(wind_from(degrees), from, "{degrees}°");
+            assert_eq!(wind_arrow(degrees), arrow, "{degrees}°");
+            assert_eq!(wind_direction(degrees, false), format!("{arrow} {from}"));
+            assert_eq!(wind_direction(degrees, true), from);
+        }
+        assert_eq!(wind_direction(240, false), "↗ SW");
+        assert_eq!(wind_from(22), "N");
+        assert_eq!(wind_from(23), "NE");
+        assert_eq!(wind_from(359), "N");
+    }
+
+    #[test]
+    fn cut_text_ends_with_an_ellipsis_between_words_where_one_fits() {
+        assert_eq!(cut("nuageux", 7, "…"), "nuageux");
+        assert_eq!(cut("partiellement nuageux", 16, "…"), "partiellement…");
+        assert_eq!(cut("partiellement nuageux", 16, "..."), "partiellement...");
+        assert_eq!(cut("Saint-Rémy-de-Provence", 12, "…"), "Saint-Rémy…");
+        assert_eq!(cut("ciel dégagé", 5, "…"), "ciel…");
+        // One long word is cut inside it.
+        assert_eq!(cut("Wolfschiessen", 8, "…"), "Wolfsch…");
+        assert_eq!(cut("abc", 1, "..."), ".");
+        assert_eq!(cut("abc", 0, "…"), "");
+        // Wide characters count two columns.
+        assert_eq!(cut("東京 大阪", 5, "…"), "東京…");
     }
 
     #[test]

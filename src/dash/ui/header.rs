@@ -14,60 +14,101 @@ use crate::dash::refresh::Failure;
 
 pub struct Header<'a>(pub &'a App);
 
+/// One part of the header, as long as room allows: in full, shorter, or left out (`None`).
+struct Part {
+    forms: [Option<String>; 2],
+    style: Style,
+}
+
 impl Widget for Header<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.0;
         let look = Look::of(app);
         let bold = Style::new().add_modifier(Modifier::BOLD);
-        let sep = Span::raw(" │ ");
-        let mut spans = vec![
-            Span::styled(
-                format!(" {} ", app.settings.country),
-                bold.patch(look.fg(Color::Cyan)),
-            ),
-            Span::raw(format!("{} cities", app.cities.len())),
-        ];
-        if let Some((newest, oldest)) = app.newest_and_oldest() {
-            spans.push(sep.clone());
-            spans.push(Span::raw(format!(
-                "newest {} oldest {} UTC",
-                clock(newest),
-                clock(oldest)
-            )));
-        }
+        let country = Span::styled(
+            format!(" {} ", app.settings.country),
+            bold.patch(look.fg(Color::Cyan)),
+        );
+        let count = Span::raw(format!("{} cities", app.cities.len()));
+        let span = Part {
+            forms: match app.newest_and_oldest() {
+                Some((newest, oldest)) => [
+                    Some(format!(
+                        "newest {} oldest {} UTC",
+                        clock(newest),
+                        clock(oldest)
+                    )),
+                    None,
+                ],
+                None => [None, None],
+            },
+            style: Style::new(),
+        };
         let synthetic = app.cities.iter().filter(|c| c.is_synthetic()).count();
         let source = match (synthetic, app.cities.len()) {
             (_, 0) => None,
-            (0, _) => Some(("LIVE", Color::Green)),
-            (s, n) if s == n => Some(("SYNTHETIC", Color::Magenta)),
-            _ => Some(("LIVE+SYNTHETIC", Color::Magenta)),
+            (0, _) => Some(("LIVE", "LIVE", Color::Green)),
+            (s, n) if s == n => Some(("SYNTHETIC", "SYNTH", Color::Magenta)),
+            _ => Some(("LIVE+SYNTHETIC", "LIVE+SYN", Color::Magenta)),
         };
-        if let Some((label, color)) = source {
-            spans.push(sep.clone());
-            spans.push(Span::styled(label, bold.patch(look.fg(color))));
-        }
-        spans.push(sep);
-        let dot = if look.ascii { "*" } else { "●" };
-        spans.push(match &app.connection {
-            Connection::Connecting => {
-                Span::styled(format!("{dot} connecting"), look.fg(Color::Yellow))
-            }
-            Connection::Up(at) => Span::styled(
+        let source = Part {
+            forms: source.map_or([None, None], |(long, short, _)| {
+                [Some(long.to_string()), Some(short.to_string())]
+            }),
+            style: source.map_or(Style::new(), |(_, _, color)| bold.patch(look.fg(color))),
+        };
+        let dot = look.glyphs.light;
+        let (long, short, style) = match &app.connection {
+            Connection::Connecting => (
+                format!("{dot} connecting"),
+                format!("{dot} connecting"),
+                look.fg(Color::Yellow),
+            ),
+            Connection::Up(at) => (
                 format!("{dot} Cassandra {}", at.format("%H:%M:%S")),
+                format!("{dot} {}", at.format("%H:%M:%S")),
                 look.fg(Color::Green),
             ),
             Connection::Down {
                 error: Failure::NoKeyspace(_),
                 ..
-            } => Span::styled(
+            } => (
+                format!("{dot} no keyspace"),
                 format!("{dot} no keyspace"),
                 bold.patch(look.fg(Color::Yellow)),
             ),
-            Connection::Down { since, .. } => Span::styled(
+            Connection::Down { since, .. } => (
                 format!("{dot} Cassandra DOWN since {}", since.format("%H:%M:%S")),
+                format!("{dot} DOWN since {}", since.format("%H:%M:%S")),
                 bold.patch(look.fg(Color::Red)),
             ),
+        };
+        let connection = Part {
+            forms: [Some(long), Some(short)],
+            style,
+        };
+        // Which form of (span, source, connection), most detailed first: the span goes first,
+        // then words; the connection's clock stays whole.
+        const STEPS: [[usize; 3]; 4] = [[0, 0, 0], [1, 0, 0], [1, 0, 1], [1, 1, 1]];
+        let sep = format!(" {} ", look.glyphs.bar);
+        let lines = STEPS.iter().map(|step| {
+            let mut spans = vec![country.clone(), count.clone()];
+            for (part, form) in [&span, &source, &connection].into_iter().zip(step) {
+                if let Some(text) = &part.forms[*form] {
+                    spans.push(Span::raw(sep.clone()));
+                    spans.push(Span::styled(text.clone(), part.style));
+                }
+            }
+            Line::from(spans)
         });
-        Line::from(spans).render(area, buf);
+        let mut chosen = Line::default();
+        for line in lines {
+            let fits = line.width() <= usize::from(area.width);
+            chosen = line;
+            if fits {
+                break;
+            }
+        }
+        chosen.render(area, buf);
     }
 }

@@ -1,11 +1,13 @@
-//! The help overlay: every key, the weather symbols, what a dimmed row means.
+//! The help overlay: every key, the weather symbols, how wind is named, what a dimmed row
+//! means.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
+use ratatui::widgets::{Clear, Paragraph, Widget, Wrap};
 
 use super::format::weather_icon;
+use super::glyphs::Glyphs;
 use crate::dash::app::App;
 
 const KEYS: [&str; 11] = [
@@ -19,7 +21,7 @@ const KEYS: [&str; 11] = [
     "m             show or hide the map",
     "r             read Cassandra now",
     "mouse         wheel moves, click selects",
-    "q  Esc        quit",
+    "q  Esc        quit (here: close this help)",
 ];
 
 /// Drawn centred over `area`, which it is given whole.
@@ -28,8 +30,16 @@ pub struct Help<'a>(pub &'a App);
 impl Widget for Help<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.0;
-        let icon = |code| weather_icon(code, app.settings.ascii);
-        let mut lines: Vec<Line> = KEYS.into_iter().map(Line::from).collect();
+        let ascii = app.settings.ascii;
+        let icon = |code| weather_icon(code, ascii);
+        let key = |line: &str| {
+            if ascii {
+                line.replace("↑ ↓", "Up Dn").replace('°', "")
+            } else {
+                line.to_string()
+            }
+        };
+        let mut lines: Vec<Line> = KEYS.into_iter().map(|l| Line::from(key(l))).collect();
         lines.extend([
             Line::from(""),
             Line::from(format!(
@@ -42,11 +52,16 @@ impl Widget for Help<'_> {
                 icon("13d"),
                 icon("50d"),
             )),
+            Line::from(if app.settings.ascii {
+                "Wind SW: from the south-west, as forecasts name winds."
+            } else {
+                "Wind ↗ SW: from the south-west, the arrow where it blows."
+            }),
             Line::from(format!(
                 "Dimmed rows: readings older than {} min.",
                 app.settings.stale_after.as_secs() / 60
             )),
-            Line::from("Press any key to close."),
+            Line::from("Any key closes this help."),
         ]);
         let width = 66.min(area.width);
         let height = (lines.len() as u16 + 2).min(area.height);
@@ -58,7 +73,7 @@ impl Widget for Help<'_> {
         );
         Clear.render(popup, buf);
         Paragraph::new(lines)
-            .block(Block::bordered().title(" Keys "))
+            .block(Glyphs::of(ascii).block().title(" Keys "))
             .wrap(Wrap { trim: false })
             .render(popup, buf);
     }

@@ -5,6 +5,7 @@ mod chart;
 mod detail;
 mod footer;
 pub mod format;
+pub mod glyphs;
 mod header;
 mod help;
 pub mod map;
@@ -13,7 +14,7 @@ mod table;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
-use ratatui::widgets::{Block, Widget};
+use ratatui::widgets::Widget;
 
 pub use chart::HistoryChart;
 pub use detail::Detail;
@@ -28,6 +29,7 @@ use super::city::City;
 use super::layout;
 use super::Units;
 use format::wind_direction;
+use glyphs::Glyphs;
 
 /// How numbers and symbols are drawn: the units, colours or none, Unicode or ASCII.
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +37,8 @@ pub struct Look {
     pub units: Units,
     pub color: bool,
     pub ascii: bool,
+    /// The symbols of `ascii`'s set.
+    pub glyphs: &'static Glyphs,
 }
 
 impl Look {
@@ -43,7 +47,15 @@ impl Look {
             units: app.units,
             color: app.settings.color,
             ascii: app.settings.ascii,
+            glyphs: Glyphs::of(app.settings.ascii),
         }
+    }
+
+    /// "°C" or "°F"; " C" or " F" in ASCII.
+    pub fn temperature_unit(self) -> String {
+        self.units
+            .temperature_unit()
+            .replace('°', self.glyphs.degree)
     }
 
     /// A style with this foreground colour, or plain under `NO_COLOR`.
@@ -77,7 +89,7 @@ impl Look {
         let direction = r
             .wind_deg
             .map(|d| wind_direction(d, self.ascii))
-            .unwrap_or("");
+            .unwrap_or_default();
         format!("{speed:>4} {direction}")
     }
 }
@@ -94,7 +106,7 @@ impl Widget for &App {
         if let Some(map) = panes.map() {
             MapPane {
                 app: self,
-                block: Block::bordered().title(" Map "),
+                block: Glyphs::of(self.settings.ascii).block().title(" Map "),
             }
             .render(map, buf);
         }
@@ -176,7 +188,7 @@ mod tests {
             assert!(header.contains(column), "{column} missing: {header}");
         }
         let (_, paris) = line_with(&buf, "Paris ");
-        for cell in ["☁   7.3", "5.3", "81%", "3.6 ↗", "nuageux", "5m"] {
+        for cell in ["☁   7.3", "5.3", "81%", "3.6 ↗ SW", "nuageux", "5m"] {
             assert!(paris.contains(cell), "{cell:?} missing: {paris}");
         }
         for name in ["Brest", "Évry", "Lyon", "Saint-Étienne"] {
@@ -229,13 +241,13 @@ mod tests {
         let buf = draw(&app);
         assert!(text(&buf).contains("Wind km/h"));
         let (_, paris) = line_with(&buf, "Paris ");
-        assert!(paris.contains("13 ↗"), "{paris}");
+        assert!(paris.contains("13 ↗ SW"), "{paris}");
         press(&mut app, 'u');
         let buf = draw(&app);
         assert!(text(&buf).contains("Temp°F"));
         let (_, paris) = line_with(&buf, "Paris ");
         assert!(paris.contains("45.1"), "7.3 °C is 45.1 °F: {paris}");
-        assert!(paris.contains("8.1 ↗"), "3.6 m/s is 8.1 mph: {paris}");
+        assert!(paris.contains("8.1 ↗ SW"), "3.6 m/s is 8.1 mph: {paris}");
     }
 
     #[test]
@@ -309,11 +321,12 @@ mod tests {
         }
         // The detail pane of the selected city, with its sunrise in local time (UTC+1).
         assert!(screen.contains("sunrise 08:17"), "{screen}");
+        // The wind the same way in the table and the detail: from the south-west.
+        assert!(screen.contains("wind 3.6 m/s ↗ SW"), "{screen}");
     }
 
-    #[test]
-    fn at_200_by_60_the_panes_sit_side_by_side_with_the_chart() {
-        let mut app = loaded(200, 60);
+    /// `app` with the selected city's (Brest's) last 24 hours, one reading an hour.
+    fn with_a_day_of_history(mut app: App) -> App {
         let points = (0..24)
             .map(|h| Point {
                 at: now() - chrono::Duration::hours(h),
@@ -327,13 +340,145 @@ mod tests {
             city_id: 4,
             result: Ok(points),
         });
+        app
+    }
+
+    /// The symbols drawn that are not ASCII, but for the letters of names from outside (Évry).
+    fn not_ascii(buf: &Buffer) -> Vec<String> {
+        let outside_letters = |s: &str| s.chars().all(char::is_alphabetic);
+        let mut found: Vec<String> = buf
+            .content()
+            .iter()
+            .map(|c| c.symbol())
+            .filter(|s| !s.is_ascii() && !outside_letters(s))
+            .map(String::from)
+            .collect();
+        found.sort();
+        found.dedup();
+        found
+    }
+
+    #[test]
+    fn without_a_utf8_locale_everything_drawn_is_ascii() {
+        for (width, height) in [(80, 24), (200, 60)] {
+            let mut screens = Vec::new();
+            let mut app = with_a_day_of_history(loaded(width, height));
+            app.settings.ascii = true;
+            screens.push(draw(&app));
+            press(&mut app, '?');
+            screens.push(draw(&app));
+            press(&mut app, '?');
+            for c in "/zz".chars() {
+                press(&mut app, c);
+            }
+            screens.push(draw(&app));
+            app.apply(Update::Latest {
+                at: now(),
+                result: Err("Cassandra at 127.0.0.1:1 did not answer".into()),
+            });
+            screens.push(draw(&app));
+            let mut fresh = App::new(
+                crate::dash::DashSettings::new("FR"),
+                now(),
+                Rect::new(0, 0, width, height),
+            );
+            fresh.settings.ascii = true;
+            screens.push(draw(&fresh));
+            for buf in &screens {
+                let found = not_ascii(buf);
+                assert!(found.is_empty(), "{found:?} drawn:\n{}", text(buf));
+            }
+            let screen = text(&screens[0]);
+            for needle in ["+---", "Temp C", "cities | newest", "24h 5.0...10.8", " - "] {
+                assert!(screen.contains(needle), "{needle:?} missing:\n{screen}");
+            }
+        }
+    }
+
+    #[test]
+    fn with_a_utf8_locale_boxes_and_symbols_are_unicode() {
+        let buf = draw(&with_a_day_of_history(loaded(200, 60)));
+        let screen = text(&buf);
+        for needle in [
+            "┌ Cities",
+            "Temp°C",
+            "cities │ newest",
+            "24h 5.0…10.8",
+            " · ",
+            "⣿ temp °C",
+        ] {
+            assert!(screen.contains(needle), "{needle:?} missing:\n{screen}");
+        }
+    }
+
+    #[test]
+    fn at_200_by_60_the_panes_sit_side_by_side_with_the_chart() {
+        let app = with_a_day_of_history(loaded(200, 60));
         let panes = layout::panes(app.area, true);
         assert_eq!(panes.table.y, panes.detail().unwrap().y);
         assert!(panes.map().unwrap().height >= 30);
-        let screen = text(&draw(&app));
-        for needle in ["-24h", "now", "temp °C", "feels", "24h 5.0…10.8"] {
+        let buf = draw(&app);
+        let screen = text(&buf);
+        for needle in ["-24h", "now", "24h 5.0…10.8"] {
             assert!(screen.contains(needle), "{needle} missing:\n{screen}");
         }
+        // The legend is on the detail pane's bottom border, under the chart.
+        let bottom = buffer_lines(&buf)[panes.detail().unwrap().bottom() as usize - 1].clone();
+        assert!(
+            bottom.contains("⣿ temp °C") && bottom.contains("• feels"),
+            "{bottom}"
+        );
+    }
+
+    /// The cities, one of them synthetic with a long name and description, and Cassandra down
+    /// since [`now`]: the longest header and the longest cells.
+    fn crowded(width: u16) -> App {
+        let mut app = loaded(width, 24);
+        let mut long = reading(6, "Saint-Rémy-de-Provence-sur-Durance", 12.0, 3);
+        long.source = Some("synthetic".into());
+        long.weather_description = Some("partiellement nuageux".into());
+        let mut all = crate::dash::fixtures::cities();
+        all.push(City::from_reading(&long));
+        app.apply(Update::Latest {
+            at: now(),
+            result: Ok(all),
+        });
+        app.apply(Update::Latest {
+            at: now(),
+            result: Err("Cassandra at 127.0.0.1:1 did not answer within 10 s".into()),
+        });
+        app
+    }
+
+    #[test]
+    fn at_80_columns_the_header_clock_is_whole() {
+        let header = buffer_lines(&draw(&crowded(80)))[0].clone();
+        assert!(header.contains("DOWN since 20:00:00"), "{header}");
+        assert!(header.contains("6 cities"), "{header}");
+        // With room, every part is there in full.
+        let header = buffer_lines(&draw(&crowded(120)))[0].clone();
+        for part in [
+            "newest 19:59 oldest 16:40 UTC",
+            "LIVE+SYNTHETIC",
+            "Cassandra DOWN since 20:00:00",
+        ] {
+            assert!(header.contains(part), "{part} missing: {header}");
+        }
+    }
+
+    #[test]
+    fn at_80_columns_cut_names_and_descriptions_end_with_an_ellipsis_between_words() {
+        let mut app = crowded(80);
+        press(&mut app, 'G');
+        let buf = draw(&app);
+        let (_, row) = row_of(&buf, "Saint-Rémy");
+        assert!(row.contains("Saint-Rémy-de-Provence… "), "{row}");
+        assert!(row.contains(" partiellement… "), "{row}");
+        // The footer's error too, where it is cut.
+        let mut narrow = crowded(40);
+        narrow.show_map = false;
+        let footer = buffer_lines(&draw(&narrow)).last().unwrap().clone();
+        assert!(footer.trim_end().ends_with(": Cassandra at…"), "{footer}");
     }
 
     #[test]
@@ -454,7 +599,13 @@ mod tests {
         let mut app = loaded(80, 24);
         press(&mut app, '?');
         let screen = text(&draw(&app));
-        for needle in [" Keys ", "search by name", "show or hide the map", "quit"] {
+        for needle in [
+            " Keys ",
+            "search by name",
+            "show or hide the map",
+            "quit",
+            "Wind ↗ SW: from the south-west",
+        ] {
             assert!(screen.contains(needle), "{needle} missing:\n{screen}");
         }
     }

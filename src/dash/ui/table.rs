@@ -2,19 +2,20 @@
 //! a line saying why when it is empty.
 
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Alignment, Constraint, Margin, Rect};
+use ratatui::layout::{Alignment, Constraint, Layout, Margin, Rect};
 use ratatui::style::{Color, Modifier, Style};
-use ratatui::text::Line;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{
-    Block, Cell, HighlightSpacing, Paragraph, Row, StatefulWidget, Table, TableState, Widget,
+    Cell, HighlightSpacing, Paragraph, Row, StatefulWidget, Table, TableState, Widget,
 };
 
-use super::format::{age, temperature_color, weather_icon};
+use super::format::{age, cut, temperature_color, weather_icon};
 use super::Look;
 use crate::dash::app::{App, Connection};
 use crate::dash::city::City;
 use crate::dash::refresh::Failure;
 
+/// The columns: name, temperature, feels-like, humidity, wind, description, age.
 const WIDTHS: [Constraint; 7] = [
     Constraint::Fill(3),
     Constraint::Length(8),
@@ -25,22 +26,27 @@ const WIDTHS: [Constraint; 7] = [
     Constraint::Length(4),
 ];
 
+const NAME: usize = 0;
+const DESCRIPTION: usize = 5;
+const COLUMN_SPACING: u16 = 1;
+
 pub struct CityTable<'a>(pub &'a App);
 
 impl Widget for CityTable<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.0;
         let look = Look::of(app);
-        let mut title = format!(" Cities · by {} ", app.sort.label());
+        let dot = look.glyphs.dot;
+        let mut title = format!(" Cities {dot} by {} ", app.sort.label());
         if !app.view.is_empty() {
             title = format!(
-                " Cities {}/{} · by {} ",
+                " Cities {}/{} {dot} by {} ",
                 app.cursor + 1,
                 app.view.len(),
                 app.sort.label()
             );
         }
-        let mut block = Block::bordered().title(title);
+        let mut block = look.glyphs.block().title(title);
         if !app.search.is_empty() {
             block =
                 block.title(Line::from(format!(" /{} ", app.search)).style(look.fg(Color::Yellow)));
@@ -48,7 +54,7 @@ impl Widget for CityTable<'_> {
         let height = area.height.saturating_sub(3) as usize;
         let header = Row::new(vec![
             Cell::from("City"),
-            right(format!("Temp{}", look.units.temperature_unit())),
+            right(format!("Temp{}", look.temperature_unit())),
             right("Feels".into()),
             right("Hum".into()),
             Cell::from(format!("Wind {}", look.units.speed_unit())),
@@ -57,13 +63,29 @@ impl Widget for CityTable<'_> {
         ])
         .style(Style::new().add_modifier(Modifier::BOLD));
 
+        let selector = look.glyphs.selector;
+        // The columns' widths, known before the rows are made, so that text too long for its
+        // column is cut between words, with an ellipsis, instead of mid-word by the table.
+        let inner = block.inner(area);
+        let widths: Vec<u16> = Layout::horizontal(WIDTHS)
+            .spacing(COLUMN_SPACING)
+            .split(Rect {
+                width: inner
+                    .width
+                    .saturating_sub(Span::raw(selector).width() as u16),
+                ..inner
+            })
+            .iter()
+            .map(|column| column.width)
+            .collect();
         let shown = app.view.iter().skip(app.offset).take(height.max(1));
-        let rows: Vec<Row> = shown.map(|&i| row(app, look, &app.cities[i])).collect();
-        let selector = if look.ascii { ">" } else { "▶" };
-        let table = Table::new(rows, WIDTHS)
+        let rows: Vec<Row> = shown
+            .map(|&i| row(app, look, &app.cities[i], &widths))
+            .collect();
+        let table = Table::new(rows, widths.iter().map(|&w| Constraint::Length(w)))
             .header(header)
             .block(block)
-            .column_spacing(1)
+            .column_spacing(COLUMN_SPACING)
             .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD))
             .highlight_symbol(selector)
             .highlight_spacing(HighlightSpacing::Always);
@@ -73,7 +95,7 @@ impl Widget for CityTable<'_> {
         }
         StatefulWidget::render(table, area, buf, &mut state);
 
-        if let Some(message) = empty_message(app) {
+        if let Some(message) = empty_message(app, look) {
             Paragraph::new(message)
                 .alignment(Alignment::Center)
                 .style(Style::new().add_modifier(Modifier::ITALIC))
@@ -82,8 +104,13 @@ impl Widget for CityTable<'_> {
     }
 }
 
-/// One city's row: coloured by temperature when fresh, dimmed when stale.
-fn row<'a>(app: &App, look: Look, city: &'a City) -> Row<'a> {
+/// One city's row: coloured by temperature when fresh, dimmed when stale; the name and the
+/// description cut to their columns' `widths`.
+fn row<'a>(app: &App, look: Look, city: &'a City, widths: &[u16]) -> Row<'a> {
+    let fit = |text: &'a str, column: usize| {
+        let width = widths.get(column).copied().unwrap_or(0);
+        cut(text, usize::from(width), look.glyphs.ellipsis)
+    };
     let r = &city.reading;
     let stale = app.is_stale(city);
     let temp_style = if stale {
@@ -93,7 +120,7 @@ fn row<'a>(app: &App, look: Look, city: &'a City) -> Row<'a> {
     };
     let icon = weather_icon(city.icon(), look.ascii);
     let row = Row::new(vec![
-        Cell::from(city.name()),
+        Cell::from(fit(city.name(), NAME)),
         right(format!("{icon} {:>5}", look.temperature(r.temperature))).style(temp_style),
         right(
             r.feels_like
@@ -102,7 +129,7 @@ fn row<'a>(app: &App, look: Look, city: &'a City) -> Row<'a> {
         ),
         right(format!("{}%", r.humidity)),
         Cell::from(look.wind(city)),
-        Cell::from(city.description()),
+        Cell::from(fit(city.description(), DESCRIPTION)),
         right(age(city.age(app.now))),
     ]);
     if stale {
@@ -122,9 +149,10 @@ fn right<'a>(text: String) -> Cell<'a> {
 }
 
 /// Why the table is empty, if it is.
-fn empty_message(app: &App) -> Option<String> {
+fn empty_message(app: &App, look: Look) -> Option<String> {
+    let g = look.glyphs;
     if !app.loaded_once() {
-        Some("connecting to Cassandra…".to_string())
+        Some(format!("connecting to Cassandra{}", g.ellipsis))
     } else if app.cities.is_empty() {
         Some(match &app.connection {
             Connection::Down {
@@ -135,7 +163,10 @@ fn empty_message(app: &App) -> Option<String> {
             _ => format!("no readings for {} yet", app.settings.country),
         })
     } else if app.view.is_empty() {
-        Some(format!("no city matches “{}”", app.search))
+        Some(format!(
+            "no city matches {}{}{}",
+            g.open_quote, app.search, g.close_quote
+        ))
     } else {
         None
     }
