@@ -7,10 +7,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::kafka::consumer::{self, ConsumerOptions, RecordView};
+use crate::metrics::{self, Role};
 use crate::model::Reading;
 use crate::settings::ConsumeSettings;
 use crate::shutdown::Shutdown;
-use crate::store::{durable::DurableWriter, reconnecting::ReconnectingWriter};
+use crate::store::{
+    durable::DurableWriter, probe::CassandraProbe, reconnecting::ReconnectingWriter,
+};
 
 /// How long records in flight may take to finish once a stop is asked for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,6 +28,10 @@ const MAX_GROUPS: usize = 2;
 
 pub async fn run(settings: ConsumeSettings, shutdown: Shutdown) -> anyhow::Result<()> {
     let kafka = settings.kafka.clone();
+    let running = settings
+        .metrics_addr
+        .map(|addr| metrics::start(addr, Role::Consume, &kafka.topic))
+        .transpose()?;
     let cassandra = settings.cassandra.clone();
     tracing::info!(
         brokers = %kafka.brokers,
@@ -39,6 +46,22 @@ pub async fn run(settings: ConsumeSettings, shutdown: Shutdown) -> anyhow::Resul
         ReconnectingWriter::connect(&cassandra).await?,
         settings.concurrency,
     ));
+    // Ready only while Cassandra answers: a query of its own, as no write may be under way.
+    let probe = Arc::new(CassandraProbe::new(&cassandra, None));
+    let probed = writer.clone();
+    metrics::probe(
+        move || {
+            let (probe, writer) = (probe.clone(), probed.clone());
+            async move {
+                probe.check().await?;
+                if writer.is_down() {
+                    return Err("writes are failing".to_string());
+                }
+                Ok(())
+            }
+        },
+        metrics::cassandra_checked,
+    );
     let options = ConsumerOptions {
         group: settings.group.clone(),
         max_in_flight: MAX_IN_FLIGHT,
@@ -77,6 +100,7 @@ pub async fn run(settings: ConsumeSettings, shutdown: Shutdown) -> anyhow::Resul
     })
     .await
     .context("the consumer loop panicked")??;
+    drop(running);
     tracing::info!(
         consumed = summary.consumed,
         written = summary.stored,

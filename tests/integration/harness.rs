@@ -102,6 +102,8 @@ pub struct Pipeline {
     consumer: Option<Background>,
     pub ended: Vec<Ended>,
     started: Instant,
+    /// The ports the producer and the consumer serve their metrics on, when they do.
+    metrics_ports: Option<(u16, u16)>,
 }
 
 impl Pipeline {
@@ -138,6 +140,7 @@ impl Pipeline {
             consumer: None,
             ended: Vec::new(),
             started: Instant::now(),
+            metrics_ports: None,
         }
     }
 
@@ -154,6 +157,9 @@ impl Pipeline {
             .args(["--api-timeout", &timeout])
             .arg("--cities")
             .arg(&self.list);
+        if let Some((port, _)) = self.metrics_ports {
+            cmd.args(["--metrics-addr", &format!("127.0.0.1:{port}")]);
+        }
         self.producer = Some(Background::start(cmd));
     }
 
@@ -163,7 +169,16 @@ impl Pipeline {
         let mut cmd = meteo();
         cmd.args(["--keyspace", &self.keyspace, "--topic", &self.topic])
             .args(["consume", "--group", &self.group, "--stats-interval", "5s"]);
+        if let Some((_, port)) = self.metrics_ports {
+            cmd.args(["--metrics-addr", &format!("127.0.0.1:{port}")]);
+        }
         self.consumer = Some(Background::start(cmd));
+    }
+
+    /// The processes started from now on serve /metrics, /healthz and /readyz on these ports
+    /// of 127.0.0.1.
+    pub fn serve_metrics(&mut self, producer: u16, consumer: u16) {
+        self.metrics_ports = Some((producer, consumer));
     }
 
     /// SIGTERM: the producer finishes its calls, flushes and exits 0.

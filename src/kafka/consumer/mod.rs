@@ -4,6 +4,7 @@
 
 mod dead_letters;
 mod group;
+mod observe;
 mod progress;
 mod storing;
 
@@ -151,6 +152,7 @@ where
     let mut last_record_at = Instant::now();
     let mut paused = false;
     let mut kafka_errors = ErrorBurst::default();
+    let mut observer = observe::Observer::new(&consumer, &settings.topic);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
@@ -219,6 +221,7 @@ where
                 }
                 paused = group::follow_sink(&consumer, paused, sink_down());
                 ledger.report_if_due(&settings.topic);
+                observer.tick();
             }
         }
     };
@@ -304,6 +307,7 @@ impl Ledger {
 
     fn dead_lettered(&mut self, ticket: Ticket) {
         self.summary.dead_lettered += 1;
+        crate::metrics::record_dead_lettered();
         if let Some(mark) = self.finished(ticket) {
             self.store_offset(ticket.partition, mark);
         }
@@ -314,6 +318,7 @@ impl Ledger {
     fn stored(&mut self, stored: &Stored) {
         self.summary.stored += stored.tickets.len() as u64;
         self.stats.stored_in(stored.took, stored.tickets.len());
+        crate::metrics::record_stored(stored.tickets.len(), stored.took);
         // The partitions of a group are few: the last mark of each, in order of appearance.
         let mut marks: Vec<(i32, i64)> = Vec::new();
         for &ticket in &stored.tickets {
