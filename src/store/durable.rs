@@ -122,22 +122,34 @@ impl<W: ReadingSink> DurableWriter<W> {
             match written {
                 Ok(()) => {
                     if let Some(outage) = self.health.mark_up() {
-                        tracing::info!(
-                            seconds = outage.as_secs(),
-                            "Cassandra answers again; writing resumed"
-                        );
+                        if outage.relapse {
+                            tracing::debug!("Cassandra answers again after a relapse");
+                        } else {
+                            tracing::info!(
+                                seconds = outage.length.as_secs(),
+                                "Cassandra answers again; writing resumed"
+                            );
+                        }
                         self.write_again_suspects().await;
                     }
                     self.recent.written(readings, self.health.is_down());
                     return;
                 }
                 Err(err) => {
-                    if self.health.mark_down() {
+                    let began = self.health.mark_down();
+                    if began.is_some() {
                         self.recent.outage_began();
-                        tracing::warn!(
+                    }
+                    match began {
+                        Some(Began::Outage) => tracing::warn!(
                             error = %format!("{err:#}"),
                             "Cassandra write failed; pausing the topic and retrying until it answers"
-                        );
+                        ),
+                        Some(Began::Relapse) => tracing::debug!(
+                            error = %format!("{err:#}"),
+                            "writes failing again just after the outage; retrying"
+                        ),
+                        None => {}
                     }
                     self.reconnect_if_due().await;
                     backoff.wait().await;
@@ -197,32 +209,66 @@ fn write_backoff() -> Backoff {
     Backoff::new(Duration::from_millis(100), MAX_RETRY_DELAY)
 }
 
-/// Whether Cassandra answers writes; shared by every write in flight. The transitions return
-/// true to exactly one caller, so an outage is logged once when it starts and once when it
+/// Failures this soon after an outage ended belong to it: nodes that just came back are not
+/// yet seen up by the others (a coordinator times out writes waiting for them), so a quorum
+/// may fail for a few seconds more. Logged at debug, not as a new outage.
+const RELAPSE_WITHIN: Duration = Duration::from_secs(30);
+
+/// How a run of failed writes began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Began {
+    Outage,
+    /// Within [`RELAPSE_WITHIN`] of the end of the last outage.
+    Relapse,
+}
+
+/// An outage that ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ended {
+    length: Duration,
+    relapse: bool,
+}
+
+/// Whether Cassandra answers writes; shared by every write in flight. The transitions are
+/// seen by exactly one caller, so an outage is logged once when it starts and once when it
 /// ends, not once per record.
 #[derive(Debug, Default)]
 struct WriteHealth {
     down: AtomicBool,
     since: Mutex<Option<Instant>>,
+    relapse: AtomicBool,
+    answered_at: Mutex<Option<Instant>>,
 }
 
 impl WriteHealth {
-    /// Marks Cassandra down; true for the caller that saw it go down.
-    fn mark_down(&self) -> bool {
-        let changed = !self.down.swap(true, Ordering::SeqCst);
-        if changed {
-            *lock(&self.since) = Some(Instant::now());
+    /// Marks Cassandra down; how it began, for the caller that saw it go down.
+    fn mark_down(&self) -> Option<Began> {
+        if self.down.swap(true, Ordering::SeqCst) {
+            return None;
         }
-        changed
+        let now = Instant::now();
+        *lock(&self.since) = Some(now);
+        let relapse = lock(&self.answered_at)
+            .is_some_and(|answered| now.duration_since(answered) < RELAPSE_WITHIN);
+        self.relapse.store(relapse, Ordering::SeqCst);
+        Some(if relapse {
+            Began::Relapse
+        } else {
+            Began::Outage
+        })
     }
 
-    /// Marks Cassandra up; the outage's length for the caller that saw it come back.
-    fn mark_up(&self) -> Option<Duration> {
+    /// Marks Cassandra up; the outage that ended, for the caller that saw it come back.
+    fn mark_up(&self) -> Option<Ended> {
         if !self.down.swap(false, Ordering::SeqCst) {
             return None;
         }
         let since = lock(&self.since).take();
-        Some(since.map_or(Duration::ZERO, |s| s.elapsed()))
+        *lock(&self.answered_at) = Some(Instant::now());
+        Some(Ended {
+            length: since.map_or(Duration::ZERO, |s| s.elapsed()),
+            relapse: self.relapse.load(Ordering::SeqCst),
+        })
     }
 
     fn is_down(&self) -> bool {
@@ -472,12 +518,26 @@ mod tests {
     fn an_outage_is_reported_once_when_it_starts_and_once_when_it_ends() {
         let health = WriteHealth::default();
         assert_eq!(health.mark_up(), None);
-        assert!(health.mark_down());
-        assert!(!health.mark_down());
+        assert_eq!(health.mark_down(), Some(Began::Outage));
+        assert_eq!(health.mark_down(), None);
         assert!(health.is_down());
-        assert!(health.mark_up().is_some());
+        assert!(health.mark_up().is_some_and(|ended| !ended.relapse));
         assert_eq!(health.mark_up(), None);
         assert!(!health.is_down());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_just_after_an_outage_are_a_relapse_of_it_and_later_ones_a_new_outage() {
+        let health = WriteHealth::default();
+        assert_eq!(health.mark_down(), Some(Began::Outage));
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert!(health.mark_up().is_some_and(|ended| !ended.relapse));
+        // Nodes that just came back: a quorum fails again for a few seconds.
+        tokio::time::advance(Duration::from_secs(4)).await;
+        assert_eq!(health.mark_down(), Some(Began::Relapse));
+        assert!(health.mark_up().is_some_and(|ended| ended.relapse));
+        tokio::time::advance(RELAPSE_WITHIN).await;
+        assert_eq!(health.mark_down(), Some(Began::Outage));
     }
 
     #[tokio::test(start_paused = true)]

@@ -68,6 +68,7 @@ impl CassandraSession {
     pub async fn query(&self, cql: &str) -> cdrs_tokio::error::Result<Envelope> {
         let params = StatementParamsBuilder::new()
             .with_consistency(self.consistency)
+            .idempotent(is_read(cql))
             .build();
         on_each!(self, s => s.query_with_params(cql, params).await)
     }
@@ -80,6 +81,7 @@ impl CassandraSession {
         let params = StatementParamsBuilder::new()
             .with_consistency(self.consistency)
             .with_values(values)
+            .idempotent(is_read(cql))
             .build();
         on_each!(self, s => s.query_with_params(cql, params).await)
     }
@@ -120,6 +122,14 @@ impl CassandraSession {
         names.dedup();
         names
     }
+}
+
+/// Whether `cql` only reads: the driver sends an idempotent request to the next node when the
+/// one it chose dies under it (a read that failed with its node is not a failed read).
+fn is_read(cql: &str) -> bool {
+    cql.trim_start()
+        .get(..6)
+        .is_some_and(|word| word.eq_ignore_ascii_case("select"))
 }
 
 /// How long connecting may take before the nodes are reported as not answering.
@@ -259,4 +269,19 @@ async fn reachable_nodes(nodes: &[String]) -> anyhow::Result<Vec<SocketAddr>> {
         );
     }
     Ok(reachable.into_iter().filter_map(Result::ok).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_selects_are_sent_again_to_another_node() {
+        assert!(is_read("SELECT * FROM latest"));
+        assert!(is_read("  select release_version FROM system.local"));
+        assert!(!is_read("INSERT INTO latest (a) VALUES (1)"));
+        assert!(!is_read("UPDATE readings SET a = 1 WHERE b = 2 IF EXISTS"));
+        assert!(!is_read("CREATE TABLE t (a int PRIMARY KEY)"));
+        assert!(!is_read("SEL"));
+    }
 }
