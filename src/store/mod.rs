@@ -7,6 +7,7 @@ pub mod readings;
 pub mod reconnecting;
 
 mod handshake;
+mod schema;
 mod session;
 mod tls;
 
@@ -90,9 +91,12 @@ pub async fn query(session: &CassandraSession, cql: &str) -> anyhow::Result<Enve
     with_timeout(REQUEST_TIMEOUT, "a query", session.query(cql)).await
 }
 
-/// Runs one schema statement (longer time limit: it waits for schema agreement).
+/// Runs one schema statement (longer time limit: it waits for schema agreement), then waits
+/// until the nodes agree on the new schema.
 pub async fn ddl(session: &CassandraSession, cql: &str) -> anyhow::Result<Envelope> {
-    with_timeout(DDL_TIMEOUT, "a schema change", session.query(cql)).await
+    let envelope = with_timeout(DDL_TIMEOUT, "a schema change", session.query(cql)).await?;
+    schema::wait_for_agreement(session).await?;
+    Ok(envelope)
 }
 
 /// Runs one statement with bound values.
