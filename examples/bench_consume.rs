@@ -116,7 +116,7 @@ fn cassandra(keyspace: &str) -> CassandraSettings {
         password: std::env::var("CASSANDRA_PASSWORD")
             .ok()
             .map(meteo::settings::Secret::new),
-        tls: None,
+        ..CassandraSettings::new(Vec::new(), keyspace)
     }
 }
 

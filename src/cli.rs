@@ -13,12 +13,13 @@ use crate::dash::Units;
 use crate::owm::cities::{fold_name, Near, Point, Selection};
 use crate::owm::source::{Source, DEFAULT_CITY_LIST_URL};
 use crate::settings::{
-    parse_base_url, parse_brokers, parse_concurrency, parse_country, parse_download_timeout,
-    parse_duration, parse_host_port, parse_kafka_config_file, parse_kafka_option, parse_keyspace,
-    parse_lang, parse_name_filter, parse_password_file, parse_radius, parse_refresh,
-    parse_replication_map, parse_secret, parse_topic, parse_units, simple_replication,
-    CassandraSettings, CassandraTls, CitiesSettings, ConsumeSettings, DashCommandSettings,
-    KafkaConfigFile, KafkaSettings, MigrateSettings, ProduceSettings, Secret, SourceChoice,
+    parse_base_url, parse_brokers, parse_concurrency, parse_country, parse_datacenter,
+    parse_download_timeout, parse_duration, parse_host_port, parse_kafka_config_file,
+    parse_kafka_option, parse_keyspace, parse_lang, parse_name_filter, parse_password_file,
+    parse_radius, parse_read_consistency, parse_refresh, parse_replication_map, parse_secret,
+    parse_topic, parse_units, parse_write_consistency, simple_replication, CassandraSettings,
+    CassandraTls, CitiesSettings, ConsumeSettings, DashCommandSettings, KafkaConfigFile,
+    KafkaSettings, MigrateSettings, ProduceSettings, Secret, SourceChoice,
 };
 use crate::shutdown::Shutdown;
 
@@ -86,6 +87,11 @@ pub struct GlobalArgs {
     /// still checked).
     #[arg(long, env = "CASSANDRA_TLS_SKIP_HOSTNAME", global = true)]
     pub cassandra_tls_skip_hostname: bool,
+
+    /// The local datacenter (as the snitch names it, e.g. dc1): requests go to its nodes
+    /// only, the others being discovered from the contact points. Default: every node.
+    #[arg(long = "cassandra-dc", value_name = "NAME", env = "METEO_CASSANDRA_DC", value_parser = parse_datacenter, global = true)]
+    pub cassandra_dc: Option<String>,
 
     /// A librdkafka property, key=value (SASL, TLS, tuning); repeatable. The environment
     /// variable takes a comma-separated list.
@@ -156,6 +162,8 @@ impl GlobalArgs {
                 key: self.cassandra_key.clone(),
                 verify_hostname: !self.cassandra_tls_skip_hostname,
             }),
+            consistency: crate::settings::Consistency::LocalQuorum,
+            datacenter: self.cassandra_dc.clone(),
         }
     }
 }
@@ -290,6 +298,11 @@ pub struct ConsumeArgs {
     /// How often to log a progress line (counts, lag, write latency).
     #[arg(long, env = "METEO_STATS_INTERVAL", default_value = "60s", value_parser = parse_duration)]
     pub stats_interval: Duration,
+
+    /// Consistency level of the writes: LOCAL_QUORUM survives one node of three down; ONE is
+    /// faster and weaker.
+    #[arg(long, value_name = "LEVEL", env = "METEO_CONSISTENCY", default_value = "LOCAL_QUORUM", value_parser = parse_write_consistency)]
+    pub consistency: crate::settings::Consistency,
 }
 
 #[derive(Debug, Args)]
@@ -309,6 +322,10 @@ pub struct DashArgs {
     /// Readings older than this are dimmed.
     #[arg(long, env = "METEO_STALE_AFTER", default_value = "1h", value_parser = parse_duration)]
     pub stale_after: Duration,
+
+    /// Consistency level of the reads (LOCAL_ONE: any one node of the local datacenter).
+    #[arg(long, value_name = "LEVEL", env = "METEO_READ_CONSISTENCY", default_value = "LOCAL_ONE", value_parser = parse_read_consistency)]
+    pub consistency: crate::settings::Consistency,
 
     /// Draw everything in ASCII: borders, icons, wind (automatic when the locale is not UTF-8).
     #[arg(long, env = "METEO_ASCII")]
@@ -400,7 +417,10 @@ impl ConsumeArgs {
     pub fn settings(self, global: &GlobalArgs) -> ConsumeSettings {
         ConsumeSettings {
             kafka: global.kafka(),
-            cassandra: global.cassandra(),
+            cassandra: CassandraSettings {
+                consistency: self.consistency,
+                ..global.cassandra()
+            },
             group: self.group,
             concurrency: self.concurrency,
             max_messages: self.max_messages,
@@ -414,7 +434,10 @@ impl DashArgs {
     /// The dashboard's settings, with `NO_COLOR` and the locale taken into account.
     pub fn settings(self, global: &GlobalArgs) -> DashCommandSettings {
         DashCommandSettings {
-            cassandra: global.cassandra(),
+            cassandra: CassandraSettings {
+                consistency: self.consistency,
+                ..global.cassandra()
+            },
             view: crate::dash::DashSettings {
                 country: self.country,
                 refresh: self.refresh,
@@ -528,6 +551,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::Consistency;
     use clap::CommandFactory;
 
     #[test]
@@ -617,6 +641,42 @@ mod tests {
         for bad in ["0", "2h", "soon"] {
             assert!(Cli::try_parse_from(["meteo", "cities", "--timeout", bad]).is_err());
         }
+    }
+
+    #[test]
+    fn writes_default_to_local_quorum_and_reads_to_local_one() {
+        let cli = Cli::try_parse_from(["meteo", "consume"]).unwrap();
+        let Command::Consume(args) = cli.command else {
+            panic!("not consume")
+        };
+        let consume = args.settings(&cli.global);
+        assert_eq!(consume.cassandra.consistency, Consistency::LocalQuorum);
+        assert_eq!(consume.cassandra.datacenter, None);
+
+        let cli = Cli::try_parse_from(["meteo", "--cassandra-dc", "dc1", "dash"]).unwrap();
+        let Command::Dash(args) = cli.command else {
+            panic!("not dash")
+        };
+        let dash = args.settings(&cli.global);
+        assert_eq!(dash.cassandra.consistency, Consistency::LocalOne);
+        assert_eq!(dash.cassandra.datacenter.as_deref(), Some("dc1"));
+
+        let cli = Cli::try_parse_from(["meteo", "consume", "--consistency", "one"]).unwrap();
+        let Command::Consume(args) = cli.command else {
+            panic!("not consume")
+        };
+        assert_eq!(
+            args.settings(&cli.global).cassandra.consistency,
+            Consistency::One
+        );
+    }
+
+    #[test]
+    fn a_consistency_level_the_command_cannot_use_is_a_usage_error() {
+        let err = Cli::try_parse_from(["meteo", "dash", "--consistency", "ANY"]).unwrap_err();
+        assert!(err.to_string().contains("for writes only"), "{err}");
+        let err = Cli::try_parse_from(["meteo", "consume", "--consistency", "SERIAL"]).unwrap_err();
+        assert!(err.to_string().contains("not a consistency level"), "{err}");
     }
 
     #[test]

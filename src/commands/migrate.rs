@@ -48,22 +48,29 @@ pub async fn run(args: MigrateSettings) -> anyhow::Result<()> {
     }
 
     let kafka_settings = args.kafka.clone();
+    let min_insync = (
+        "min.insync.replicas".to_string(),
+        kafka::min_insync_replicas(args.topic_replication_factor).to_string(),
+    );
     let specs = vec![
         TopicSpec {
             name: kafka_settings.topic.clone(),
             partitions: args.partitions,
             replication_factor: args.topic_replication_factor,
-            configs: Vec::new(),
+            configs: vec![min_insync.clone()],
         },
         TopicSpec {
             name: kafka_settings.dlq_topic(),
             partitions: args.partitions,
             replication_factor: args.topic_replication_factor,
             // A rejected record must always fit, whatever its size.
-            configs: vec![(
-                "max.message.bytes".into(),
-                kafka::DLQ_MAX_MESSAGE_BYTES.to_string(),
-            )],
+            configs: vec![
+                min_insync,
+                (
+                    "max.message.bytes".into(),
+                    kafka::DLQ_MAX_MESSAGE_BYTES.to_string(),
+                ),
+            ],
         },
     ];
     let outcomes = kafka::ensure_topics(&kafka_settings, &specs, kafka::CONNECT_TIMEOUT)

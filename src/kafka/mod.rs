@@ -23,6 +23,17 @@ use crate::settings::KafkaSettings;
 /// accepted, plus the `meteo.*` headers.
 pub const DLQ_MAX_MESSAGE_BYTES: usize = 10 * 1024 * 1024;
 
+/// `min.insync.replicas` for a topic of this replication factor: a majority of the replicas
+/// from three up, so that `acks=all` survives one broker lost and still means "on two" (1
+/// below three: there is no replica to spare).
+pub fn min_insync_replicas(replication_factor: i32) -> i32 {
+    if replication_factor >= 3 {
+        replication_factor / 2 + 1
+    } else {
+        1
+    }
+}
+
 /// How long a client waits for the brokers before saying they do not answer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -225,4 +236,14 @@ pub async fn ensure_topics(
         }
     }
     Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_majority_of_three_or_more_replicas_must_acknowledge() {
+        assert_eq!([1, 2, 3, 4, 5].map(min_insync_replicas), [1, 1, 2, 3, 3]);
+    }
 }

@@ -253,8 +253,10 @@ impl<P: Publish> Run<P> {
         self.count(|s| *s.errors.entry(label).or_default() += 1);
         let outcome = match (err.class(), &err) {
             (ErrorClass::Fatal, _) => {
-                tracing::error!(city_id, "{err}");
-                self.report.fatal = Some(err);
+                // The run ends with this error, which the command prints: once, not once more
+                // per call in flight.
+                tracing::debug!(city_id, "{err}");
+                self.report.fatal.get_or_insert(err);
                 return;
             }
             (ErrorClass::DropCity, _) => Outcome::NotFound,

@@ -5,6 +5,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use cdrs_tokio::consistency::Consistency;
+
 mod parse;
 pub use parse::*;
 
@@ -86,6 +88,11 @@ pub struct CassandraSettings {
     pub password: Option<Secret>,
     /// TLS to every node; `None` speaks plain TCP.
     pub tls: Option<CassandraTls>,
+    /// The consistency level of this command's requests: writes for `consume`, reads for
+    /// `dash`.
+    pub consistency: Consistency,
+    /// The local datacenter: requests go to its nodes only. `None`: every node is local.
+    pub datacenter: Option<String>,
 }
 
 impl CassandraSettings {
@@ -97,6 +104,8 @@ impl CassandraSettings {
             user: None,
             password: None,
             tls: None,
+            consistency: Consistency::LocalQuorum,
+            datacenter: None,
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::Secret;
+use super::{Consistency, Secret};
 
 /// Reads a password file: its content without the final line break. Names the file, never
 /// the content, when it cannot be used. The one value parser that reads a file.
@@ -362,4 +362,100 @@ pub fn parse_replication_map(value: &str) -> Result<String, String> {
         return Err("a replication map cannot contain ';'".into());
     }
     Ok(trimmed.to_string())
+}
+
+/// The consistency levels a request may use, by their CQL names.
+const CONSISTENCY_LEVELS: [(&str, Consistency); 9] = [
+    ("ANY", Consistency::Any),
+    ("ONE", Consistency::One),
+    ("TWO", Consistency::Two),
+    ("THREE", Consistency::Three),
+    ("QUORUM", Consistency::Quorum),
+    ("ALL", Consistency::All),
+    ("LOCAL_QUORUM", Consistency::LocalQuorum),
+    ("EACH_QUORUM", Consistency::EachQuorum),
+    ("LOCAL_ONE", Consistency::LocalOne),
+];
+
+/// A write consistency level by its CQL name, any case (`LOCAL_QUORUM`, `local_quorum`).
+pub fn parse_write_consistency(value: &str) -> Result<Consistency, String> {
+    let name = value.trim().to_ascii_uppercase().replace('-', "_");
+    CONSISTENCY_LEVELS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, c)| *c)
+        .ok_or_else(|| {
+            let names: Vec<&str> = CONSISTENCY_LEVELS.iter().map(|(n, _)| *n).collect();
+            format!("'{value}' is not a consistency level: {}", names.join(", "))
+        })
+}
+
+/// A read consistency level: as for writes, but ANY and EACH_QUORUM, which Cassandra takes
+/// for writes only.
+pub fn parse_read_consistency(value: &str) -> Result<Consistency, String> {
+    match parse_write_consistency(value)? {
+        Consistency::Any | Consistency::EachQuorum => Err(format!(
+            "'{value}' is for writes only; reads take ONE, TWO, THREE, QUORUM, ALL, \
+             LOCAL_QUORUM or LOCAL_ONE"
+        )),
+        read => Ok(read),
+    }
+}
+
+/// A datacenter name as Cassandra's snitch reports it (`dc1`, `eu-west-1`).
+pub fn parse_datacenter(value: &str) -> Result<String, String> {
+    let name = value.trim();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.:".contains(c);
+    if name.is_empty() || name.len() > 64 || !name.chars().all(allowed) {
+        return Err(format!(
+            "'{}' is not a datacenter name: letters, digits, '-', '_', '.' and ':', at most 64",
+            crate::text::printable(value)
+        ));
+    }
+    Ok(name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consistency_levels_are_read_by_their_cql_names_in_any_case() {
+        assert_eq!(
+            parse_write_consistency("LOCAL_QUORUM"),
+            Ok(Consistency::LocalQuorum)
+        );
+        assert_eq!(
+            parse_write_consistency(" local_one "),
+            Ok(Consistency::LocalOne)
+        );
+        assert_eq!(
+            parse_write_consistency("each-quorum"),
+            Ok(Consistency::EachQuorum)
+        );
+        let err = parse_write_consistency("SERIAL").unwrap_err();
+        assert!(
+            err.contains("'SERIAL' is not a consistency level") && err.contains("LOCAL_ONE"),
+            "{err}"
+        );
+        assert!(parse_write_consistency("").is_err());
+    }
+
+    #[test]
+    fn reads_refuse_the_write_only_levels() {
+        assert_eq!(parse_read_consistency("QUORUM"), Ok(Consistency::Quorum));
+        for write_only in ["ANY", "EACH_QUORUM"] {
+            let err = parse_read_consistency(write_only).unwrap_err();
+            assert!(err.contains("for writes only"), "{err}");
+        }
+    }
+
+    #[test]
+    fn datacenter_names_are_checked() {
+        assert_eq!(parse_datacenter(" dc1 "), Ok("dc1".to_string()));
+        assert_eq!(parse_datacenter("eu-west-1"), Ok("eu-west-1".to_string()));
+        for bad in ["", "dc 1", "dc1'; DROP", "\u{1b}[31m"] {
+            assert!(parse_datacenter(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -75,6 +75,7 @@ impl ReadingWriter {
 
     async fn execute(&self, prepared: &PreparedQuery, values: Vec<Value>) -> anyhow::Result<()> {
         let params = StatementParamsBuilder::new()
+            .with_consistency(self.session.consistency())
             .with_values(QueryValues::SimpleValues(values))
             .idempotent(true)
             .build();

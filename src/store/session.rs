@@ -15,10 +15,12 @@ use cdrs_tokio::cluster::session::{
 use cdrs_tokio::cluster::{
     NodeRustlsConfigBuilder, NodeTcpConfigBuilder, RustlsConnectionManager, TcpConnectionManager,
 };
+use cdrs_tokio::consistency::Consistency;
 use cdrs_tokio::frame::Envelope;
-use cdrs_tokio::load_balancing::RoundRobinLoadBalancingStrategy;
+use cdrs_tokio::load_balancing::node_distance_evaluator::TopologyAwareNodeDistanceEvaluator;
+use cdrs_tokio::load_balancing::TopologyAwareLoadBalancingStrategy;
 use cdrs_tokio::query::{PreparedQuery, QueryValues};
-use cdrs_tokio::statement::StatementParams;
+use cdrs_tokio::statement::{StatementParams, StatementParamsBuilder};
 use cdrs_tokio::transport::{TransportRustls, TransportTcp};
 
 use super::tls;
@@ -27,33 +29,47 @@ use crate::settings::CassandraSettings;
 type PlainSession = Session<
     TransportTcp,
     TcpConnectionManager,
-    RoundRobinLoadBalancingStrategy<TransportTcp, TcpConnectionManager>,
+    TopologyAwareLoadBalancingStrategy<TransportTcp, TcpConnectionManager>,
 >;
 type TlsSession = Session<
     TransportRustls,
     RustlsConnectionManager,
-    RoundRobinLoadBalancingStrategy<TransportRustls, RustlsConnectionManager>,
+    TopologyAwareLoadBalancingStrategy<TransportRustls, RustlsConnectionManager>,
 >;
 
-/// A session to the cluster, plain or over TLS. Shared through `Arc`.
-pub enum CassandraSession {
+/// A session to the cluster, plain or over TLS, and the consistency level of its requests.
+/// Shared through `Arc`.
+pub struct CassandraSession {
+    driver: Driver,
+    consistency: Consistency,
+}
+
+enum Driver {
     Plain(PlainSession),
     Tls(TlsSession),
 }
 
-/// The same call on either session.
+/// The same call on either driver session.
 macro_rules! on_each {
     ($session:expr, $s:ident => $call:expr) => {
-        match $session {
-            CassandraSession::Plain($s) => $call,
-            CassandraSession::Tls($s) => $call,
+        match &$session.driver {
+            Driver::Plain($s) => $call,
+            Driver::Tls($s) => $call,
         }
     };
 }
 
 impl CassandraSession {
+    /// The consistency level every request of this session uses.
+    pub fn consistency(&self) -> Consistency {
+        self.consistency
+    }
+
     pub async fn query(&self, cql: &str) -> cdrs_tokio::error::Result<Envelope> {
-        on_each!(self, s => s.query(cql).await)
+        let params = StatementParamsBuilder::new()
+            .with_consistency(self.consistency)
+            .build();
+        on_each!(self, s => s.query_with_params(cql, params).await)
     }
 
     pub async fn query_with_values(
@@ -61,19 +77,38 @@ impl CassandraSession {
         cql: &str,
         values: QueryValues,
     ) -> cdrs_tokio::error::Result<Envelope> {
-        on_each!(self, s => s.query_with_values(cql, values).await)
+        let params = StatementParamsBuilder::new()
+            .with_consistency(self.consistency)
+            .with_values(values)
+            .build();
+        on_each!(self, s => s.query_with_params(cql, params).await)
     }
 
     pub async fn prepare(&self, cql: &str) -> cdrs_tokio::error::Result<PreparedQuery> {
         on_each!(self, s => s.prepare(cql).await)
     }
 
+    /// Runs a prepared statement; `params` carry their own consistency level (start them
+    /// from [`Self::consistency`]).
     pub async fn exec_with_params(
         &self,
         prepared: &PreparedQuery,
         params: &StatementParams,
     ) -> cdrs_tokio::error::Result<Envelope> {
         on_each!(self, s => s.exec_with_params(prepared, params).await)
+    }
+
+    /// The datacenters of the nodes the driver knows, sorted, without repeats.
+    fn datacenters(&self) -> Vec<String> {
+        let mut names: Vec<String> = on_each!(self, s => s
+            .cluster_metadata()
+            .nodes()
+            .values()
+            .map(|node| node.datacenter().to_string())
+            .collect());
+        names.sort();
+        names.dedup();
+        names
     }
 }
 
@@ -110,12 +145,21 @@ pub async fn connect(
                     .build()
                     .await
                     .map_err(|e| anyhow!(super::describe(&e)))?;
-                let mut builder =
-                    $session_builder::new(RoundRobinLoadBalancingStrategy::new(), config);
+                // Replicas first (token-aware), then the other local nodes; nodes that die
+                // leave the plan and come back with the driver's topology events.
+                let mut builder = $session_builder::new(
+                    TopologyAwareLoadBalancingStrategy::new(None, false),
+                    config,
+                );
+                if let Some(dc) = &settings.datacenter {
+                    builder = builder.with_node_distance_evaluator(Box::new(
+                        TopologyAwareNodeDistanceEvaluator::new(dc.clone()),
+                    ));
+                }
                 if let Some(keyspace) = keyspace {
                     builder = builder.with_keyspace(keyspace.to_string());
                 }
-                CassandraSession::$variant(builder.build().await.map_err(|e| anyhow!(e))?)
+                Driver::$variant(builder.build().await.map_err(|e| anyhow!(e))?)
             }};
         }
         let session = match &settings.tls {
@@ -131,11 +175,25 @@ pub async fn connect(
         };
         anyhow::Ok(session)
     };
-    let session = tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+    let driver = tokio::time::timeout(CONNECT_TIMEOUT, attempt)
         .await
         .map_err(|_| silent(&nodes))?
         .with_context(|| format!("connecting to Cassandra at {nodes}"))?;
-    let session = Arc::new(session);
+    let session = Arc::new(CassandraSession {
+        driver,
+        consistency: settings.consistency,
+    });
+    // A datacenter no node is in leaves no node to ask: say so rather than "no nodes".
+    if let Some(dc) = &settings.datacenter {
+        let known = session.datacenters();
+        if !known.contains(dc) {
+            bail!(
+                "Cassandra at {nodes} has no datacenter {dc} (METEO_CASSANDRA_DC, --cassandra-dc); \
+                 its nodes are in: {}",
+                known.join(", ")
+            );
+        }
+    }
     // Building a session does not prove a node answers queries: ask one.
     super::query(&session, "SELECT release_version FROM system.local")
         .await

@@ -250,6 +250,15 @@ async fn a_refused_key_stops_the_run_with_exit_1_and_the_two_hour_hint() {
     let result = run(cmd);
     result.assert_fails_with(&["refused the API key", "2 hours", "OWM_API_KEY"]);
     assert_no_key(&result);
+    // Said once, as the run's error, not once more per call that was in flight (debug and
+    // trace lines aside: this run logs everything).
+    let said = result
+        .stderr
+        .lines()
+        .filter(|l| l.contains("refused the API key"))
+        .filter(|l| !l.contains(" DEBUG ") && !l.contains(" TRACE "))
+        .count();
+    assert_eq!(said, 1, "{}", result.describe());
     assert!(
         result.took < Duration::from_secs(20),
         "{}",

@@ -133,3 +133,37 @@ async fn latest_read_in_slices_gives_exactly_the_rows_of_one_whole_read() {
     }
     drop_keyspace(&keyspace).await;
 }
+
+/// `--cassandra-dc`: a datacenter the cluster has routes to its nodes; one it does not have
+/// is refused at once, naming the datacenters there are (instead of "no nodes available").
+#[tokio::test(flavor = "multi_thread")]
+async fn the_local_datacenter_must_be_one_the_cluster_has() {
+    let plain = session(None).await;
+    let rows = meteo::store::rows(
+        meteo::store::query(&plain, "SELECT data_center FROM system.local")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let dc: String = cdrs_tokio::types::IntoRustByIndex::get_r_by_index(&rows[0], 0).unwrap();
+
+    let mut settings = crate::util::cassandra_settings("meteo");
+    settings.datacenter = Some(dc.clone());
+    let routed = meteo::store::connect(&settings, None).await.unwrap();
+    assert!(
+        meteo::store::query(&routed, "SELECT release_version FROM system.local")
+            .await
+            .is_ok()
+    );
+
+    settings.datacenter = Some("nowhere".into());
+    let err = match meteo::store::connect(&settings, None).await {
+        Ok(_) => panic!("connected to a datacenter the cluster does not have"),
+        Err(err) => format!("{err:#}"),
+    };
+    assert!(
+        err.contains("has no datacenter nowhere") && err.contains(&format!("in: {dc}")),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
