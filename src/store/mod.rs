@@ -14,6 +14,8 @@ mod tls;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
+use cdrs_tokio::frame::message_response::ResponseBody;
+use cdrs_tokio::frame::message_result::ResResultBody;
 use cdrs_tokio::frame::Envelope;
 use cdrs_tokio::query::QueryValues;
 use cdrs_tokio::types::rows::Row;
@@ -95,7 +97,13 @@ pub async fn query(session: &CassandraSession, cql: &str) -> anyhow::Result<Enve
 /// until the nodes agree on the new schema.
 pub async fn ddl(session: &CassandraSession, cql: &str) -> anyhow::Result<Envelope> {
     let envelope = with_timeout(DDL_TIMEOUT, "a schema change", session.query(cql)).await?;
-    schema::wait_for_agreement(session).await?;
+    // A statement that changed nothing (IF NOT EXISTS, and it existed) answers Void.
+    if matches!(
+        envelope.response_body(),
+        Ok(ResponseBody::Result(ResResultBody::SchemaChange(_)))
+    ) {
+        schema::wait_for_agreement(session).await?;
+    }
     Ok(envelope)
 }
 

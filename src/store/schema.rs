@@ -14,11 +14,13 @@ use super::{query, rows, CassandraSession};
 /// `system.peers` and would never agree.
 const AGREEMENT_LIMIT: Duration = Duration::from_secs(10);
 
-/// Agreeing answers needed in a row: each request may reach another node, and a node tells
-/// its own version (`system.local`) and what gossip told it of the others (`system.peers`).
-const AGREEING_ROUNDS: usize = 3;
+/// How long the versions seen must agree without a break: each request may reach another
+/// node, and what a node knows of the others' versions (`system.peers`) comes by gossip, a
+/// round a second; right after a change, nodes that have not applied it yet still agree on
+/// the old version with each other.
+const AGREED_FOR: Duration = Duration::from_millis(1500);
 
-const POLL: Duration = Duration::from_millis(200);
+const POLL: Duration = Duration::from_millis(100);
 
 /// Whether the schema versions seen agree: one version, or none known (no peers).
 pub fn agree(local: &[String], peers: &[String]) -> bool {
@@ -32,21 +34,18 @@ pub fn agree(local: &[String], peers: &[String]) -> bool {
 /// either way (the next statement says what is missing, if anything).
 pub async fn wait_for_agreement(session: &CassandraSession) -> anyhow::Result<()> {
     let start = Instant::now();
-    let mut agreeing = 0;
+    let mut agreeing_since: Option<Instant> = None;
     loop {
         let local = versions(session, "system.local").await?;
         let peers = versions(session, "system.peers").await?;
         if peers.is_empty() {
             return Ok(());
         }
-        if agree(&local, &peers) {
-            agreeing += 1;
-            if agreeing == AGREEING_ROUNDS {
-                return Ok(());
-            }
-            continue;
+        if !agree(&local, &peers) {
+            agreeing_since = None;
+        } else if agreeing_since.get_or_insert_with(Instant::now).elapsed() >= AGREED_FOR {
+            return Ok(());
         }
-        agreeing = 0;
         if start.elapsed() >= AGREEMENT_LIMIT {
             tracing::warn!(
                 seconds = AGREEMENT_LIMIT.as_secs(),
