@@ -80,10 +80,10 @@ ENV METEO_CQL_DIR=/app/cql \
 USER 10001:10001
 
 # No HEALTHCHECK in the image: the same image runs one-shot commands (migrate, cities, a dash
-# snapshot) and long-running ones (produce, consume), and none serves a port to ask. A check
-# that queried Kafka or Cassandra would report those services' health, not this process's;
-# the process exiting is the failure signal, and compose restarts it. Kafka and Cassandra get
-# real health checks in docker-compose.yml, where migrate waits for them.
+# snapshot) and long-running ones (produce, consume), and only the latter serve /readyz, when
+# given --metrics-addr. docker-compose.yml sets it for the producer and the consumer and asks
+# /readyz with `meteo probe URL` (no curl here); a process that fails still exits, and compose
+# restarts it. Kafka and Cassandra get real health checks there too, where migrate waits for them.
 HEALTHCHECK NONE
 
 ENTRYPOINT ["meteo"]

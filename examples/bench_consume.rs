@@ -1,19 +1,24 @@
-//! The Rust side of `scripts/bench-consume` (issue 5, speed): fills a topic with synthetic
-//! readings, measures the write ceiling (the same writes through [`ReadingWriter`] at the same
-//! concurrency, straight from memory), checks what a run stored, measures the latency from
-//! Kafka's acknowledgement to `latest`, and cleans up. Prints `key=value` lines on stdout for
-//! the script; progress goes to stderr.
+//! The Rust side of `scripts/bench-consume` (issues 5 and 18, speed): fills a topic with
+//! synthetic readings, measures the write ceilings straight from memory (the old one: each
+//! reading as two single-row writes through [`ReadingWriter::write`]; the new one: groups
+//! through [`DurableWriter`], one batch per partition, as `meteo consume` writes them), checks
+//! what a run stored, measures the latency from Kafka's acknowledgement to `latest`, and
+//! cleans up. Prints `key=value` lines on stdout for the script; progress goes to stderr.
 //!
-//! The data set is a pure function of the reading's index, so `fill`, `ceiling` and `verify`
-//! agree without sharing a file: reading `i` is city `i % CITIES`, observed `i / CITIES`
-//! cadences before a fixed time, so every (city, observed_at) is distinct.
+//! The data sets are pure functions of the reading's index, so `fill`, `ceiling` and `verify`
+//! agree without sharing a file. SHAPE `backlog`: reading `i` is city `i % CITIES`, observed
+//! `i / CITIES` cadences before a fixed time, so every (city, observed_at) is distinct and a
+//! `(city, day)` partition of `readings` gets many rows. SHAPE `live`: reading `i` is city `i`
+//! of country `COUNTRIES[i % 10]`, all observed at one time: one row per city per ten minutes,
+//! as a live stream brings them, so only `latest` can group.
 //!
 //! Usage (Kafka from KAFKA_BROKERS, Cassandra from CASSANDRA_NODES):
 //!
 //! ```text
-//! bench_consume fill TOPIC N
-//! bench_consume ceiling KEYSPACE N CONCURRENCY [TOPIC]   (TOPIC: its readings, in consumer order)
-//! bench_consume verify KEYSPACE N
+//! bench_consume fill TOPIC N SHAPE
+//! bench_consume ceiling KEYSPACE N CONCURRENCY SHAPE [TOPIC]   (TOPIC: its readings, in consumer order)
+//! bench_consume grouped-ceiling KEYSPACE N CONCURRENCY SHAPE
+//! bench_consume verify KEYSPACE N SHAPE
 //! bench_consume latency TOPIC KEYSPACE RATE SECONDS
 //! bench_consume drop-keyspaces KEYSPACE...
 //! bench_consume delete-topics TOPIC...
@@ -33,7 +38,9 @@ use futures::StreamExt;
 use meteo::city::City;
 use meteo::model::Reading;
 use meteo::settings::{CassandraSettings, KafkaSettings};
+use meteo::store::durable::DurableWriter;
 use meteo::store::readings::ReadingWriter;
+use meteo::store::reconnecting::ReconnectingWriter;
 use meteo::store::CassandraSession;
 use meteo::synthetic::Synthetic;
 use rdkafka::admin::{AdminClient, AdminOptions};
@@ -49,14 +56,22 @@ const CITIES: usize = 1000;
 const CITY_BASE: i64 = 30_000_000;
 /// The latency run's city ids start above this: one new `latest` row per reading.
 const LATENCY_CITY_BASE: i64 = 40_000_000;
+/// The live shape's city ids start above this.
+const LIVE_CITY_BASE: i64 = 50_000_000;
+/// The live shape's countries, one `latest` partition each.
+const COUNTRIES: [&str; 10] = ["FR", "DE", "IT", "ES", "GB", "US", "IN", "CN", "BR", "RU"];
+/// Readings in a group of the grouped ceiling, two groups at once: as `meteo consume` groups
+/// a backlog (its MAX_IN_FLIGHT and MAX_GROUPS).
+const GROUP: usize = 5_000;
 /// OpenWeatherMap's update cadence, seconds.
 const CADENCE: i64 = 600;
 /// Reads of a partition's count (or of one `latest` row) at once.
-const READ_CONCURRENCY: usize = 32;
+const READ_CONCURRENCY: usize = 64;
 
 fn usage() -> anyhow::Error {
     anyhow::anyhow!(
-        "usage: bench_consume fill TOPIC N | ceiling KEYSPACE N CONCURRENCY [TOPIC] | verify KEYSPACE N \
+        "usage: bench_consume fill TOPIC N SHAPE | ceiling KEYSPACE N CONCURRENCY SHAPE [TOPIC] \
+         | grouped-ceiling KEYSPACE N CONCURRENCY SHAPE | verify KEYSPACE N SHAPE \
          | latency TOPIC KEYSPACE RATE SECONDS | drop-keyspaces KS... | delete-topics T..."
     )
 }
@@ -78,17 +93,21 @@ async fn run() -> anyhow::Result<()> {
             .with_context(|| format!("argument {i} is not a number"))
     };
     match arg(0)? {
-        "fill" => fill(arg(1)?, number(2)?).await,
+        "fill" => fill(arg(1)?, number(2)?, shape(arg(3)?)?).await,
         "ceiling" => {
             ceiling(
                 arg(1)?,
                 number(2)?,
                 number(3)?,
-                args.get(4).map(String::as_str),
+                shape(arg(4)?)?,
+                args.get(5).map(String::as_str),
             )
             .await
         }
-        "verify" => verify(arg(1)?, number(2)?).await,
+        "grouped-ceiling" => {
+            grouped_ceiling(arg(1)?, number(2)?, number(3)?, shape(arg(4)?)?).await
+        }
+        "verify" => verify(arg(1)?, number(2)?, shape(arg(3)?)?).await,
         "latency" => latency(arg(1)?, arg(2)?, number(3)?, number(4)?).await,
         "drop-keyspaces" => drop_keyspaces(&args[1..]).await,
         "delete-topics" => delete_topics(&args[1..]).await,
@@ -127,22 +146,48 @@ fn newest() -> i64 {
         .map_or(0, |t| t.timestamp())
 }
 
-fn city(id: i64, k: usize) -> City {
+/// The data sets (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Backlog,
+    Live,
+}
+
+fn shape(name: &str) -> anyhow::Result<Shape> {
+    match name {
+        "backlog" => Ok(Shape::Backlog),
+        "live" => Ok(Shape::Live),
+        _ => bail!("shape {name:?} is neither backlog nor live"),
+    }
+}
+
+fn city(id: i64, k: usize, country: &str) -> City {
     City {
         id,
         name: format!("Benchville {k}"),
-        country: "FR".into(),
+        country: country.into(),
         lat: 42.5 + (k % 97) as f64 * 0.09,
         lon: -4.5 + (k % 89) as f64 * 0.14,
     }
 }
 
-/// Reading `i` of the data set (see the module doc).
-fn reading(source: &Synthetic, i: usize) -> Reading {
-    let k = i % CITIES;
-    let dt = newest() - (i / CITIES) as i64 * CADENCE;
+/// Reading `i`'s city, country and observation time in the data set `shape`.
+fn place(shape: Shape, i: usize) -> (i64, usize, &'static str, i64) {
+    match shape {
+        Shape::Backlog => {
+            let k = i % CITIES;
+            let dt = newest() - (i / CITIES) as i64 * CADENCE;
+            (CITY_BASE + k as i64, k, "FR", dt)
+        }
+        Shape::Live => (LIVE_CITY_BASE + i as i64, i, COUNTRIES[i % 10], newest()),
+    }
+}
+
+/// Reading `i` of the data set `shape` (see the module doc).
+fn reading(source: &Synthetic, i: usize, shape: Shape) -> Reading {
+    let (id, k, country, dt) = place(shape, i);
     let fetched_at = Utc.timestamp_opt(dt + 60, 0).single().unwrap_or_default();
-    source.reading(&city(CITY_BASE + k as i64, k), dt, fetched_at)
+    source.reading(&city(id, k, country), dt, fetched_at)
 }
 
 fn source() -> Synthetic {
@@ -191,13 +236,13 @@ async fn acknowledged(delivery: rdkafka::producer::DeliveryFuture) -> anyhow::Re
 }
 
 /// Produces the data set's first `n` readings, key = city id, and waits for every ack.
-async fn fill(topic: &str, n: usize) -> anyhow::Result<()> {
+async fn fill(topic: &str, n: usize, shape: Shape) -> anyhow::Result<()> {
     let producer = producer(topic)?;
     let source = source();
     let start = Instant::now();
     let mut deliveries = std::collections::VecDeque::new();
     for i in 0..n {
-        let r = reading(&source, i);
+        let r = reading(&source, i, shape);
         let value = serde_json::to_vec(&r)?;
         deliveries
             .push_back(send(&producer, topic, r.city_id.to_string().as_bytes(), &value).await?);
@@ -225,13 +270,14 @@ async fn ceiling(
     keyspace: &str,
     n: usize,
     concurrency: usize,
+    shape: Shape,
     from_topic: Option<&str>,
 ) -> anyhow::Result<()> {
     let readings: Vec<Reading> = match from_topic {
         Some(topic) => read_topic(topic, n).await?,
         None => {
             let source = source();
-            (0..n).map(|i| reading(&source, i)).collect()
+            (0..n).map(|i| reading(&source, i, shape)).collect()
         }
     };
     let session = meteo::store::connect_keyspace(&cassandra(keyspace)).await?;
@@ -242,6 +288,47 @@ async fn ceiling(
     let took = start.elapsed().as_secs_f64();
     eprintln!(
         "bench_consume: wrote {n} readings at concurrency {concurrency} in {took:.1} s ({:.0}/s)",
+        n as f64 / took
+    );
+    println!("ceiling_seconds={took:.3}");
+    Ok(())
+}
+
+/// Writes the data set's first `n` readings as `meteo consume` does, without Kafka: in groups
+/// of [`GROUP`] in topic order, two at once, each through [`DurableWriter`] (one request per
+/// partition, at most `concurrency` requests in flight).
+async fn grouped_ceiling(
+    keyspace: &str,
+    n: usize,
+    concurrency: usize,
+    shape: Shape,
+) -> anyhow::Result<()> {
+    let source = source();
+    let readings: Vec<Reading> = (0..n).map(|i| reading(&source, i, shape)).collect();
+    let writer = Arc::new(DurableWriter::new(
+        ReconnectingWriter::connect(&cassandra(keyspace)).await?,
+        concurrency,
+    ));
+    let start = Instant::now();
+    let mut groups: Vec<Vec<Reading>> = Vec::new();
+    let mut rest = readings.into_iter().peekable();
+    while rest.peek().is_some() {
+        groups.push(rest.by_ref().take(GROUP).collect());
+    }
+    tokio::spawn(async move {
+        futures::stream::iter(groups)
+            .map(|group| {
+                let writer = writer.clone();
+                async move { writer.write_all_until_stored(group).await }
+            })
+            .buffer_unordered(2)
+            .collect::<Vec<()>>()
+            .await
+    })
+    .await?;
+    let took = start.elapsed().as_secs_f64();
+    eprintln!(
+        "bench_consume: wrote {n} readings in groups in {took:.1} s ({:.0}/s)",
         n as f64 / took
     );
     println!("ceiling_seconds={took:.3}");
@@ -349,17 +436,16 @@ type PartitionSpan = (i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 /// Checks that `readings` holds exactly the data set's first `n` readings (a COUNT per
 /// partition, against the count expected there) and prints the first and last `ingested_at`:
 /// the span over which the writer wrote them.
-async fn verify(keyspace: &str, n: usize) -> anyhow::Result<()> {
+async fn verify(keyspace: &str, n: usize, shape: Shape) -> anyhow::Result<()> {
     let mut expected: BTreeMap<(i64, NaiveDate), i64> = BTreeMap::new();
     for i in 0..n {
-        let k = i % CITIES;
-        let dt = newest() - (i / CITIES) as i64 * CADENCE;
+        let (id, _, _, dt) = place(shape, i);
         let day = Utc
             .timestamp_opt(dt, 0)
             .single()
             .unwrap_or_default()
             .date_naive();
-        *expected.entry((CITY_BASE + k as i64, day)).or_default() += 1;
+        *expected.entry((id, day)).or_default() += 1;
     }
     let session = meteo::store::connect(&cassandra(keyspace), Some(keyspace)).await?;
     let count = prepare(
@@ -438,7 +524,7 @@ async fn latency(topic: &str, keyspace: &str, rate: usize, seconds: usize) -> an
         tick.tick().await;
         let id = LATENCY_CITY_BASE + k as i64;
         let now = Utc::now();
-        let r = source.reading(&city(id, k), now.timestamp(), now);
+        let r = source.reading(&city(id, k, "FR"), now.timestamp(), now);
         let value = serde_json::to_vec(&r)?;
         let delivery = send(&producer, topic, id.to_string().as_bytes(), &value).await?;
         let (session, find) = (session.clone(), find.clone());

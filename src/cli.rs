@@ -15,11 +15,12 @@ use crate::owm::source::{Source, DEFAULT_CITY_LIST_URL};
 use crate::settings::{
     parse_base_url, parse_brokers, parse_concurrency, parse_country, parse_datacenter,
     parse_download_timeout, parse_duration, parse_host_port, parse_kafka_config_file,
-    parse_kafka_option, parse_keyspace, parse_lang, parse_name_filter, parse_password_file,
-    parse_radius, parse_read_consistency, parse_refresh, parse_replication_map, parse_secret,
-    parse_topic, parse_units, parse_write_consistency, simple_replication, CassandraSettings,
-    CassandraTls, CitiesSettings, ConsumeSettings, DashCommandSettings, KafkaConfigFile,
-    KafkaSettings, MigrateSettings, ProduceSettings, Secret, SourceChoice,
+    parse_kafka_option, parse_keyspace, parse_lang, parse_listen_addr, parse_name_filter,
+    parse_password_file, parse_radius, parse_read_consistency, parse_refresh,
+    parse_replication_map, parse_secret, parse_topic, parse_units, parse_write_consistency,
+    simple_replication, CassandraSettings, CassandraTls, CitiesSettings, ConsumeSettings,
+    DashCommandSettings, KafkaConfigFile, KafkaSettings, MigrateSettings, ProduceSettings, Secret,
+    SourceChoice,
 };
 use crate::shutdown::Shutdown;
 
@@ -197,6 +198,12 @@ pub enum Command {
     /// Namesakes further apart (Saint-Sauveur, 14 villages) are all kept.
     #[command(verbatim_doc_comment)]
     Cities(CitiesArgs),
+    /// GET a URL; exit 0 on a 2xx answer, else 1 (the containers' health checks).
+    #[command(hide = true)]
+    Probe {
+        /// e.g. http://127.0.0.1:9464/readyz
+        url: String,
+    },
 }
 
 /// `meteo cities`: where the list comes from, which cities to keep, where to write them.
@@ -283,7 +290,7 @@ pub struct ConsumeArgs {
     #[arg(long, env = "METEO_GROUP", default_value = "meteo-consumer")]
     pub group: String,
 
-    /// Records written to Cassandra at once.
+    /// Write requests to Cassandra at once (each a batch of one partition's rows, or one row).
     #[arg(long, env = "METEO_CONCURRENCY", default_value_t = 64, value_parser = parse_concurrency)]
     pub concurrency: usize,
 
@@ -303,6 +310,18 @@ pub struct ConsumeArgs {
     /// faster and weaker.
     #[arg(long, value_name = "LEVEL", env = "METEO_CONSISTENCY", default_value = "LOCAL_QUORUM", value_parser = parse_write_consistency)]
     pub consistency: crate::settings::Consistency,
+
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+}
+
+/// The metrics endpoint of `produce` and `consume`.
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Serve /metrics (Prometheus), /healthz and /readyz on this address, e.g. 0.0.0.0:9464.
+    /// Off when unset.
+    #[arg(long, value_name = "HOST:PORT", env = "METEO_METRICS_ADDR", value_parser = parse_listen_addr)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -411,6 +430,9 @@ pub struct ProduceArgs {
     /// Time limit for connecting to the API, and again for receiving its answer.
     #[arg(long, env = "METEO_API_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub api_timeout: Duration,
+
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 impl ConsumeArgs {
@@ -426,6 +448,7 @@ impl ConsumeArgs {
             max_messages: self.max_messages,
             until_idle: self.until_idle,
             stats_interval: self.stats_interval,
+            metrics_addr: self.metrics.metrics_addr,
         }
     }
 }
@@ -482,6 +505,7 @@ impl ProduceArgs {
             monthly_quota: self.monthly_quota,
             once: self.once,
             seed: self.seed,
+            metrics_addr: self.metrics.metrics_addr,
         }
     }
 }
@@ -538,6 +562,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             // Blocking file and HTTP work, on this thread: nothing else runs meanwhile.
             Command::Cities(args) => commands::cities::run(args.settings()),
+            Command::Probe { url } => commands::probe::run(&url),
             Command::Produce(args) => {
                 commands::produce::run(args.settings(&global), Shutdown::on_signals()?).await
             }

@@ -20,6 +20,8 @@ pub mod latency;
 pub mod logging;
 // An outage told once, reminded each minute, and its end (the weather API's, Kafka's).
 pub mod outage;
+// Metrics and health of produce and consume, served over HTTP with --metrics-addr.
+pub mod metrics;
 // The reading (message schema 1) and its validation. Depends on nothing of ours.
 pub mod model;
 // OpenWeatherMap: the city list (streamed, selected, de-duplicated) and the Current Weather

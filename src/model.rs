@@ -95,6 +95,19 @@ pub enum InvalidReading {
     TooLarge(usize),
 }
 
+/// Whether `text` is `number` written in decimal as `i64::to_string` writes it, without
+/// allocating (the message key is checked on every record).
+fn is_decimal(text: &[u8], number: i64) -> bool {
+    use std::io::Write as _;
+    let mut buffer = [0_u8; 20];
+    let mut cursor = std::io::Cursor::new(&mut buffer[..]);
+    if write!(cursor, "{number}").is_err() {
+        return false;
+    }
+    let written = cursor.position() as usize;
+    buffer[..written] == *text
+}
+
 /// No reading comes near this size; anything larger is not one.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
@@ -118,7 +131,7 @@ impl Reading {
         }
         let reading = Reading::from_json(value)?;
         let key = key.ok_or(InvalidReading::MissingKey)?;
-        if key != reading.city_id.to_string().as_bytes() {
+        if !is_decimal(key, reading.city_id) {
             return Err(InvalidReading::KeyMismatch {
                 key: String::from_utf8_lossy(key).chars().take(40).collect(),
                 city_id: reading.city_id,
@@ -129,6 +142,21 @@ impl Reading {
 
     /// Parses and validates one message value.
     pub fn from_json(bytes: &[u8]) -> Result<Reading, InvalidReading> {
+        // Straight into the struct: a valid reading is parsed once, with no tree in between.
+        // Anything else takes the slow path, which says what is wrong in the same words.
+        if let Ok(reading) = serde_json::from_slice::<Reading>(bytes) {
+            if reading.schema != SCHEMA_VERSION {
+                return Err(InvalidReading::WrongSchema(reading.schema.to_string()));
+            }
+            reading.validate()?;
+            return Ok(reading);
+        }
+        Reading::from_json_explained(bytes)
+    }
+
+    /// [`Reading::from_json`] through a JSON tree: the schema checked first, so a future
+    /// schema is reported as such and not as a missing field.
+    fn from_json_explained(bytes: &[u8]) -> Result<Reading, InvalidReading> {
         let value: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| InvalidReading::NotJson(e.to_string()))?;
         // Check the schema first, so a future schema is reported as such and not as a
@@ -377,6 +405,18 @@ pub(crate) mod tests {
       "weather_icon": "04n",
       "sunrise": "2026-11-28T07:17:00Z", "sunset": "2026-11-28T15:56:00Z", "timezone": 3600
     }"#;
+
+    #[test]
+    fn the_key_check_compares_the_decimal_text_exactly() {
+        assert!(is_decimal(b"2988507", 2988507));
+        assert!(is_decimal(b"-9223372036854775808", i64::MIN));
+        assert!(
+            !is_decimal(b"02988507", 2988507),
+            "a leading zero is another key"
+        );
+        assert!(!is_decimal(b"298850", 2988507));
+        assert!(!is_decimal(b"", 0));
+    }
 
     fn with(field: &str, value: serde_json::Value) -> Vec<u8> {
         let mut v: serde_json::Value = serde_json::from_str(PARIS).unwrap();

@@ -5,4 +5,5 @@ pub mod cities;
 pub mod consume;
 pub mod dash;
 pub mod migrate;
+pub mod probe;
 pub mod produce;

@@ -8,6 +8,7 @@ use anyhow::bail;
 use crate::city;
 use crate::kafka::producer;
 use crate::kafka::CONNECT_TIMEOUT;
+use crate::metrics::{self, Role};
 use crate::produce::{self, publish, source, stats, Producer, Report};
 use crate::schedule;
 use crate::settings::{format_duration, ProduceSettings};
@@ -16,6 +17,10 @@ use crate::text::printable;
 
 /// Runs `meteo produce`.
 pub async fn run(settings: ProduceSettings, shutdown: Shutdown) -> anyhow::Result<()> {
+    let running = settings
+        .metrics_addr
+        .map(|addr| metrics::start(addr, Role::Produce, &settings.kafka.topic))
+        .transpose()?;
     let key = source::api_key(&settings)?;
     let cities = city::load(&settings.cities)?;
     let chosen = source::choose(&settings, key)?;
@@ -24,6 +29,21 @@ pub async fn run(settings: ProduceSettings, shutdown: Shutdown) -> anyhow::Resul
     let partitions =
         tokio::task::block_in_place(|| producer::check_topic(&kafka, CONNECT_TIMEOUT))?;
     let publisher = Arc::new(publish::Kafka::new(&kafka)?);
+    // Ready only while Kafka's metadata is fresh and holds the topic.
+    let probed = publisher.clone();
+    metrics::probe(
+        move || {
+            let publisher = probed.clone();
+            async move {
+                let asked = tokio::task::spawn_blocking(move || publisher.has_topic(PROBE_TIMEOUT));
+                match asked.await {
+                    Ok(answer) => answer.map_err(|err| format!("{err:#}")),
+                    Err(err) => Err(err.to_string()),
+                }
+            }
+        },
+        metrics::kafka_metadata,
+    );
 
     let limits = chosen.limits.unwrap_or(produce::UNLIMITED);
     let plan = schedule::plan(cities.len(), settings.interval, limits);
@@ -60,9 +80,13 @@ pub async fn run(settings: ProduceSettings, shutdown: Shutdown) -> anyhow::Resul
         clock: produce::system_clock(),
     };
     let report = produce::run(producer, shutdown).await;
+    drop(running);
     print!("{}", report.summary());
     exit(report, settings.once, &kafka.brokers)
 }
+
+/// How long the readiness probe waits for Kafka's metadata.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Failed cities named in the error line; the summary lists them all.
 const NAMES_IN_ERROR: usize = 10;

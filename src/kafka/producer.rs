@@ -148,6 +148,20 @@ impl Publisher {
         }
     }
 
+    /// Whether Kafka, asked now for its metadata, has the readings topic; an error when it does
+    /// not answer within `timeout`. Blocks: call it off the runtime's workers.
+    pub fn has_topic(&self, timeout: Duration) -> anyhow::Result<bool> {
+        let metadata = self
+            .producer
+            .client()
+            .fetch_metadata(None, timeout)
+            .with_context(|| format!("Kafka at {} did not answer", self.brokers))?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .any(|t| t.name() == self.topic && !t.partitions().is_empty()))
+    }
+
     /// Waits up to `timeout` for librdkafka to deliver everything it holds.
     pub async fn flush(&self, timeout: Duration) -> anyhow::Result<()> {
         tokio::task::block_in_place(|| self.producer.flush(Timeout::After(timeout)))

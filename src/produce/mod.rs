@@ -131,6 +131,7 @@ pub async fn run<P: Publish>(producer: Producer<P>, shutdown: Shutdown) -> Repor
     tokio::pin!(shutdown);
 
     loop {
+        crate::metrics::budget_left(|| run.budget_left());
         let next =
             if run.fetches.len() >= MAX_CALLS_IN_FLIGHT || run.permits.available_permits() == 0 {
                 Next::AwaitAnswers
@@ -233,6 +234,7 @@ impl<P: Publish> Run<P> {
         match self.scheduler.record(city_id, now, outcome, rand::random()) {
             Verdict::Publish { .. } => {
                 self.count(|s| s.new += 1);
+                crate::metrics::api_call("new");
                 let publisher = Arc::clone(&self.publisher);
                 let give_up = self.give_up.clone();
                 self.publishes.spawn(async move {
@@ -243,6 +245,7 @@ impl<P: Publish> Run<P> {
             }
             _ => {
                 self.count(|s| s.unchanged += 1);
+                crate::metrics::api_call("unchanged");
                 tracing::debug!(city_id, city = %name, observed_at = %reading.observed_at, "no new observation yet");
             }
         }
@@ -251,6 +254,7 @@ impl<P: Publish> Run<P> {
     fn failed_call(&mut self, city_id: i64, name: &str, err: ApiError, now: Duration) {
         let label = err.label();
         self.count(|s| *s.errors.entry(label).or_default() += 1);
+        crate::metrics::api_call(label);
         let outcome = match (err.class(), &err) {
             (ErrorClass::Fatal, _) => {
                 // The run ends with this error, which the command prints: once, not once more
@@ -346,6 +350,7 @@ impl<P: Publish> Run<P> {
                     s.published += 1;
                     s.latencies.push(latency);
                 });
+                crate::metrics::published(latency);
                 tracing::debug!(
                     city_id = reading.city_id,
                     observed_at = %reading.observed_at,
@@ -368,6 +373,12 @@ impl<P: Publish> Run<P> {
                 tracing::error!(city_id = reading.city_id, observed_at = %reading.observed_at, "not delivered: {err}");
             }
         }
+    }
+
+    /// Calls left in the minute and in the month, when calls cost something.
+    fn budget_left(&self) -> Option<(u64, u64)> {
+        self.limits?;
+        Some(self.scheduler.budget().left(self.origin.elapsed()))
     }
 
     fn log_minute(&mut self) {

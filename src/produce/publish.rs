@@ -73,6 +73,13 @@ impl Kafka {
     }
 }
 
+impl Kafka {
+    /// Whether Kafka has the readings topic now (see [`Publisher::has_topic`]).
+    pub fn has_topic(&self, timeout: Duration) -> anyhow::Result<bool> {
+        self.publisher.has_topic(timeout)
+    }
+}
+
 /// The size librdkafka gives the record of `reading`: its key (the city id), its value (the
 /// JSON) and the framing.
 pub fn record_size(reading: &Reading) -> Result<usize, serde_json::Error> {

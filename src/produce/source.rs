@@ -163,6 +163,7 @@ mod tests {
             monthly_quota: 1_000_000,
             once: false,
             seed: Some(42),
+            metrics_addr: None,
         }
     }
 

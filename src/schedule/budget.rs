@@ -117,6 +117,14 @@ impl Budget {
     pub fn limits(&self) -> Limits {
         self.limits
     }
+
+    /// Calls left at `now`: in the last 60 seconds, and of the monthly quota since the start
+    /// (what the log's budget line counts too).
+    pub fn left(&self, now: Tick) -> (u64, u64) {
+        let used = self.used_last_minute(now) as u64;
+        let minute = u64::from(self.limits.per_minute).saturating_sub(used);
+        (minute, self.limits.monthly_quota.saturating_sub(self.total))
+    }
 }
 
 /// The interval actually used, decided once at start.
@@ -199,6 +207,21 @@ pub(super) mod tests {
             now += Duration::from_millis((calls.len() as u64 * 7919) % 1500);
         }
         assert_rate(&calls, 60);
+    }
+
+    #[test]
+    fn calls_left_come_back_as_the_minute_slides_but_not_in_the_month() {
+        let mut budget = Budget::new(Limits {
+            per_minute: 3,
+            monthly_quota: 10,
+        });
+        assert_eq!(budget.left(Duration::ZERO), (3, 10));
+        for s in [0, 1, 2] {
+            budget.spend(Duration::from_secs(s));
+        }
+        assert_eq!(budget.left(Duration::from_secs(2)), (0, 7));
+        assert_eq!(budget.left(Duration::from_secs(61)), (2, 7));
+        assert_eq!(budget.left(Duration::from_secs(120)), (3, 7));
     }
 
     #[test]

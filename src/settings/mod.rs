@@ -152,6 +152,8 @@ pub struct ProduceSettings {
     /// One sweep, then exit.
     pub once: bool,
     pub seed: Option<u64>,
+    /// Where to serve /metrics, /healthz and /readyz; none when unset.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// `meteo consume`.
@@ -164,6 +166,8 @@ pub struct ConsumeSettings {
     pub max_messages: Option<u64>,
     pub until_idle: Option<Duration>,
     pub stats_interval: Duration,
+    /// Where to serve /metrics, /healthz and /readyz; none when unset.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// `meteo migrate`.
@@ -291,6 +295,28 @@ mod tests {
         assert!(parse_host_port("h:0").unwrap_err().contains("'0'"));
         assert!(parse_host_port("h:99999").unwrap_err().contains("99999"));
         assert!(parse_host_port("::1:9042").is_err());
+    }
+
+    #[test]
+    fn a_metrics_address_is_host_port_resolved_at_once() {
+        assert_eq!(
+            parse_listen_addr("127.0.0.1:9464").unwrap(),
+            "127.0.0.1:9464".parse().unwrap()
+        );
+        assert_eq!(parse_listen_addr("[::]:9464").unwrap().port(), 9464);
+        assert!(parse_listen_addr("localhost:9464")
+            .unwrap()
+            .ip()
+            .is_loopback());
+        assert!(parse_listen_addr("9464")
+            .unwrap_err()
+            .contains("port is missing"));
+        assert!(parse_listen_addr("0.0.0.0:http")
+            .unwrap_err()
+            .contains("'http'"));
+        assert!(parse_listen_addr("no-such-host.invalid:9464")
+            .unwrap_err()
+            .contains("cannot be listened on"));
     }
 
     #[test]

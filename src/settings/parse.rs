@@ -43,6 +43,19 @@ pub fn parse_host_port(value: &str) -> Result<String, String> {
     }
 }
 
+/// Parses the address to serve metrics on: `HOST:PORT`, the host a name or an IP (`[::]` for
+/// IPv6), resolved now, so a name that does not resolve is a usage error.
+pub fn parse_listen_addr(value: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs as _;
+    let value = parse_host_port(value)?;
+    let mut addrs = value
+        .to_socket_addrs()
+        .map_err(|err| format!("'{value}' cannot be listened on: {err}"))?;
+    addrs
+        .next()
+        .ok_or_else(|| format!("'{value}' resolves to no address"))
+}
+
 /// Parses a comma-separated list of `host:port` (Kafka's `bootstrap.servers`).
 pub fn parse_brokers(value: &str) -> Result<String, String> {
     let parts: Vec<String> = value

@@ -4,12 +4,15 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use super::grouped::{self, Batch, CAPS};
 use crate::backoff::Backoff;
 use crate::model::Reading;
 
@@ -24,6 +27,10 @@ const REWRITE_WINDOW: Duration = Duration::from_secs(12);
 /// At most this many recent readings are kept for that (about 1 KB each).
 const REWRITE_MAX: usize = 20_000;
 
+/// How many of the newest groups kept are looked at for the one a write belongs to: more than
+/// the groups a consumer has in flight at once.
+const GROUPS_LOOKED_BACK: usize = 16;
+
 /// Writes failing this long get a new connection, and again at most this often while they
 /// keep failing: the driver's own reconnection may never come back (see
 /// [`ReconnectingWriter`](super::reconnecting::ReconnectingWriter)).
@@ -34,10 +41,12 @@ const RECONNECT_EVERY: Duration = Duration::from_secs(4);
 ///
 /// [`ReconnectingWriter`]: super::reconnecting::ReconnectingWriter
 pub trait ReadingSink: Send + Sync {
-    /// Writes one reading; idempotent, so writing it again changes nothing.
-    fn write(
+    /// Writes the rows of `batch` (one partition of one table) as one request; idempotent, so
+    /// writing it again changes nothing.
+    fn write_batch(
         &self,
-        reading: &Reading,
+        readings: &[Reading],
+        batch: &Batch,
         ingested_at: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
 
@@ -46,6 +55,9 @@ pub trait ReadingSink: Send + Sync {
 }
 
 /// Writes readings until Cassandra takes them. Shared through `Arc` by every write in flight.
+///
+/// A group of readings goes as one request per partition ([`grouped::plan`]), at most
+/// `max_requests` requests in flight over all groups; a failed request is retried whole.
 ///
 /// An acknowledged write is not yet on disk: with Cassandra's default periodic commit log, a
 /// node that dies (crash, `kill -9`, OOM killer) restarts without the writes it acknowledged
@@ -56,16 +68,18 @@ pub struct DurableWriter<W> {
     sink: W,
     health: WriteHealth,
     recent: RecentWrites,
+    requests: Semaphore,
     /// When the last new connection was tried; one try at a time.
     reconnected_at: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl<W: ReadingSink> DurableWriter<W> {
-    pub fn new(sink: W) -> Self {
+    pub fn new(sink: W, max_requests: usize) -> Self {
         Self {
             sink,
             health: WriteHealth::default(),
             recent: RecentWrites::new(REWRITE_WINDOW, REWRITE_MAX),
+            requests: Semaphore::new(max_requests.max(1)),
             reconnected_at: tokio::sync::Mutex::new(None),
         }
     }
@@ -75,13 +89,37 @@ impl<W: ReadingSink> DurableWriter<W> {
         self.health.is_down()
     }
 
-    /// Writes the reading, retrying with backoff until Cassandra takes it. The writes are
-    /// idempotent, so a retry after a write that did land changes nothing. The first write
+    /// Writes every reading to both tables, rows sharing a partition together, each request
+    /// retried with backoff until Cassandra takes it; returns once all are stored. The writes
+    /// are idempotent, so a retry after a write that did land changes nothing. The first write
     /// that succeeds after an outage first writes again what was acknowledged just before it.
-    pub async fn write_until_stored(&self, reading: Reading) {
+    pub async fn write_all_until_stored(&self, readings: Vec<Reading>) {
+        if readings.is_empty() {
+            return;
+        }
+        let readings: Arc<[Reading]> = readings.into();
+        let ingested_at = Utc::now();
+        let mut writes: FuturesUnordered<_> = grouped::plan(&readings, CAPS)
+            .into_iter()
+            .map(|batch| self.write_batch_until_stored(&readings, batch, ingested_at))
+            .collect();
+        while writes.next().await.is_some() {}
+    }
+
+    async fn write_batch_until_stored(
+        &self,
+        readings: &Arc<[Reading]>,
+        batch: Batch,
+        ingested_at: DateTime<Utc>,
+    ) {
         let mut backoff = write_backoff();
         loop {
-            match self.sink.write(&reading, Utc::now()).await {
+            let written = {
+                // Never closed: acquiring only waits for a request to finish.
+                let _permit = self.requests.acquire().await;
+                self.sink.write_batch(readings, &batch, ingested_at).await
+            };
+            match written {
                 Ok(()) => {
                     if let Some(outage) = self.health.mark_up() {
                         tracing::info!(
@@ -90,7 +128,7 @@ impl<W: ReadingSink> DurableWriter<W> {
                         );
                         self.write_again_suspects().await;
                     }
-                    self.recent.written(reading, self.health.is_down());
+                    self.recent.written(readings, self.health.is_down());
                     return;
                 }
                 Err(err) => {
@@ -134,16 +172,20 @@ impl<W: ReadingSink> DurableWriter<W> {
     /// outage that just ended.
     async fn write_again_suspects(&self) {
         let suspects = self.recent.take_suspects();
-        for reading in &suspects {
-            let mut backoff = write_backoff();
-            while let Err(err) = self.sink.write(reading, Utc::now()).await {
-                tracing::debug!(error = %format!("{err:#}"), "writing again failed; retrying");
-                backoff.wait().await;
+        let ingested_at = Utc::now();
+        for group in &suspects {
+            for batch in grouped::plan(group, CAPS) {
+                let mut backoff = write_backoff();
+                while let Err(err) = self.sink.write_batch(group, &batch, ingested_at).await {
+                    tracing::debug!(error = %format!("{err:#}"), "writing again failed; retrying");
+                    backoff.wait().await;
+                }
             }
         }
-        if !suspects.is_empty() {
+        let readings: usize = suspects.iter().map(|g| g.len()).sum();
+        if readings > 0 {
             tracing::info!(
-                readings = suspects.len(),
+                readings,
                 "wrote again the readings acknowledged just before the outage"
             );
         }
@@ -200,7 +242,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The readings Cassandra acknowledged recently, and those acknowledged shortly before the
-/// current outage began (the suspects, written again once it ends).
+/// current outage began (the suspects, written again once it ends). Kept as the groups they
+/// were written in, shared with the writes: a reading is never copied for this.
 struct RecentWrites {
     window: Duration,
     max: usize,
@@ -209,8 +252,10 @@ struct RecentWrites {
 
 #[derive(Default)]
 struct RecentState {
-    recent: VecDeque<(Instant, Reading)>,
-    suspects: Vec<Reading>,
+    recent: VecDeque<(Instant, Arc<[Reading]>)>,
+    /// Readings in `recent`.
+    kept: usize,
+    suspects: Vec<Arc<[Reading]>>,
 }
 
 impl RecentWrites {
@@ -222,24 +267,40 @@ impl RecentWrites {
         }
     }
 
-    /// A write was acknowledged. `outage` says whether an outage has begun meanwhile: a write
-    /// acknowledged just before the failure that another task saw first is a suspect too.
-    fn written(&self, reading: Reading, outage: bool) {
+    /// A write of (part of) `group` was acknowledged. `outage` says whether an outage has
+    /// begun meanwhile: a write acknowledged just before the failure that another task saw
+    /// first is a suspect too.
+    fn written(&self, group: &Arc<[Reading]>, outage: bool) {
         let mut state = lock(&self.state);
         if outage {
-            state.suspects.push(reading);
+            if !state.suspects.iter().any(|s| Arc::ptr_eq(s, group)) {
+                state.suspects.push(group.clone());
+            }
             return;
         }
         let now = Instant::now();
-        while state
+        // Another batch of a group in flight (they are few): its time moves to the newest
+        // acknowledgement, and its readings are counted once.
+        if let Some(entry) = state
             .recent
-            .front()
-            .is_some_and(|(at, _)| now.duration_since(*at) > self.window)
-            || state.recent.len() >= self.max
+            .iter_mut()
+            .rev()
+            .take(GROUPS_LOOKED_BACK)
+            .find(|(_, kept)| Arc::ptr_eq(kept, group))
         {
+            entry.0 = now;
+            return;
+        }
+        while let Some((at, front)) = state.recent.front() {
+            let old = now.duration_since(*at) > self.window;
+            if !old && state.kept + group.len() <= self.max {
+                break;
+            }
+            state.kept -= front.len();
             state.recent.pop_front();
         }
-        state.recent.push_back((now, reading));
+        state.kept += group.len();
+        state.recent.push_back((now, group.clone()));
     }
 
     /// The first write failure of an outage: what was acknowledged within the window becomes
@@ -247,25 +308,28 @@ impl RecentWrites {
     fn outage_began(&self) {
         let mut state = lock(&self.state);
         let now = Instant::now();
-        let recent: Vec<Reading> = state
+        let recent: Vec<Arc<[Reading]>> = state
             .recent
             .drain(..)
             .filter(|(at, _)| now.duration_since(*at) <= self.window)
             .map(|(_, r)| r)
             .collect();
-        state.suspects.extend(recent);
+        state.kept = 0;
+        for group in recent {
+            if !state.suspects.iter().any(|s| Arc::ptr_eq(s, &group)) {
+                state.suspects.push(group);
+            }
+        }
     }
 
     /// The suspects, to write again now that the outage is over.
-    fn take_suspects(&self) -> Vec<Reading> {
+    fn take_suspects(&self) -> Vec<Arc<[Reading]>> {
         std::mem::take(&mut lock(&self.state).suspects)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
 
     fn reading(city_id: i64) -> Reading {
@@ -274,31 +338,42 @@ mod tests {
         r
     }
 
-    fn ids(readings: &[Reading]) -> Vec<i64> {
-        readings.iter().map(|r| r.city_id).collect()
+    /// One group of one reading per city.
+    fn group(city_ids: &[i64]) -> Arc<[Reading]> {
+        city_ids.iter().map(|&id| reading(id)).collect()
+    }
+
+    /// The cities of the suspects, in order.
+    fn ids(groups: &[Arc<[Reading]>]) -> Vec<i64> {
+        groups
+            .iter()
+            .flat_map(|g| g.iter().map(|r| r.city_id))
+            .collect()
     }
 
     /// Stands in for Cassandra in the retry logic's tests: fails every write while `down`
     /// or while its connection is `stuck` (until a new one is made while not `down`), and
-    /// lists the city of every write it took, in order.
+    /// lists the cities of every `readings` batch it took, one list per request.
     #[derive(Default)]
     struct Switchable {
         down: AtomicBool,
         stuck: AtomicBool,
         reconnects: std::sync::atomic::AtomicUsize,
-        taken: Mutex<Vec<i64>>,
+        taken: Mutex<Vec<Vec<i64>>>,
     }
 
     impl Switchable {
+        /// The cities taken, in order.
         fn taken(&self) -> Vec<i64> {
-            lock(&self.taken).clone()
+            lock(&self.taken).concat()
         }
     }
 
     impl ReadingSink for Switchable {
-        fn write(
+        fn write_batch(
             &self,
-            reading: &Reading,
+            readings: &[Reading],
+            batch: &Batch,
             _ingested_at: DateTime<Utc>,
         ) -> impl Future<Output = anyhow::Result<()>> + Send {
             let result = if self.down.load(Ordering::SeqCst) {
@@ -306,7 +381,10 @@ mod tests {
             } else if self.stuck.load(Ordering::SeqCst) {
                 Err(anyhow::anyhow!("No nodes available in query plan!"))
             } else {
-                lock(&self.taken).push(reading.city_id);
+                if batch.table == grouped::Table::Readings {
+                    let ids = batch.rows.iter().map(|&i| readings[i].city_id).collect();
+                    lock(&self.taken).push(ids);
+                }
                 Ok(())
             };
             async move { result }
@@ -326,13 +404,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn writes_that_keep_failing_get_a_new_connection_every_few_seconds() {
-        let writer = Arc::new(DurableWriter::new(Switchable::default()));
+        let writer = Arc::new(DurableWriter::new(Switchable::default(), 8));
         writer.sink.down.store(true, Ordering::SeqCst);
         writer.sink.stuck.store(true, Ordering::SeqCst);
         let writes: Vec<_> = (1..=20)
             .map(|id| {
                 let writer = writer.clone();
-                tokio::spawn(async move { writer.write_until_stored(reading(id)).await })
+                tokio::spawn(async move { writer.write_all_until_stored(vec![reading(id)]).await })
             })
             .collect();
         // Nothing before the outage is RECONNECT_EVERY old, then one try every RECONNECT_EVERY
@@ -361,15 +439,15 @@ mod tests {
     #[test]
     fn writes_acknowledged_just_before_an_outage_are_written_again_after_it() {
         let recent = RecentWrites::new(Duration::from_secs(60), 100);
-        recent.written(reading(1), false);
-        recent.written(reading(2), false);
+        recent.written(&group(&[1]), false);
+        recent.written(&group(&[2]), false);
         recent.outage_began();
         // Acknowledged before the failure another task saw: a suspect too.
-        recent.written(reading(3), true);
+        recent.written(&group(&[3]), true);
         assert_eq!(ids(&recent.take_suspects()), [1, 2, 3]);
         assert!(recent.take_suspects().is_empty(), "written again once");
         // After the outage, a new one suspects only what came since.
-        recent.written(reading(4), false);
+        recent.written(&group(&[4]), false);
         recent.outage_began();
         assert_eq!(ids(&recent.take_suspects()), [4]);
     }
@@ -378,14 +456,14 @@ mod tests {
     async fn only_the_window_and_at_most_max_readings_are_kept() {
         let recent = RecentWrites::new(Duration::from_secs(60), 2);
         for id in 1..=5 {
-            recent.written(reading(id), false);
+            recent.written(&group(&[id]), false);
         }
         recent.outage_began();
         assert_eq!(ids(&recent.take_suspects()), [4, 5]);
         let recent = RecentWrites::new(Duration::from_secs(10), 100);
-        recent.written(reading(1), false);
+        recent.written(&group(&[1]), false);
         tokio::time::advance(Duration::from_secs(11)).await;
-        recent.written(reading(2), false);
+        recent.written(&group(&[2]), false);
         recent.outage_began();
         assert_eq!(ids(&recent.take_suspects()), [2]);
     }
@@ -404,14 +482,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_write_waits_out_an_outage_then_the_writes_just_before_it_are_written_again() {
-        let writer = Arc::new(DurableWriter::new(Switchable::default()));
-        writer.write_until_stored(reading(1)).await;
+        let writer = Arc::new(DurableWriter::new(Switchable::default(), 8));
+        writer.write_all_until_stored(vec![reading(1)]).await;
         assert!(!writer.is_down());
 
         writer.sink.down.store(true, Ordering::SeqCst);
         let during = tokio::spawn({
             let writer = writer.clone();
-            async move { writer.write_until_stored(reading(2)).await }
+            async move { writer.write_all_until_stored(vec![reading(2)]).await }
         });
         // A minute of retries: still waiting, Cassandra reported down.
         tokio::time::sleep(Duration::from_secs(60)).await;
@@ -422,20 +500,24 @@ mod tests {
         writer.sink.down.store(false, Ordering::SeqCst);
         during.await.unwrap();
         assert!(!writer.is_down());
-        // 2 is taken, then 1 (acknowledged just before the outage) is written again.
-        assert_eq!(writer.sink.taken(), [1, 2, 1]);
+        // 2 is taken, and 1 (acknowledged just before the outage) is written again: in either
+        // order, as the first of 2's two batches (readings, latest) to succeed ends the outage.
+        let mut after = writer.sink.taken().split_off(1);
+        after.sort();
+        assert_eq!(after, [1, 2]);
         // The outage is over: nothing more is written again.
-        writer.write_until_stored(reading(3)).await;
-        assert_eq!(writer.sink.taken(), [1, 2, 1, 3]);
+        writer.write_all_until_stored(vec![reading(3)]).await;
+        assert_eq!(writer.sink.taken().len(), 4);
+        assert_eq!(writer.sink.taken()[3], 3);
     }
 
     #[tokio::test(start_paused = true)]
     async fn writes_older_than_the_window_are_not_written_again() {
-        let writer = DurableWriter::new(Switchable::default());
-        writer.write_until_stored(reading(1)).await;
+        let writer = DurableWriter::new(Switchable::default(), 8);
+        writer.write_all_until_stored(vec![reading(1)]).await;
         tokio::time::sleep(REWRITE_WINDOW + Duration::from_secs(1)).await;
         writer.sink.down.store(true, Ordering::SeqCst);
-        let write = writer.write_until_stored(reading(2));
+        let write = writer.write_all_until_stored(vec![reading(2)]);
         tokio::pin!(write);
         // Fails until the sink is up again; the retries go on meanwhile.
         assert!(tokio::time::timeout(Duration::from_secs(1), &mut write)
@@ -444,5 +526,47 @@ mod tests {
         writer.sink.down.store(false, Ordering::SeqCst);
         write.await;
         assert_eq!(writer.sink.taken(), [1, 2]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_batch_is_retried_whole_and_the_group_returns_only_once_all_is_stored() {
+        let writer = Arc::new(DurableWriter::new(Switchable::default(), 8));
+        writer.sink.down.store(true, Ordering::SeqCst);
+        // Three readings of one city and day: one batch of readings, one of latest.
+        let group: Vec<Reading> = (0..3).map(|_| reading(7)).collect();
+        let group: Vec<Reading> = group
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut r)| {
+                r.observed_at += chrono::Duration::minutes(10 * i as i64);
+                r
+            })
+            .collect();
+        let writing = tokio::spawn({
+            let writer = writer.clone();
+            async move { writer.write_all_until_stored(group).await }
+        });
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert!(!writing.is_finished(), "not stored while Cassandra is down");
+        writer.sink.down.store(false, Ordering::SeqCst);
+        writing.await.unwrap();
+        // The batch went again as it was: the three rows in one request.
+        assert_eq!(*lock(&writer.sink.taken), [vec![7, 7, 7]]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_group_kept_for_writing_again_is_counted_once_for_all_its_batches() {
+        let recent = RecentWrites::new(Duration::from_secs(60), 4);
+        let (a, b) = (group(&[1, 2]), group(&[3, 4]));
+        for _ in 0..10 {
+            recent.written(&a, false);
+            recent.written(&b, false);
+        }
+        recent.outage_began();
+        assert_eq!(
+            ids(&recent.take_suspects()),
+            [1, 2, 3, 4],
+            "neither pushed out"
+        );
     }
 }

@@ -2,7 +2,9 @@
 //! tables and writes that outlast an outage. Knows nothing of Kafka or the weather API.
 
 pub mod durable;
+pub mod grouped;
 pub mod migrations;
+pub mod probe;
 pub mod readings;
 pub mod reconnecting;
 
@@ -41,6 +43,23 @@ pub async fn keyspace_exists(session: &CassandraSession, keyspace: &str) -> anyh
         .context("looking up the keyspace")?,
     )?;
     Ok(!found.is_empty())
+}
+
+/// How long [`ping`] waits for an answer.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Whether Cassandra answers a trivial query now: for health checks. The error is one line.
+pub async fn ping(session: &CassandraSession) -> Result<(), String> {
+    match tokio::time::timeout(
+        PING_TIMEOUT,
+        session.query("SELECT release_version FROM system.local"),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(err)) => Err(describe(&err)),
+        Err(_) => Err(format!("no answer within {} s", PING_TIMEOUT.as_secs())),
+    }
 }
 
 /// Connects to the settings' keyspace, saying to run `meteo migrate` when it does not exist.

@@ -1,10 +1,13 @@
 //! The `readings` and `latest` tables: writing a [`Reading`] to both (prepared once,
 //! idempotent) and reading them back for the dashboard.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
-use cdrs_tokio::query::{PreparedQuery, QueryValues};
+use cdrs_tokio::frame::message_batch::{BatchQuery, BatchQuerySubj, BatchType, BodyReqBatch};
+use cdrs_tokio::query::batch_query_builder::QueryBatchPreparedStatement;
+use cdrs_tokio::query::{PreparedQuery, QueryBatch, QueryValues};
 use cdrs_tokio::statement::StatementParamsBuilder;
 use cdrs_tokio::types::rows::Row;
 use cdrs_tokio::types::value::Value;
@@ -12,6 +15,7 @@ use cdrs_tokio::types::IntoRustByIndex;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt};
 
+use super::grouped::Table;
 use super::{describe, query_with_values, rows, CassandraSession, REQUEST_TIMEOUT};
 use crate::model::{Reading, SCHEMA_VERSION};
 
@@ -73,25 +77,95 @@ impl ReadingWriter {
         Ok(())
     }
 
+    /// Writes these readings' rows of one partition of `table` (see [`super::grouped`]) as one
+    /// request: one row as a plain insert, more as an unlogged batch, which Cassandra applies
+    /// as one mutation. Each `latest` row keeps its own `USING TIMESTAMP` (the batch sets
+    /// none). Idempotent, as [`Self::write`].
+    pub async fn write_rows<'a>(
+        &self,
+        table: Table,
+        rows: impl ExactSizeIterator<Item = &'a Reading>,
+        ingested_at: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let (prepared, what) = match table {
+            Table::Readings => (&self.insert_reading, "writing to readings"),
+            Table::Latest => (&self.insert_latest, "writing to latest"),
+        };
+        let row_values = |r: &Reading| match table {
+            Table::Readings => values(r, ingested_at, Value::NotSet),
+            Table::Latest => {
+                let mut v = values(r, ingested_at, Value::Null);
+                v.push(Value::new(r.observed_at.timestamp_micros()));
+                v
+            }
+        };
+        if rows.len() == 1 {
+            let mut rows = rows;
+            let Some(r) = rows.next() else {
+                return Ok(());
+            };
+            return self.execute(prepared, row_values(r)).await.context(what);
+        }
+        let queries = rows
+            .map(|r| BatchQuery {
+                subject: BatchQuerySubj::PreparedId(prepared.id.clone()),
+                values: QueryValues::SimpleValues(row_values(r)),
+            })
+            .collect();
+        let batch = QueryBatch {
+            request: BodyReqBatch {
+                batch_type: BatchType::Unlogged,
+                queries,
+                consistency: self.session.consistency(),
+                serial_consistency: None,
+                timestamp: None,
+                keyspace: None,
+                now_in_seconds: None,
+            },
+            // For the driver to prepare it again on a node that lost it.
+            prepared_queries: HashMap::from([(
+                prepared.id.clone(),
+                QueryBatchPreparedStatement::new(prepared.query.clone(), prepared.keyspace.clone()),
+            )]),
+        };
+        let params = StatementParamsBuilder::new().idempotent(true).build();
+        answered(
+            tokio::time::timeout(
+                REQUEST_TIMEOUT,
+                self.session.batch_with_params(batch, &params),
+            )
+            .await,
+        )
+        .context(what)
+    }
+
     async fn execute(&self, prepared: &PreparedQuery, values: Vec<Value>) -> anyhow::Result<()> {
         let params = StatementParamsBuilder::new()
             .with_consistency(self.session.consistency())
             .with_values(QueryValues::SimpleValues(values))
             .idempotent(true)
             .build();
-        match tokio::time::timeout(
-            REQUEST_TIMEOUT,
-            self.session.exec_with_params(prepared, &params),
+        answered(
+            tokio::time::timeout(
+                REQUEST_TIMEOUT,
+                self.session.exec_with_params(prepared, &params),
+            )
+            .await,
         )
-        .await
-        {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(err)) => Err(anyhow!(describe(&err))),
-            Err(_) => Err(anyhow!(
-                "no answer from Cassandra within {} s",
-                REQUEST_TIMEOUT.as_secs()
-            )),
-        }
+    }
+}
+
+/// A write's answer, or its lack, as one error line.
+fn answered<T>(
+    answer: Result<cdrs_tokio::error::Result<T>, tokio::time::error::Elapsed>,
+) -> anyhow::Result<()> {
+    match answer {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(err)) => Err(anyhow!(describe(&err))),
+        Err(_) => Err(anyhow!(
+            "no answer from Cassandra within {} s",
+            REQUEST_TIMEOUT.as_secs()
+        )),
     }
 }
 

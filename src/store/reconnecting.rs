@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Utc};
 
 use super::durable::ReadingSink;
+use super::grouped::Batch;
 use super::readings::ReadingWriter;
 use crate::model::Reading;
 use crate::settings::CassandraSettings;
@@ -44,8 +45,16 @@ impl ReconnectingWriter {
 }
 
 impl ReadingSink for ReconnectingWriter {
-    async fn write(&self, reading: &Reading, ingested_at: DateTime<Utc>) -> anyhow::Result<()> {
-        self.current().write(reading, ingested_at).await
+    async fn write_batch(
+        &self,
+        readings: &[Reading],
+        batch: &Batch,
+        ingested_at: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let rows = batch.rows.iter().map(|&i| &readings[i]);
+        self.current()
+            .write_rows(batch.table, rows, ingested_at)
+            .await
     }
 
     /// A new session and new prepared statements; the old session ends once the writes

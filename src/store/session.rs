@@ -19,7 +19,7 @@ use cdrs_tokio::consistency::Consistency;
 use cdrs_tokio::frame::Envelope;
 use cdrs_tokio::load_balancing::node_distance_evaluator::TopologyAwareNodeDistanceEvaluator;
 use cdrs_tokio::load_balancing::TopologyAwareLoadBalancingStrategy;
-use cdrs_tokio::query::{PreparedQuery, QueryValues};
+use cdrs_tokio::query::{PreparedQuery, QueryBatch, QueryValues};
 use cdrs_tokio::statement::{StatementParams, StatementParamsBuilder};
 use cdrs_tokio::transport::{TransportRustls, TransportTcp};
 
@@ -96,6 +96,16 @@ impl CassandraSession {
         params: &StatementParams,
     ) -> cdrs_tokio::error::Result<Envelope> {
         on_each!(self, s => s.exec_with_params(prepared, params).await)
+    }
+
+    /// Runs a batch; `params` carry its consistency level, as for
+    /// [`Self::exec_with_params`].
+    pub async fn batch_with_params(
+        &self,
+        batch: QueryBatch,
+        params: &StatementParams,
+    ) -> cdrs_tokio::error::Result<Envelope> {
+        on_each!(self, s => s.batch_with_params(batch, params).await)
     }
 
     /// The datacenters of the nodes the driver knows, sorted, without repeats.

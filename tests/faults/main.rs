@@ -7,8 +7,11 @@
 mod fake_owm;
 #[path = "../integration/harness.rs"]
 mod harness;
+#[path = "../integration/scrape.rs"]
+mod scrape;
 #[path = "../integration/util.rs"]
 mod util;
 
 mod consume;
 mod pipeline;
+mod readiness;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use meteo::kafka::consumer::{self, ConsumerOptions, Record, Summary, Verdict};
+use meteo::kafka::consumer::{self, ConsumerOptions, RecordView, Summary};
 use meteo::model::Reading;
 use meteo::shutdown::{Shutdown, Trigger};
 use meteo::store::readings;
@@ -354,7 +354,8 @@ fn a_missing_topic_or_keyspace_says_to_run_migrate() {
 fn loop_options(group: &str, until_idle: Option<Duration>) -> ConsumerOptions {
     ConsumerOptions {
         group: group.to_string(),
-        concurrency: 64,
+        max_in_flight: 64,
+        max_groups: 2,
         max_messages: None,
         until_idle,
         drain_timeout: Duration::from_secs(1),
@@ -370,12 +371,12 @@ async fn uncommitted(topic: &str, group: &str) -> u64 {
         loop_options(group, Some(Duration::from_secs(3))),
     );
     tokio::spawn(async move {
-        let handler = |_: Record| async { Verdict::Stored };
         consumer::run(
             &settings,
             &options,
             || false,
-            handler,
+            |_: &RecordView<'_>| Ok(()),
+            |_: Vec<()>| async {},
             std::future::pending(),
         )
         .await
@@ -386,29 +387,33 @@ async fn uncommitted(topic: &str, group: &str) -> u64 {
     .consumed
 }
 
-/// Runs the consumer loop on `topic` in `group` with `handler` until `stop` comes, which it
-/// triggers once every one of `count` records was handed to the handler; what the run did.
+/// Runs the consumer loop on `topic` in `group` until `stop` comes, which it triggers once
+/// every one of `count` records was fetched; records whose value starts with `poison` are
+/// rejected, the rest stored by `store`, which gets each group's offsets. What the run did.
 async fn run_until_all_fetched<F>(
     topic: &str,
     group: &str,
     count: usize,
     (trigger, stop): (Trigger, Shutdown),
-    handler: impl Fn(Record) -> F + Send + 'static,
+    store: impl Fn(Vec<i64>) -> F + Send + Sync + 'static,
 ) -> Summary
 where
-    F: std::future::Future<Output = Verdict> + Send + 'static,
+    F: std::future::Future<Output = ()> + Send + 'static,
 {
     let fetched = Arc::new(AtomicUsize::new(0));
-    let counting = {
+    let decode = {
         let fetched = fetched.clone();
-        move |record: Record| {
+        move |record: &RecordView<'_>| {
             fetched.fetch_add(1, Ordering::SeqCst);
-            handler(record)
+            match record.value {
+                Some(v) if v.starts_with(b"poison") => Err("poison".to_string()),
+                _ => Ok(record.offset),
+            }
         }
     };
     let (settings, options) = (kafka_settings(topic), loop_options(group, None));
     let running = tokio::spawn(async move {
-        consumer::run(&settings, &options, || false, counting, stop.wait()).await
+        consumer::run(&settings, &options, || false, decode, store, stop.wait()).await
     });
     eventually(Duration::from_secs(60), "every record fetched", || {
         let fetched = fetched.load(Ordering::SeqCst);
@@ -439,24 +444,20 @@ async fn records_in_flight_at_a_stop_are_settled_by_the_drain_and_committed() {
     produce(&topic, &records).await;
     let group = unique("g");
 
-    // Every record is still in flight when the stop comes and finishes a moment after it:
+    // Every group is still being stored when the stop comes and finishes a moment after it:
     // the loop has stopped by then, so only the drain can settle them.
     let (trigger, stop) = Shutdown::manual();
-    let handler = {
+    let store = {
         let stop = stop.clone();
-        move |record: Record| {
+        move |_: Vec<i64>| {
             let stop = stop.clone();
             async move {
                 stop.wait().await;
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                match record.value.as_deref() {
-                    Some(v) if v.starts_with(b"poison") => Verdict::Rejected("poison".into()),
-                    _ => Verdict::Stored,
-                }
             }
         }
     };
-    let summary = run_until_all_fetched(&topic, &group, 9, (trigger, stop), handler).await;
+    let summary = run_until_all_fetched(&topic, &group, 9, (trigger, stop), store).await;
     assert_eq!(
         summary,
         Summary {
@@ -480,22 +481,30 @@ async fn a_record_that_never_finishes_holds_back_its_partitions_offset() {
     produce(&topic, &records).await;
     let group = unique("g");
 
-    // Offset 3 never finishes; every other record is stored at once.
-    let handler = |record: Record| async move {
-        if record.offset == 3 {
-            std::future::pending::<()>().await;
+    // The group holding offset 3 never finishes; every other group is stored at once.
+    let stuck_from = Arc::new(AtomicUsize::new(usize::MAX));
+    let store = {
+        let stuck_from = stuck_from.clone();
+        move |offsets: Vec<i64>| {
+            let stuck_from = stuck_from.clone();
+            async move {
+                if offsets.contains(&3) {
+                    stuck_from.store(offsets[0] as usize, Ordering::SeqCst);
+                    std::future::pending::<()>().await;
+                }
+            }
         }
-        Verdict::Stored
     };
-    let summary = run_until_all_fetched(&topic, &group, 10, Shutdown::manual(), handler).await;
-    assert_eq!(
-        summary,
-        Summary {
-            consumed: 10,
-            stored: 9,
-            dead_lettered: 0
-        }
+    let summary = run_until_all_fetched(&topic, &group, 10, Shutdown::manual(), store).await;
+    // The stuck group starts at or before 3 and holds every record of it.
+    let stuck_from = stuck_from.load(Ordering::SeqCst) as u64;
+    assert!(stuck_from <= 3, "{stuck_from}");
+    assert_eq!(summary.consumed, 10);
+    assert_eq!(summary.dead_lettered, 0);
+    assert!(
+        summary.stored <= 9 && summary.stored >= stuck_from,
+        "{summary:?}"
     );
-    // Stored offsets stop below 3: the next run reads 3 to 9 again.
-    assert_eq!(uncommitted(&topic, &group).await, 7);
+    // Stored offsets stop below the stuck group: the next run reads it and what follows.
+    assert_eq!(uncommitted(&topic, &group).await, 10 - stuck_from);
 }

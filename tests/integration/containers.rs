@@ -22,6 +22,11 @@ const ENV_OUTSIDE_CLAP: &[&str] = &["RUST_LOG"];
 const LONG_RUNNING: &[&str] = &["producer", "consumer"];
 const MIN_STOP_GRACE: Duration = Duration::from_secs(35);
 const STATEFUL: &[&str] = &["kafka", "cassandra"];
+/// The services of the `monitoring` profile: official images, pinned.
+const MONITORING: &[(&str, &str)] = &[
+    ("prometheus", "prom/prometheus"),
+    ("grafana", "grafana/grafana"),
+];
 
 fn read(name: &str) -> String {
     let path = repo().join(name);
@@ -461,6 +466,48 @@ fn compose_problems(compose: &Compose, cli: &clap::Command) -> Vec<String> {
         }
     }
 
+    // Long-running services serve /readyz, and their health check asks it, on the port served.
+    if cli.find_subcommand("probe").is_none() {
+        problems.push("`meteo probe` does not exist: the health checks cannot ask /readyz".into());
+    }
+    for name in LONG_RUNNING {
+        let Some(service) = services.get(*name) else {
+            continue;
+        };
+        let Some(port) = metrics_port(service) else {
+            problems.push(format!(
+                "{name}: serves no /readyz (METEO_METRICS_ADDR is not HOST:PORT)"
+            ));
+            continue;
+        };
+        let expected = ["CMD", "meteo", "probe"]
+            .map(String::from)
+            .into_iter()
+            .chain([format!("http://127.0.0.1:{port}/readyz")])
+            .collect::<Vec<_>>();
+        if service.healthcheck.as_ref() != Some(&expected) {
+            problems.push(format!(
+                "{name}: its healthcheck is not {expected:?}, the /readyz it serves"
+            ));
+        }
+    }
+    for (name, image) in MONITORING {
+        let Some(service) = services.get(*name) else {
+            problems.push(format!("no service `{name}` (the monitoring profile)"));
+            continue;
+        };
+        if service.profiles != ["monitoring"] {
+            problems.push(format!("{name}: not under the `monitoring` profile alone"));
+        }
+        let tag = service
+            .image
+            .as_deref()
+            .and_then(|i| i.strip_prefix(&format!("{image}:")));
+        if tag.is_none_or(|t| t.is_empty() || t == "latest") {
+            problems.push(format!("{name}: image is not {image} with a pinned tag"));
+        }
+    }
+
     // The addresses the meteo services use are the ones the services offer.
     let advertised = services
         .get("kafka")
@@ -488,6 +535,12 @@ fn compose_problems(compose: &Compose, cli: &clap::Command) -> Vec<String> {
         }
     }
     problems
+}
+
+/// The port of a service's METEO_METRICS_ADDR.
+fn metrics_port(service: &Service) -> Option<u16> {
+    let addr = service.environment.get("METEO_METRICS_ADDR")?;
+    addr.rsplit_once(':')?.1.parse().ok()
 }
 
 #[test]
@@ -605,10 +658,76 @@ services:
             "cassandra: volume `cassandra-data` is not declared",
             "dash: not under a profile",
             "dash: needs tty",
+            "producer: serves no /readyz",
+            "consumer: serves no /readyz",
+            "no service `prometheus`",
+            "no service `grafana`",
         ],
     );
     assert!(parse_compose("services: [unclosed").is_err());
     assert!(parse_compose("name: x").is_err());
+}
+
+#[test]
+fn the_monitoring_profile_scrapes_what_the_services_serve_and_names_real_metrics() {
+    let compose = parse_compose(&read("docker-compose.yml")).unwrap();
+    let config = YamlLoader::load_from_str(&read("monitoring/prometheus.yml")).unwrap();
+    let mut scraped = BTreeSet::new();
+    for job in config[0]["scrape_configs"].as_vec().unwrap() {
+        for sd in job["dns_sd_configs"].as_vec().unwrap() {
+            let port = sd["port"].as_i64().unwrap();
+            for name in strings(&sd["names"]) {
+                let service = compose
+                    .services
+                    .get(&name)
+                    .unwrap_or_else(|| panic!("{name} is scraped but not a service"));
+                assert_eq!(metrics_port(service).map(i64::from), Some(port), "{name}");
+                scraped.insert(name);
+            }
+        }
+    }
+    let long_running: BTreeSet<String> = LONG_RUNNING.iter().map(|s| s.to_string()).collect();
+    assert_eq!(scraped, long_running);
+    // What the Prometheus and Grafana containers mount exists here.
+    for (name, _) in MONITORING {
+        for volume in &compose.services[*name].volumes {
+            if let Some(path) = volume.strip_prefix("./") {
+                let path = path.split(':').next().unwrap();
+                assert!(repo().join(path).exists(), "{name} mounts {path}: missing");
+            }
+        }
+    }
+    // Every meteo_* metric the dashboard and the alerts query is one meteo exports.
+    let exported: String = [meteo::metrics::Role::Produce, meteo::metrics::Role::Consume]
+        .map(|role| {
+            let metrics = meteo::metrics::Metrics::new(role, "t");
+            // Families show once they have a child.
+            metrics.api_calls.get_or_create(&[("result", "new")]).inc();
+            metrics
+                .budget_remaining
+                .get_or_create(&[("window", "month")])
+                .set(1);
+            metrics.encode(false).unwrap()
+        })
+        .concat();
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&read("monitoring/grafana/dashboards/meteo.json")).unwrap();
+    let queried = format!("{dashboard}{}", read("monitoring/alerts.yml"));
+    let mut names = BTreeSet::new();
+    for (at, _) in queried.match_indices("meteo_") {
+        let name: String = queried[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        names.insert(name);
+    }
+    assert!(names.len() >= 8, "{names:?}");
+    for name in names {
+        assert!(
+            exported.contains(&name),
+            "{name} is queried but not exported"
+        );
+    }
 }
 
 #[test]

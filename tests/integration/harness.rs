@@ -102,6 +102,8 @@ pub struct Pipeline {
     consumer: Option<Background>,
     pub ended: Vec<Ended>,
     started: Instant,
+    /// The ports the producer and the consumer serve their metrics on, when they do.
+    metrics_ports: Option<(u16, u16)>,
 }
 
 impl Pipeline {
@@ -143,6 +145,7 @@ impl Pipeline {
             consumer: None,
             ended: Vec::new(),
             started: Instant::now(),
+            metrics_ports: None,
         }
     }
 
@@ -159,13 +162,20 @@ impl Pipeline {
             .args(["--api-timeout", &timeout])
             .arg("--cities")
             .arg(&self.list);
+        if let Some((port, _)) = self.metrics_ports {
+            cmd.args(["--metrics-addr", &format!("127.0.0.1:{port}")]);
+        }
         self.producer = Some(Background::start(cmd));
     }
 
     /// Starts `meteo consume` in the pipeline's group.
     pub fn start_consumer(&mut self) {
         assert!(self.consumer.is_none(), "the consumer already runs");
-        self.consumer = Some(Background::start(self.consumer_command()));
+        let mut cmd = self.consumer_command();
+        if let Some((_, port)) = self.metrics_ports {
+            cmd.args(["--metrics-addr", &format!("127.0.0.1:{port}")]);
+        }
+        self.consumer = Some(Background::start(cmd));
     }
 
     /// The `meteo consume` command of the pipeline's group (more members start from it).
@@ -174,6 +184,12 @@ impl Pipeline {
         cmd.args(["--keyspace", &self.keyspace, "--topic", &self.topic])
             .args(["consume", "--group", &self.group, "--stats-interval", "5s"]);
         cmd
+    }
+
+    /// The processes started from now on serve /metrics, /healthz and /readyz on these ports
+    /// of 127.0.0.1.
+    pub fn serve_metrics(&mut self, producer: u16, consumer: u16) {
+        self.metrics_ports = Some((producer, consumer));
     }
 
     /// SIGTERM: the producer finishes its calls, flushes and exits 0.

@@ -4,6 +4,7 @@
 
 mod fake_owm;
 mod harness;
+mod scrape;
 mod util;
 
 mod cities;
@@ -13,6 +14,7 @@ mod dash;
 mod e2e;
 mod hostile;
 mod kafka_roundtrip;
+mod metrics;
 mod migrate;
 mod produce;
 mod produce_loop;

@@ -3,6 +3,7 @@
 
 use chrono::{Duration, Utc};
 use meteo::model::Reading;
+use meteo::store::grouped::{self, Table};
 use meteo::store::readings::{self, ReadingWriter};
 
 use crate::util::{drop_keyspace, migrated, session};
@@ -166,4 +167,84 @@ async fn the_local_datacenter_must_be_one_the_cluster_has() {
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// `n` readings of each of `cities` cities, ten minutes apart from yesterday's midnight UTC,
+/// oldest first (n <= 144: one UTC day).
+fn day_of_readings(cities: &[i64], n: i64) -> Vec<Reading> {
+    let midnight = (Utc::now() - Duration::days(1))
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    let mut out = Vec::new();
+    for &city in cities {
+        for k in 0..n {
+            let mut r = paris();
+            r.city_id = city;
+            r.observed_at = midnight + Duration::minutes(10 * k);
+            r.temperature = k as f64;
+            out.push(r);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_of_latest_rows_keeps_each_citys_newest_whatever_the_order() {
+    let (keyspace, _) = migrated(&[]);
+    let session = session(Some(&keyspace)).await;
+    let writer = ReadingWriter::prepare(session.clone()).await.unwrap();
+    let all = day_of_readings(&[1, 2, 3], 6);
+    let newest: Vec<Reading> = [5, 11, 17].iter().map(|&i| all[i].clone()).collect();
+    // One batch in an order where the newest comes first for city 1, last for city 2 and in
+    // the middle for city 3; then an older batch after it.
+    let order = [5, 0, 3, 1, 2, 4, 6, 7, 8, 9, 10, 11, 12, 13, 17, 14, 15, 16];
+    let rows: Vec<&Reading> = order.iter().map(|&i| &all[i]).collect();
+    writer
+        .write_rows(Table::Latest, rows.into_iter(), Utc::now())
+        .await
+        .unwrap();
+    let older: Vec<&Reading> = [0, 6, 12].iter().map(|&i| &all[i]).collect();
+    writer
+        .write_rows(Table::Latest, older.into_iter(), Utc::now())
+        .await
+        .unwrap();
+
+    let mut latest = readings::latest(&session, "FR").await.unwrap();
+    latest.sort_by_key(|r| r.city_id);
+    assert_eq!(latest, newest, "an older row of a batch won in latest");
+    drop_keyspace(&keyspace).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_row_of_a_batch_of_one_readings_partition_is_stored() {
+    let (keyspace, _) = migrated(&[]);
+    let session = session(Some(&keyspace)).await;
+    let writer = ReadingWriter::prepare(session.clone()).await.unwrap();
+    let day = day_of_readings(&[7], 40);
+    // The plan's batches of that partition, as the consumer writes them.
+    let batches = grouped::plan(&day, grouped::CAPS);
+    let history: Vec<_> = batches
+        .iter()
+        .filter(|b| b.table == Table::Readings)
+        .collect();
+    assert!(history.len() > 1, "40 rows take more than one batch");
+    assert!(history.iter().all(|b| b.rows.len() > 1), "{history:?}");
+    for batch in &batches {
+        let rows = batch.rows.iter().map(|&i| &day[i]);
+        writer
+            .write_rows(batch.table, rows, Utc::now())
+            .await
+            .unwrap();
+    }
+
+    let mut stored = readings::readings_on(&session, 7, day[0].day())
+        .await
+        .unwrap();
+    stored.reverse();
+    assert_eq!(stored, day, "oldest first once reversed");
+    let latest = readings::latest(&session, "FR").await.unwrap();
+    assert_eq!(latest, vec![day[39].clone()]);
+    drop_keyspace(&keyspace).await;
 }

@@ -1,9 +1,12 @@
-//! The at-least-once consumer loop: every record to the caller's handler, rejected ones to the
-//! dead-letter topic, offsets stored once settled. Knows nothing of Cassandra.
+//! The at-least-once consumer loop: every record decoded in place, stored in groups by the
+//! caller, rejected ones sent to the dead-letter topic, offsets stored once settled. Knows
+//! nothing of Cassandra.
 
 mod dead_letters;
 mod group;
+mod observe;
 mod progress;
+mod storing;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -21,9 +24,33 @@ use super::reports::KafkaContext;
 use crate::settings::KafkaSettings;
 use dead_letters::DeadLetters;
 use group::GroupConsumer;
-use progress::{ErrorBurst, PartitionProgress, Stats};
+use progress::{ErrorBurst, PartitionProgress, Stats, Ticket};
+use storing::{Groups, Stored};
 
-/// A Kafka record copied out of the client's buffer at once, so it can cross tasks.
+/// A Kafka record as the client holds it: decoded in place, copied only when rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+}
+
+impl<'a> RecordView<'a> {
+    fn of(message: &'a impl Message) -> Self {
+        Self {
+            topic: message.topic(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key(),
+            value: message.payload(),
+        }
+    }
+}
+
+/// A Kafka record copied out of the client's buffer, so it can cross tasks: a rejected one on
+/// its way to the dead-letter topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub topic: String,
@@ -34,32 +61,26 @@ pub struct Record {
 }
 
 impl Record {
-    fn copied(message: &impl Message) -> Self {
+    fn copied(view: &RecordView<'_>) -> Self {
         Self {
-            topic: message.topic().to_string(),
-            partition: message.partition(),
-            offset: message.offset(),
-            key: message.key().map(<[u8]>::to_vec),
-            value: message.payload().map(<[u8]>::to_vec),
+            topic: view.topic.to_string(),
+            partition: view.partition,
+            offset: view.offset,
+            key: view.key.map(<[u8]>::to_vec),
+            value: view.value.map(<[u8]>::to_vec),
         }
     }
 }
 
-/// What the handler did with a record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// Durably stored.
-    Stored,
-    /// Not valid; the reason goes into the dead-letter header `meteo.error`.
-    Rejected(String),
-}
-
-/// What a run does: its group, how many records at once, and when it ends.
+/// What a run does: its group, how much at once, and when it ends.
 #[derive(Debug, Clone)]
 pub struct ConsumerOptions {
     pub group: String,
-    /// Records handled at once.
-    pub concurrency: usize,
+    /// Records fetched and not yet settled, at most: what may wait to be stored.
+    pub max_in_flight: usize,
+    /// Groups of records being stored at once. Records that arrive while every group is busy
+    /// wait, and go together as the next group as soon as one finishes.
+    pub max_groups: usize,
     /// End after this many records are settled (stored or dead-lettered).
     pub max_messages: Option<u64>,
     /// End when no record arrived for this long and nothing is in flight (time without
@@ -87,48 +108,57 @@ impl Summary {
     }
 }
 
-/// Runs the consumer until `shutdown` resolves or a run limit is reached; `handler` makes
-/// each record durable or rejects it.
+/// Runs the consumer until `shutdown` resolves or a run limit is reached. `decode` turns each
+/// record, still in Kafka's buffer, into an item, or rejects it with a reason (it goes to the
+/// dead-letter topic); `store` makes a group of items durable, and returns once all are.
 ///
+/// - Groups: a record is stored at once when fewer than `max_groups` groups are being
+///   stored; otherwise it waits, and everything waiting goes as one group when a group
+///   finishes. Nothing waits for a group to fill: under a light load every record is a group.
 /// - Offsets: `enable.auto.offset.store=false`; the loop stores the contiguous low-water mark
-///   per partition (records are handled concurrently and finish out of order), and
-///   librdkafka's auto-commit sends what was stored every second, on revocation and at close.
-/// - Backpressure: while `sink_down()` says the handler's sink is down, the assigned
-///   partitions are paused and the loop keeps polling, so the group keeps this member; they
-///   resume when the sink answers again.
-/// - Shutdown: stop fetching, let in-flight records finish (bounded), commit, leave the group.
-pub async fn run<H, F>(
+///   per partition (groups finish out of order), and librdkafka's auto-commit sends what was
+///   stored every second, on revocation and at close.
+/// - Backpressure: while `sink_down()` says the store is down, the assigned partitions are
+///   paused and the loop keeps polling, so the group keeps this member; they resume when the
+///   store answers again.
+/// - Shutdown: stop fetching, let what was fetched finish (bounded), commit, leave the group.
+pub async fn run<T, D, S, F>(
     settings: &KafkaSettings,
     options: &ConsumerOptions,
     sink_down: impl Fn() -> bool,
-    handler: H,
+    decode: D,
+    store: S,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<Summary>
 where
-    H: Fn(Record) -> F,
-    F: Future<Output = Verdict> + Send + 'static,
+    T: Send + 'static,
+    D: Fn(&RecordView<'_>) -> Result<T, String>,
+    S: Fn(Vec<T>) -> F,
+    F: Future<Output = ()> + Send + 'static,
 {
     // One outage report for the consumer and the dead-letter producer.
     let reports = KafkaContext::default();
     let consumer = group::subscribe(settings, &options.group, reports.clone())?;
     let mut ledger = Ledger {
         consumer: consumer.clone(),
+        topic: settings.topic.clone(),
         dead_letters: DeadLetters::new(settings, reports.clone())?,
         sending: JoinSet::new(),
         partitions: HashMap::new(),
         summary: Summary::default(),
         stats: Stats::new(options.stats_every),
     };
-    let mut in_flight: JoinSet<(Record, Outcome)> = JoinSet::new();
+    let mut groups = Groups::new(options.max_groups);
     let mut last_record_at = Instant::now();
     let mut paused = false;
     let mut kafka_errors = ErrorBurst::default();
+    let mut observer = observe::Observer::new(&consumer, &settings.topic);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
 
     let reason = loop {
-        let busy = in_flight.len() + ledger.sending.len();
+        let busy = groups.records() + ledger.sending.len();
         let limit_reached = options
             .max_messages
             .is_some_and(|max| ledger.summary.settled() >= max);
@@ -140,23 +170,25 @@ where
                 break "the topic was idle";
             }
         }
-        let may_fetch = busy < options.concurrency
+        let may_fetch = busy < options.max_in_flight
             && options
                 .max_messages
                 .is_none_or(|max| ledger.summary.consumed < max);
         tokio::select! {
             _ = &mut shutdown => break "asked to stop",
-            Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
-                let (record, outcome) = done.context("a record handler panicked")?;
-                ledger.settle(record, outcome);
+            Some(done) = groups.storing.join_next(), if !groups.storing.is_empty() => {
+                let stored = done.context("a store task panicked")?;
+                ledger.stored(&stored);
+                groups.finished(&stored);
+                groups.start_waiting(&store);
             }
             Some(done) = ledger.sending.join_next(), if !ledger.sending.is_empty() => {
-                let record = done.context("a dead-letter task panicked")?;
-                ledger.settle(record, Outcome::DeadLettered);
+                let ticket = done.context("a dead-letter task panicked")?;
+                ledger.dead_lettered(ticket);
             }
             message = consumer.recv(), if may_fetch || paused => {
-                let record = match message {
-                    Ok(message) => Record::copied(&message),
+                let message = match message {
+                    Ok(message) => message,
                     Err(err) => {
                         // Broker outages surface here; librdkafka reconnects by itself. The
                         // errors queue up (one per failed connection attempt) and are read
@@ -171,16 +203,15 @@ where
                     }
                 };
                 last_record_at = Instant::now();
-                ledger.fetched(&record);
-                let work = handler(record.clone());
-                in_flight.spawn(async move {
-                    let start = Instant::now();
-                    let outcome = match work.await {
-                        Verdict::Stored => Outcome::Stored(start.elapsed()),
-                        Verdict::Rejected(reason) => Outcome::Rejected(reason),
-                    };
-                    (record, outcome)
-                });
+                let record = RecordView::of(&message);
+                let ticket = ledger.fetched(&record);
+                match decode(&record) {
+                    Ok(item) => {
+                        groups.waiting(ticket, item);
+                        groups.start_waiting(&store);
+                    }
+                    Err(reason) => ledger.reject(ticket, &record, reason),
+                }
             }
             _ = tick.tick() => {
                 // Idle time counts only while this member holds partitions (a dead member
@@ -190,15 +221,19 @@ where
                 }
                 paused = group::follow_sink(&consumer, paused, sink_down());
                 ledger.report_if_due(&settings.topic);
+                observer.tick();
             }
         }
     };
     tracing::info!(reason, "consumer stopping");
 
     // What does not finish in time is not committed and is read again by the next run.
-    if tokio::time::timeout(options.drain_timeout, drain(&mut in_flight, &mut ledger))
-        .await
-        .is_err()
+    if tokio::time::timeout(
+        options.drain_timeout,
+        drain(&mut groups, &store, &mut ledger),
+    )
+    .await
+    .is_err()
     {
         tracing::warn!(
             "in-flight records did not finish within {:?}; they will be read again",
@@ -210,93 +245,106 @@ where
     Ok(ledger.summary)
 }
 
-/// Lets the records in flight finish, then the dead letters on their way, settling each.
-async fn drain(in_flight: &mut JoinSet<(Record, Outcome)>, ledger: &mut Ledger) {
-    while let Some(done) = in_flight.join_next().await {
-        if let Ok((record, outcome)) = done {
-            ledger.settle(record, outcome);
+/// Stores what is still waiting, lets the groups being stored finish, then the dead letters on
+/// their way, settling each.
+async fn drain<T, F: Future<Output = ()> + Send + 'static>(
+    groups: &mut Groups<T>,
+    store: &impl Fn(Vec<T>) -> F,
+    ledger: &mut Ledger,
+) {
+    groups.start_anyway(store);
+    while let Some(done) = groups.storing.join_next().await {
+        if let Ok(stored) = done {
+            ledger.stored(&stored);
         }
     }
     while let Some(done) = ledger.sending.join_next().await {
-        if let Ok(record) = done {
-            ledger.settle(record, Outcome::DeadLettered);
+        if let Ok(ticket) = done {
+            ledger.dead_lettered(ticket);
         }
     }
-}
-
-/// Where a record stands once its handler is done.
-#[derive(Debug)]
-enum Outcome {
-    /// The handler made it durable, this long after it was fetched.
-    Stored(Duration),
-    /// The handler rejected it for this reason; it goes to the dead-letter topic.
-    Rejected(String),
-    /// The dead-letter topic acknowledged it.
-    DeadLettered,
 }
 
 /// What became of the records fetched: the counts, each partition's offsets, and the dead
 /// letters on their way.
 struct Ledger {
     consumer: Arc<GroupConsumer>,
+    /// The topic read (one per consumer).
+    topic: String,
     dead_letters: DeadLetters,
     /// Dead letters not yet acknowledged.
-    sending: JoinSet<Record>,
+    sending: JoinSet<Ticket>,
     partitions: HashMap<i32, PartitionProgress>,
     summary: Summary,
     stats: Stats,
 }
 
 impl Ledger {
-    fn fetched(&mut self, record: &Record) {
+    fn fetched(&mut self, record: &RecordView<'_>) -> Ticket {
         self.summary.consumed += 1;
-        self.partitions
-            .entry(record.partition)
-            .or_default()
-            .started(record.offset);
+        let progress = self.partitions.entry(record.partition).or_default();
+        Ticket {
+            partition: record.partition,
+            seq: progress.started(record.offset),
+        }
     }
 
-    /// Settles a record whose handler is done, in the loop and in the drain alike. A stored
-    /// or dead-lettered record is counted and its partition's low-water mark stored when it
-    /// moved; a rejected one is sent to the dead-letter topic, and settled again once that
-    /// acknowledges it.
-    fn settle(&mut self, record: Record, outcome: Outcome) {
-        match outcome {
-            Outcome::Stored(took) => {
-                self.summary.stored += 1;
-                self.stats.stored_in(took);
-            }
-            Outcome::Rejected(reason) => {
-                tracing::warn!(
-                    partition = record.partition,
-                    offset = record.offset,
-                    %reason,
-                    "record rejected; sending it to the dead-letter topic"
-                );
-                let dead_letters = self.dead_letters.clone();
-                self.sending.spawn(async move {
-                    dead_letters.send_until_acknowledged(&record, &reason).await;
-                    record
-                });
-                return;
-            }
-            Outcome::DeadLettered => self.summary.dead_lettered += 1,
+    /// Sends a rejected record to the dead-letter topic; settled once that acknowledges it.
+    fn reject(&mut self, ticket: Ticket, record: &RecordView<'_>, reason: String) {
+        tracing::warn!(
+            partition = record.partition,
+            offset = record.offset,
+            %reason,
+            "record rejected; sending it to the dead-letter topic"
+        );
+        let dead_letters = self.dead_letters.clone();
+        let record = Record::copied(record);
+        self.sending.spawn(async move {
+            dead_letters.send_until_acknowledged(&record, &reason).await;
+            ticket
+        });
+    }
+
+    fn dead_lettered(&mut self, ticket: Ticket) {
+        self.summary.dead_lettered += 1;
+        crate::metrics::record_dead_lettered();
+        if let Some(mark) = self.finished(ticket) {
+            self.store_offset(ticket.partition, mark);
         }
-        let Some(mark) = self
-            .partitions
-            .entry(record.partition)
-            .or_default()
-            .finished(record.offset)
-        else {
-            return;
-        };
-        // librdkafka commits mark + 1, the next record to read. Storing fails for a partition
-        // no longer assigned; its next owner reads the rest again, which is harmless.
-        if let Err(err) = self
-            .consumer
-            .store_offset(&record.topic, record.partition, mark)
-        {
-            tracing::debug!(%err, partition = record.partition, "offset not stored");
+    }
+
+    /// Settles a group whose records are durable: counted, and each partition's low-water
+    /// mark stored once when it moved.
+    fn stored(&mut self, stored: &Stored) {
+        self.summary.stored += stored.tickets.len() as u64;
+        self.stats.stored_in(stored.took, stored.tickets.len());
+        crate::metrics::record_stored(stored.tickets.len(), stored.took);
+        // The partitions of a group are few: the last mark of each, in order of appearance.
+        let mut marks: Vec<(i32, i64)> = Vec::new();
+        for &ticket in &stored.tickets {
+            if let Some(mark) = self.finished(ticket) {
+                match marks.iter_mut().find(|(p, _)| *p == ticket.partition) {
+                    Some(entry) => entry.1 = mark,
+                    None => marks.push((ticket.partition, mark)),
+                }
+            }
+        }
+        for (partition, mark) in marks {
+            self.store_offset(partition, mark);
+        }
+    }
+
+    fn finished(&mut self, ticket: Ticket) -> Option<i64> {
+        self.partitions
+            .get_mut(&ticket.partition)
+            .and_then(|p| p.finished(ticket.seq))
+    }
+
+    /// librdkafka commits mark + 1, the next record to read. Storing fails for a partition no
+    /// longer assigned; its next owner reads the rest again, which is harmless.
+    fn store_offset(&self, partition: i32, mark: i64) {
+        if let Err(err) = self.consumer.store_offset(&self.topic, partition, mark) {
+            tracing::debug!(%err, partition, "offset not stored");
         }
     }
 

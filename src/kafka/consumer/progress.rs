@@ -1,35 +1,54 @@
 //! How far the consumer got: each partition's offset low-water mark, the periodic progress
 //! line, and Kafka fetch errors logged once per burst.
 
-use std::collections::BTreeSet;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::Summary;
 use crate::latency::Latencies;
 
-/// Offsets of one partition: which records are in flight, and how far everything is done.
+/// A fetched record's place in its partition's [`PartitionProgress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Ticket {
+    pub(super) partition: i32,
+    /// The record's number among those its partition fetched in this run.
+    pub(super) seq: u64,
+}
+
+/// Offsets of one partition: the records not yet done, in fetch order, and how far everything
+/// is done. O(1) per record: a record is found by its sequence number, and the done ones leave
+/// from the front.
 #[derive(Debug, Default, Clone)]
 pub(super) struct PartitionProgress {
-    in_flight: BTreeSet<i64>,
-    highest_done: Option<i64>,
+    /// From the oldest record not yet done: each offset, and whether it is done.
+    window: VecDeque<(i64, bool)>,
+    /// The sequence number of the window's front.
+    front_seq: u64,
     stored: Option<i64>,
 }
 
 impl PartitionProgress {
-    pub(super) fn started(&mut self, offset: i64) {
-        self.in_flight.insert(offset);
+    /// A record was fetched; its sequence number, for [`Self::finished`].
+    pub(super) fn started(&mut self, offset: i64) -> u64 {
+        self.window.push_back((offset, false));
+        self.front_seq + self.window.len() as u64 - 1
     }
 
-    /// Marks `offset` done; returns the offset to store when the low-water mark moved: the
-    /// highest offset below which (and at which) every record seen is done.
-    pub(super) fn finished(&mut self, offset: i64) -> Option<i64> {
-        self.in_flight.remove(&offset);
-        self.highest_done = Some(self.highest_done.map_or(offset, |h| h.max(offset)));
-        let mark = match self.in_flight.first() {
-            Some(&lowest_in_flight) => lowest_in_flight - 1,
-            None => self.highest_done?,
-        };
-        if self.stored.is_none_or(|s| mark > s) && mark >= 0 {
+    /// Marks record `seq` done; returns the offset to store when the low-water mark moved: the
+    /// highest offset at and below which every record fetched before it is done.
+    pub(super) fn finished(&mut self, seq: u64) -> Option<i64> {
+        let at = usize::try_from(seq.checked_sub(self.front_seq)?).ok()?;
+        self.window.get_mut(at)?.1 = true;
+        let mut highest: Option<i64> = None;
+        while let Some(&(offset, true)) = self.window.front() {
+            self.window.pop_front();
+            self.front_seq += 1;
+            highest = Some(highest.map_or(offset, |h| h.max(offset)));
+        }
+        // A partition given back and assigned again may deliver offsets again, lower ones
+        // included: the mark never moves backwards.
+        let mark = highest?;
+        if self.stored.is_none_or(|s| mark > s) {
             self.stored = Some(mark);
             Some(mark)
         } else {
@@ -78,9 +97,11 @@ impl Stats {
         }
     }
 
-    /// How long a record took from its fetch to being stored.
-    pub(super) fn stored_in(&mut self, took: Duration) {
-        self.latencies.push(took);
+    /// How long a group of `records` took to be stored.
+    pub(super) fn stored_in(&mut self, took: Duration, records: usize) {
+        for _ in 0..records {
+            self.latencies.push(took);
+        }
     }
 
     pub(super) fn due(&self) -> bool {
@@ -126,41 +147,66 @@ impl Report {
 mod tests {
     use super::*;
 
-    /// A partition whose records at `offsets` are all in flight.
-    fn in_flight(offsets: impl IntoIterator<Item = i64>) -> PartitionProgress {
+    /// A partition whose records at `offsets` are all in flight; their sequence numbers.
+    fn in_flight(offsets: impl IntoIterator<Item = i64>) -> (PartitionProgress, Vec<u64>) {
         let mut p = PartitionProgress::default();
-        for offset in offsets {
-            p.started(offset);
-        }
-        p
+        let seqs = offsets.into_iter().map(|o| p.started(o)).collect();
+        (p, seqs)
     }
 
     #[test]
     fn the_low_water_mark_waits_for_the_oldest_record_in_flight() {
-        let mut p = in_flight(10..15);
-        assert_eq!(p.finished(12), Some(9), "10 and 11 are still in flight");
-        assert_eq!(p.finished(11), None);
-        assert_eq!(p.finished(10), Some(12));
-        assert_eq!(p.finished(14), None, "13 is still in flight");
-        assert_eq!(p.finished(13), Some(14));
+        let (mut p, s) = in_flight(10..15);
+        assert_eq!(p.finished(s[2]), None, "10 and 11 are still in flight");
+        assert_eq!(p.finished(s[1]), None);
+        assert_eq!(p.finished(s[0]), Some(12));
+        assert_eq!(p.finished(s[4]), None, "13 is still in flight");
+        assert_eq!(p.finished(s[3]), Some(14));
     }
 
     #[test]
-    fn the_first_record_of_a_partition_stores_nothing_below_it() {
-        let mut p = in_flight([0, 1]);
-        assert_eq!(p.finished(1), None, "mark would be -1");
-        assert_eq!(p.finished(0), Some(1));
+    fn the_first_record_of_a_partition_must_finish_before_anything_is_stored() {
+        let (mut p, s) = in_flight([0, 1]);
+        assert_eq!(p.finished(s[1]), None);
+        assert_eq!(p.finished(s[0]), Some(1));
+    }
+
+    #[test]
+    fn gaps_in_offsets_do_not_hold_the_mark_back() {
+        // Offsets 11 and 12 are transaction markers or compacted away: never delivered.
+        let (mut p, s) = in_flight([10, 13]);
+        assert_eq!(p.finished(s[0]), Some(10));
+        assert_eq!(p.finished(s[1]), Some(13));
     }
 
     #[test]
     fn the_mark_never_moves_backwards_after_a_re_delivery() {
-        let mut p = in_flight([5]);
-        assert_eq!(p.finished(5), Some(5));
+        let (mut p, s) = in_flight([5]);
+        assert_eq!(p.finished(s[0]), Some(5));
         // The partition comes back after a rebalance and 3 is delivered again.
-        p.started(3);
-        assert_eq!(p.finished(3), None);
-        p.started(6);
-        assert_eq!(p.finished(6), Some(6));
+        let three = p.started(3);
+        assert_eq!(p.finished(three), None);
+        let six = p.started(6);
+        assert_eq!(p.finished(six), Some(6));
+    }
+
+    #[test]
+    fn a_record_finished_twice_or_unknown_changes_nothing() {
+        let (mut p, s) = in_flight([7, 8]);
+        assert_eq!(p.finished(s[0]), Some(7));
+        assert_eq!(p.finished(s[0]), None, "already done and gone");
+        assert_eq!(p.finished(99), None, "never started");
+        assert_eq!(p.finished(s[1]), Some(8));
+    }
+
+    #[test]
+    fn the_window_keeps_only_records_not_yet_done() {
+        let mut p = PartitionProgress::default();
+        for offset in 0..100_000 {
+            let seq = p.started(offset);
+            assert_eq!(p.finished(seq), Some(offset));
+        }
+        assert!(p.window.is_empty());
     }
 
     #[test]
