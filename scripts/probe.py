@@ -3,6 +3,8 @@
 
     probe.py kafka HOST:PORT        a Metadata request (v4); prints the brokers and cluster id
     probe.py cql HOST:PORT          SELECT release_version FROM system.local; prints the version
+    probe.py cql-ring HOST:PORT     the node's bootstrap state and peers; prints "ring of N",
+                                    fails unless the node has joined (bootstrapped COMPLETED)
     probe.py cql-run HOST:PORT      runs the CQL statements of stdin (one a line; blank lines
                                     and lines starting with -- are skipped)
 
@@ -277,9 +279,8 @@ def cql_query(sock, stream, text):
     return body
 
 
-def probe_cql(addr):
-    with cql_connect(addr) as sock:
-        body = cql_query(sock, 3, "SELECT release_version FROM system.local")
+def cql_rows(body):
+    """The rows of a RESULT body, each a list of column values as bytes (None when null)."""
     r = Reader(body)
     if r.take(">i") != 2:  # Rows
         raise ValueError("QUERY did not return rows")
@@ -292,11 +293,38 @@ def probe_cql(addr):
         if not flags & 0x0001:
             r.string(), r.string()
         r.string()  # column name
-        r.take(">H")  # type id (varchar: no further option)
-    if r.take(">i") < 1:
+        if r.take(">H") not in (0x0D, 0x10):  # varchar, inet: no further option
+            raise ValueError("the probe reads varchar and inet columns only")
+    rows = []
+    for _ in range(r.take(">i")):
+        row = []
+        for _ in range(columns):
+            n = r.take(">i")
+            row.append(None if n < 0 else r.raw(n))
+        rows.append(row)
+    return rows
+
+
+def probe_cql(addr):
+    with cql_connect(addr) as sock:
+        rows = cql_rows(cql_query(sock, 3, "SELECT release_version FROM system.local"))
+    if not rows:
         raise ValueError("system.local is empty")
-    n = r.take(">i")
-    return "Cassandra " + r.data[r.pos : r.pos + n].decode()
+    return "Cassandra " + rows[0][0].decode()
+
+
+def probe_ring(addr):
+    """This node's own view: its bootstrap state and how many peers it knows. Asked of each
+    node on its own address, since system.local and system.peers describe the node asked."""
+    with cql_connect(addr) as sock:
+        local = cql_rows(cql_query(sock, 3, "SELECT release_version, bootstrapped FROM system.local"))
+        peers = cql_rows(cql_query(sock, 4, "SELECT peer FROM system.peers"))
+    if not local:
+        raise ValueError("system.local is empty")
+    version, state = (v.decode() if v else "" for v in local[0])
+    if state != "COMPLETED":
+        raise ValueError(f"bootstrap state {state or 'unknown'}")
+    return f"Cassandra {version}; ring of {len(peers) + 1}"
 
 
 def run_cql(addr, lines):
@@ -312,8 +340,8 @@ def run_cql(addr, lines):
 
 
 def main(argv):
-    if len(argv) != 3 or argv[1] not in ("kafka", "cql", "cql-run"):
-        print("usage: probe.py kafka|cql|cql-run HOST:PORT", file=sys.stderr)
+    if len(argv) != 3 or argv[1] not in ("kafka", "cql", "cql-ring", "cql-run"):
+        print("usage: probe.py kafka|cql|cql-ring|cql-run HOST:PORT", file=sys.stderr)
         return 2
     kind, addr = argv[1], argv[2]
     try:
@@ -321,6 +349,8 @@ def main(argv):
             print(probe_kafka(addr))
         elif kind == "cql":
             print(probe_cql(addr))
+        elif kind == "cql-ring":
+            print(probe_ring(addr))
         else:
             print(run_cql(addr, sys.stdin.read().splitlines()))
         return 0

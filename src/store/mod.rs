@@ -9,12 +9,15 @@ pub mod readings;
 pub mod reconnecting;
 
 mod handshake;
+mod schema;
 mod session;
 mod tls;
 
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
+use cdrs_tokio::frame::message_response::ResponseBody;
+use cdrs_tokio::frame::message_result::ResResultBody;
 use cdrs_tokio::frame::Envelope;
 use cdrs_tokio::query::QueryValues;
 use cdrs_tokio::types::rows::Row;
@@ -109,9 +112,18 @@ pub async fn query(session: &CassandraSession, cql: &str) -> anyhow::Result<Enve
     with_timeout(REQUEST_TIMEOUT, "a query", session.query(cql)).await
 }
 
-/// Runs one schema statement (longer time limit: it waits for schema agreement).
+/// Runs one schema statement (longer time limit: it waits for schema agreement), then waits
+/// until the nodes agree on the new schema.
 pub async fn ddl(session: &CassandraSession, cql: &str) -> anyhow::Result<Envelope> {
-    with_timeout(DDL_TIMEOUT, "a schema change", session.query(cql)).await
+    let envelope = with_timeout(DDL_TIMEOUT, "a schema change", session.query(cql)).await?;
+    // A statement that changed nothing (IF NOT EXISTS, and it existed) answers Void.
+    if matches!(
+        envelope.response_body(),
+        Ok(ResponseBody::Result(ResResultBody::SchemaChange(_)))
+    ) {
+        schema::wait_for_agreement(session).await?;
+    }
+    Ok(envelope)
 }
 
 /// Runs one statement with bound values.

@@ -109,6 +109,11 @@ pub struct Pipeline {
 impl Pipeline {
     /// The fake API serving `n` cities, a migrated keyspace and topic; nothing runs yet.
     pub fn new(n: usize) -> Pipeline {
+        Pipeline::migrated_with(n, &[])
+    }
+
+    /// [`Pipeline::new`], with these options to `meteo migrate` (replication on a cluster).
+    pub fn migrated_with(n: usize, migrate: &[&str]) -> Pipeline {
         let fake = FakeOwm::start(DtModel::Cadence {
             period: CADENCE,
             jitter: 1,
@@ -125,7 +130,7 @@ impl Pipeline {
             .collect();
         let list = temp_dir("e2e").join("cities.json");
         std::fs::write(&list, serde_json::to_vec_pretty(&entries).unwrap()).unwrap();
-        let (keyspace, topic) = migrated(&[]);
+        let (keyspace, topic) = migrated(migrate);
         Pipeline {
             fake,
             keyspace,
@@ -166,13 +171,19 @@ impl Pipeline {
     /// Starts `meteo consume` in the pipeline's group.
     pub fn start_consumer(&mut self) {
         assert!(self.consumer.is_none(), "the consumer already runs");
-        let mut cmd = meteo();
-        cmd.args(["--keyspace", &self.keyspace, "--topic", &self.topic])
-            .args(["consume", "--group", &self.group, "--stats-interval", "5s"]);
+        let mut cmd = self.consumer_command();
         if let Some((_, port)) = self.metrics_ports {
             cmd.args(["--metrics-addr", &format!("127.0.0.1:{port}")]);
         }
         self.consumer = Some(Background::start(cmd));
+    }
+
+    /// The `meteo consume` command of the pipeline's group (more members start from it).
+    pub fn consumer_command(&self) -> std::process::Command {
+        let mut cmd = meteo();
+        cmd.args(["--keyspace", &self.keyspace, "--topic", &self.topic])
+            .args(["consume", "--group", &self.group, "--stats-interval", "5s"]);
+        cmd
     }
 
     /// The processes started from now on serve /metrics, /healthz and /readyz on these ports
