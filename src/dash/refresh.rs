@@ -137,6 +137,9 @@ pub struct CassandraSource {
     known_country: String,
 }
 
+/// A read that failed within this long met a refusal or a closed connection, not silence.
+const QUICK_FAILURE: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl CassandraSource {
     pub fn new(settings: CassandraSettings) -> Self {
         Self {
@@ -175,18 +178,35 @@ impl CassandraSource {
         Ok(session)
     }
 
-    /// Runs `read` on the session; on failure drops the session so the next call reconnects.
+    /// Runs `read` on the session. A read that fails at once (a node that died under it) runs
+    /// once more on a new session (a read changes nothing): a new session starts from the
+    /// contact points that accept a connection, so a node of several that died is left out,
+    /// whatever the old session's view of the cluster. A read that failed slowly (silence) is
+    /// not tried again, so the screen says DOWN without waiting twice. A failure drops the
+    /// session, so the next call reconnects.
     async fn with_session<T, F, Fut>(&mut self, read: F) -> anyhow::Result<T>
     where
-        F: FnOnce(Arc<CassandraSession>) -> Fut,
+        F: Fn(Arc<CassandraSession>) -> Fut,
         Fut: Future<Output = anyhow::Result<T>>,
     {
         let session = self.session().await?;
+        let started = tokio::time::Instant::now();
         let result = read(session).await;
-        if result.is_err() {
+        if result.is_ok() {
+            return result;
+        }
+        self.session = None;
+        if started.elapsed() > QUICK_FAILURE {
+            return result;
+        }
+        let Ok(session) = self.session().await else {
+            return result;
+        };
+        let again = read(session).await;
+        if again.is_err() {
             self.session = None;
         }
-        result
+        again
     }
 }
 
@@ -213,8 +233,9 @@ impl Source for CassandraSource {
             return Ok(Latest::All(found));
         }
         let bounds = readings::slice_bounds(self.known.keys().copied(), readings::LATEST_SLICES);
+        let bounds = &bounds;
         let versions = self
-            .with_session(|s| async move { readings::latest_versions(&s, country, &bounds).await })
+            .with_session(|s| async move { readings::latest_versions(&s, country, bounds).await })
             .await?;
         let stale: Vec<i64> = versions
             .iter()
@@ -227,8 +248,9 @@ impl Source for CassandraSource {
             .collect();
         let mut changed = Vec::new();
         if !stale.is_empty() {
+            let stale = &stale;
             changed = self
-                .with_session(|s| async move { readings::latest_of(&s, country, &stale).await })
+                .with_session(|s| async move { readings::latest_of(&s, country, stale).await })
                 .await?;
             for reading in &changed {
                 self.known.insert(reading.city_id, reading.clone());
