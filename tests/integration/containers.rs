@@ -3,7 +3,8 @@
 //! definition (`Cli::command()`), so it cannot name a subcommand or a variable meteo does not
 //! read. Each checker returns its problems as sentences; the `*_catches_*` tests feed it a
 //! deliberately bad file, so a checker that stopped checking would fail too.
-//! Touches no service.
+//! The same checks run on `docker-compose.cluster.yml`, where each stateful service is three
+//! nodes (`kafka1`..`kafka3`). Touches no service.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command as Process;
@@ -21,6 +22,7 @@ const ENV_OUTSIDE_CLAP: &[&str] = &["RUST_LOG"];
 /// calls in flight 5 s and unacknowledged readings 30 s more.
 const LONG_RUNNING: &[&str] = &["producer", "consumer"];
 const MIN_STOP_GRACE: Duration = Duration::from_secs(35);
+/// The stateful services: one node named as the kind (`kafka`), or several numbered (`kafka1`).
 const STATEFUL: &[&str] = &["kafka", "cassandra"];
 /// The services of the `monitoring` profile: official images, pinned.
 const MONITORING: &[(&str, &str)] = &[
@@ -286,18 +288,17 @@ fn compose_problems(compose: &Compose, cli: &clap::Command) -> Vec<String> {
             .map(String::as_str)
     };
 
-    for name in [
-        "kafka",
-        "cassandra",
-        "migrate",
-        "producer",
-        "consumer",
-        "dash",
-    ] {
+    for name in ["migrate", "producer", "consumer", "dash"] {
         if !services.contains_key(name) {
             problems.push(format!("no service `{name}`"));
         }
     }
+    for kind in STATEFUL {
+        if nodes(compose, kind).is_empty() {
+            problems.push(format!("no service `{kind}` (nor `{kind}1`, `{kind}2`...)"));
+        }
+    }
+    problems.extend(port_clashes(compose));
 
     for (name, service) in services {
         match service.restart.as_deref() {
@@ -359,7 +360,7 @@ fn compose_problems(compose: &Compose, cli: &clap::Command) -> Vec<String> {
     }
 
     // The order: kafka and cassandra healthy -> migrate completed -> producer and consumer.
-    for on in STATEFUL {
+    for on in STATEFUL.iter().flat_map(|kind| nodes(compose, kind)) {
         if condition("migrate", on) != Some("service_healthy") {
             problems.push(format!(
                 "migrate: does not wait for {on} to be service_healthy"
@@ -411,10 +412,19 @@ fn compose_problems(compose: &Compose, cli: &clap::Command) -> Vec<String> {
     }
 
     // Stateful services keep their data in named volumes declared at the top level.
-    for name in STATEFUL {
-        let Some(service) = services.get(*name) else {
-            continue;
-        };
+    for name in STATEFUL.iter().flat_map(|kind| nodes(compose, kind)) {
+        let service = &services[name];
+        if !pinned(service.image.as_deref()) {
+            problems.push(format!(
+                "{name}: image {:?} is not pinned to a version",
+                service.image
+            ));
+        }
+        if service.healthcheck.is_none() {
+            problems.push(format!(
+                "{name}: no healthcheck, so nothing can wait for it"
+            ));
+        }
         let named: Vec<&str> = service
             .volumes
             .iter()
@@ -491,8 +501,16 @@ fn compose_problems(compose: &Compose, cli: &clap::Command) -> Vec<String> {
             ));
         }
     }
+    problems.extend(address_problems(compose));
+    problems
+}
+
+/// What the `monitoring` profile needs: Prometheus and Grafana, official images, pinned.
+/// Only docker-compose.yml has it; the cluster file runs the pipeline alone.
+fn monitoring_problems(compose: &Compose) -> Vec<String> {
+    let mut problems = Vec::new();
     for (name, image) in MONITORING {
-        let Some(service) = services.get(*name) else {
+        let Some(service) = compose.services.get(*name) else {
             problems.push(format!("no service `{name}` (the monitoring profile)"));
             continue;
         };
@@ -507,30 +525,126 @@ fn compose_problems(compose: &Compose, cli: &clap::Command) -> Vec<String> {
             problems.push(format!("{name}: image is not {image} with a pinned tag"));
         }
     }
+    problems
+}
 
-    // The addresses the meteo services use are the ones the services offer.
-    let advertised = services
-        .get("kafka")
-        .and_then(|k| k.environment.get("KAFKA_ADVERTISED_LISTENERS"))
-        .cloned()
-        .unwrap_or_default();
+/// The addresses the meteo services use are the ones the services offer, and they name every
+/// node, so a client still starts with any one of them down.
+fn address_problems(compose: &Compose) -> Vec<String> {
+    let mut problems = Vec::new();
+    let services = &compose.services;
+    let kafka_nodes = nodes(compose, "kafka");
+    let cassandra_nodes = nodes(compose, "cassandra");
+    let advertised: Vec<&str> = kafka_nodes
+        .iter()
+        .filter_map(|k| services[*k].environment.get("KAFKA_ADVERTISED_LISTENERS"))
+        .flat_map(|listeners| listeners.split(','))
+        .collect();
     for (name, service) in services.iter().filter(|(_, s)| is_meteo(s)) {
         if let Some(brokers) = service.environment.get("KAFKA_BROKERS") {
             for broker in brokers.split(',') {
-                if !advertised.contains(&format!("://{broker}")) {
+                if !advertised
+                    .iter()
+                    .any(|l| l.ends_with(&format!("://{broker}")))
+                {
                     problems.push(format!(
                         "{name}: KAFKA_BROKERS {broker} is not a listener kafka advertises"
                     ));
                 }
             }
+            for node in &kafka_nodes {
+                if !brokers
+                    .split(',')
+                    .any(|b| b.split(':').next() == Some(node))
+                {
+                    problems.push(format!("{name}: KAFKA_BROKERS does not name {node}"));
+                }
+            }
         }
-        if let Some(nodes) = service.environment.get("CASSANDRA_NODES") {
-            for node in nodes.split(',') {
-                if node.split(':').next() != Some("cassandra") {
+        if let Some(contacts) = service.environment.get("CASSANDRA_NODES") {
+            for node in contacts.split(',') {
+                let host = node.split(':').next().unwrap_or(node);
+                if !cassandra_nodes.contains(&host) {
                     problems.push(format!(
-                        "{name}: CASSANDRA_NODES {node} is not the cassandra service"
+                        "{name}: CASSANDRA_NODES {node} is not a cassandra service"
                     ));
                 }
+            }
+            for node in &cassandra_nodes {
+                if !contacts
+                    .split(',')
+                    .any(|c| c.split(':').next() == Some(node))
+                {
+                    problems.push(format!("{name}: CASSANDRA_NODES does not name {node}"));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// The nodes of a stateful kind: the service named `kind`, or those named `kind` and a number.
+fn nodes<'a>(compose: &'a Compose, kind: &str) -> Vec<&'a str> {
+    compose
+        .services
+        .keys()
+        .map(String::as_str)
+        .filter(|name| {
+            name.strip_prefix(kind)
+                .is_some_and(|n| n.is_empty() || n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect()
+}
+
+/// An image with a tag that names a version: not bare, not `latest`.
+fn pinned(image: Option<&str>) -> bool {
+    image
+        .and_then(|i| i.rsplit_once(':'))
+        .is_some_and(|(_, tag)| !tag.is_empty() && tag != "latest" && !tag.contains('/'))
+}
+
+/// `${NAME:-default}` and `${NAME-default}` replaced by their defaults, as compose does when
+/// NAME is unset; `${NAME}` left as it is.
+fn with_defaults(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        let Some(end) = rest[at..].find('}') else {
+            break;
+        };
+        let inner = &rest[at + 2..at + end];
+        match inner.split_once(":-").or_else(|| inner.split_once('-')) {
+            Some((_, default)) => out.push_str(default),
+            None => out.push_str(&rest[at..=at + end]),
+        }
+        rest = &rest[at + end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Two services publishing the same host port on the same address (or one on all of them):
+/// the second would not start. Ports read with their defaults.
+fn port_clashes(compose: &Compose) -> Vec<String> {
+    let mut published: Vec<(&str, String, String)> = Vec::new();
+    for (name, service) in &compose.services {
+        for port in &service.ports {
+            let port = with_defaults(port);
+            let host = port.rsplit_once(':').map_or("", |(host, _)| host);
+            let (address, number) = host.rsplit_once(':').unwrap_or(("0.0.0.0", host));
+            published.push((name, address.to_string(), number.to_string()));
+        }
+    }
+    let mut problems = Vec::new();
+    for (i, (a, a_address, a_port)) in published.iter().enumerate() {
+        for (b, b_address, b_port) in &published[i + 1..] {
+            let overlap =
+                a_address == b_address || [a_address, b_address].contains(&&"0.0.0.0".to_string());
+            if !a_port.is_empty() && a_port == b_port && overlap {
+                problems.push(format!(
+                    "{a} and {b} both publish port {a_port} on the host"
+                ));
             }
         }
     }
@@ -550,6 +664,7 @@ fn the_compose_file_parses_and_passes_every_check() {
         "docker-compose.yml",
         &compose_problems(&compose, &Cli::command()),
     );
+    assert_no_problems("docker-compose.yml", &monitoring_problems(&compose));
     // Parsed for real: the merge keys gave every meteo service the shared settings.
     for name in ["migrate", "producer", "consumer", "dash"] {
         let service = &compose.services[name];
@@ -562,9 +677,144 @@ fn the_compose_file_parses_and_passes_every_check() {
 }
 
 #[test]
+fn the_cluster_compose_file_passes_the_same_checks_with_three_nodes_of_each() {
+    let compose = parse_compose(&read("docker-compose.cluster.yml")).unwrap();
+    assert_no_problems(
+        "docker-compose.cluster.yml",
+        &compose_problems(&compose, &Cli::command()),
+    );
+    assert_eq!(nodes(&compose, "kafka"), ["kafka1", "kafka2", "kafka3"]);
+    assert_eq!(
+        nodes(&compose, "cassandra"),
+        ["cassandra1", "cassandra2", "cassandra3"]
+    );
+    let env = |service: &str, var: &str| with_defaults(&compose.services[service].environment[var]);
+    for kafka in ["kafka1", "kafka2", "kafka3"] {
+        assert_eq!(
+            env(kafka, "KAFKA_CONTROLLER_QUORUM_VOTERS"),
+            "1@kafka1:9093,2@kafka2:9093,3@kafka3:9093"
+        );
+        assert_eq!(env(kafka, "KAFKA_NODE_ID"), &kafka[5..]);
+        assert_eq!(env(kafka, "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"), "3");
+        assert_eq!(env(kafka, "KAFKA_MIN_INSYNC_REPLICAS"), "2");
+    }
+    for cassandra in ["cassandra1", "cassandra2", "cassandra3"] {
+        assert_eq!(env(cassandra, "CASSANDRA_DC"), "dc1");
+        assert_eq!(env(cassandra, "CASSANDRA_SEEDS"), "cassandra1");
+        assert_eq!(
+            env(cassandra, "CASSANDRA_ENDPOINT_SNITCH"),
+            "GossipingPropertyFileSnitch"
+        );
+    }
+    // Two nodes bootstrapping at once are refused: each waits for the one before it.
+    assert_eq!(
+        compose.services["cassandra3"].depends_on["cassandra2"],
+        "service_healthy"
+    );
+    assert_eq!(
+        compose.services["migrate"].command,
+        [
+            "migrate",
+            "--replication",
+            "{'class': 'NetworkTopologyStrategy', 'dc1': 3}",
+            "--topic-replication-factor",
+            "3"
+        ]
+    );
+    assert_eq!(env("consumer", "METEO_CONSISTENCY"), "LOCAL_QUORUM");
+    for name in ["migrate", "producer", "consumer", "dash"] {
+        assert_eq!(env(name, "METEO_CASSANDRA_DC"), "dc1", "{name}");
+    }
+}
+
+#[test]
+fn the_compose_checker_catches_a_bad_cluster() {
+    let bad = r#"
+services:
+  kafka1:
+    image: apache/kafka
+    restart: unless-stopped
+    environment:
+      KAFKA_ADVERTISED_LISTENERS: PLAINTEXT://kafka1:9092
+    ports: ["127.0.0.1:${KAFKA1_HOST_PORT:-9092}:29092"]
+    volumes: [kafka1-data:/var/lib/kafka/data]
+    healthcheck: {test: ["CMD", "true"]}
+  kafka2:
+    image: apache/kafka:latest
+    restart: unless-stopped
+    environment:
+      KAFKA_ADVERTISED_LISTENERS: PLAINTEXT://kafka2:9092
+    ports: ["${KAFKA2_HOST_PORT:-9092}:29092"]
+    volumes: [kafka2-data:/var/lib/kafka/data]
+  cassandra1:
+    image: cassandra:5.0.8
+    restart: unless-stopped
+    volumes: [cassandra1-data:/var/lib/cassandra]
+    healthcheck: {test: ["CMD", "true"]}
+  cassandra2:
+    image: cassandra:5.0.8
+    restart: unless-stopped
+    volumes: [cassandra2-data:/var/lib/cassandra]
+    healthcheck: {test: ["CMD", "true"]}
+  migrate:
+    image: meteo:local
+    command: [migrate]
+    restart: "no"
+    environment:
+      KAFKA_BROKERS: kafka1:9092,kafka3:9092
+      CASSANDRA_NODES: cassandra1:9042
+    depends_on:
+      kafka1: {condition: service_healthy}
+      cassandra1: {condition: service_healthy}
+      cassandra2: {condition: service_healthy}
+volumes:
+  kafka1-data:
+  kafka2-data:
+  cassandra1-data:
+  cassandra2-data:
+"#;
+    let compose = parse_compose(bad).unwrap();
+    assert_reports(
+        &compose_problems(&compose, &Cli::command()),
+        &[
+            "kafka1: image Some(\"apache/kafka\") is not pinned",
+            "kafka2: image Some(\"apache/kafka:latest\") is not pinned",
+            "kafka2: no healthcheck",
+            "migrate: does not wait for kafka2 to be service_healthy",
+            "kafka1 and kafka2 both publish port 9092 on the host",
+            "migrate: KAFKA_BROKERS kafka3:9092 is not a listener kafka advertises",
+            "migrate: KAFKA_BROKERS does not name kafka2",
+            "migrate: CASSANDRA_NODES does not name cassandra2",
+        ],
+    );
+    let none = parse_compose("services:\n  migrate: {image: meteo:local}\n").unwrap();
+    assert_reports(
+        &compose_problems(&none, &Cli::command()),
+        &["no service `kafka` (nor `kafka1`", "no service `cassandra`"],
+    );
+}
+
+#[test]
+fn compose_ports_are_read_with_their_defaults() {
+    assert_eq!(
+        with_defaults("127.0.0.1:${KAFKA_HOST_PORT:-9092}:29092"),
+        "127.0.0.1:9092:29092"
+    );
+    assert_eq!(with_defaults("${A-1}${B}"), "1${B}");
+    assert!(pinned(Some("cassandra:5.0.8")) && pinned(Some("localhost:5000/x:1")));
+    assert!(!pinned(Some("cassandra")) && !pinned(Some("localhost:5000/x")));
+}
+
+#[test]
 fn compose_images_run_the_versions_the_tests_run_against() {
-    let compose = parse_compose(&read("docker-compose.yml")).unwrap();
-    for (service, image, pom, property) in [
+    for file in ["docker-compose.yml", "docker-compose.cluster.yml"] {
+        compose_images_match_the_poms(file);
+    }
+}
+
+fn compose_images_match_the_poms(file: &str) {
+    let compose = parse_compose(&read(file)).unwrap();
+    for (kind, image, pom, property) in [
         (
             "kafka",
             "apache/kafka",
@@ -584,10 +834,13 @@ fn compose_images_run_the_versions_the_tests_run_against() {
             .nth(1)
             .and_then(|rest| rest.split('<').next())
             .unwrap_or_else(|| panic!("no <{property}> in the pom"));
-        assert_eq!(
-            compose.services[service].image.as_deref(),
-            Some(format!("{image}:{version}").as_str())
-        );
+        for node in nodes(&compose, kind) {
+            assert_eq!(
+                compose.services[node].image.as_deref(),
+                Some(format!("{image}:{version}").as_str()),
+                "{file}: {node}"
+            );
+        }
     }
 }
 
@@ -634,7 +887,8 @@ services:
         condition: service_healthy
 "#;
     let compose = parse_compose(bad).unwrap();
-    let problems = compose_problems(&compose, &Cli::command());
+    let mut problems = compose_problems(&compose, &Cli::command());
+    problems.extend(monitoring_problems(&compose));
     assert_reports(
         &problems,
         &[
