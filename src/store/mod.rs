@@ -115,7 +115,17 @@ pub async fn query(session: &CassandraSession, cql: &str) -> anyhow::Result<Enve
 /// Runs one schema statement (longer time limit: it waits for schema agreement), then waits
 /// until the nodes agree on the new schema.
 pub async fn ddl(session: &CassandraSession, cql: &str) -> anyhow::Result<Envelope> {
-    let envelope = with_timeout(DDL_TIMEOUT, "a schema change", session.query(cql)).await?;
+    let mut answer = with_timeout(DDL_TIMEOUT, "a schema change", session.query(cql)).await;
+    // A node that has not yet applied another client's schema change (a keyspace dropped just
+    // before) refuses with "Unknown CF <id>": once the nodes agree, the statement goes through.
+    if answer
+        .as_ref()
+        .is_err_and(|err| format!("{err:#}").contains("Unknown CF"))
+    {
+        schema::wait_for_agreement(session).await?;
+        answer = with_timeout(DDL_TIMEOUT, "a schema change", session.query(cql)).await;
+    }
+    let envelope = answer?;
     // A statement that changed nothing (IF NOT EXISTS, and it existed) answers Void.
     if matches!(
         envelope.response_body(),
