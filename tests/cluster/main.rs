@@ -40,23 +40,7 @@ pub const REPLICATED: [&str; 4] = [
     "3",
 ];
 
-/// Runs `scripts/services ARGS` with this process's settings; panics when it fails.
-pub fn services(args: &[&str]) -> String {
-    let out = std::process::Command::new(repo().join("scripts/services"))
-        .args(args)
-        .output()
-        .expect("running scripts/services");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "scripts/services {args:?} failed:\n{text}"
-    );
-    text
-}
+pub use crate::util::services;
 
 /// Fails at once, naming the fix, unless the services are the three-node cluster; then waits
 /// until every node of it answers (a run before may have left one starting).
@@ -117,20 +101,7 @@ pub fn blocking<T>(step: impl FnOnce() -> T) -> T {
 /// The offsets the group committed, summed over the topic's partitions: they move only once
 /// the readings before them are stored, and never wait on Cassandra to be read.
 pub fn committed(topic: &str, group: &str) -> i64 {
-    let settings = kafka_settings(topic);
-    let consumer: BaseConsumer = client_config(&settings)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let partitions = topic_partitions(&settings, Duration::from_secs(10)).unwrap()[topic];
-    let mut list = TopicPartitionList::new();
-    for p in 0..partitions {
-        list.add_partition(topic, p);
-    }
-    let committed = consumer
-        .committed_offsets(list, Duration::from_secs(10))
-        .unwrap();
+    let (_, _, committed) = crate::harness::committed_offsets(topic, group);
     committed
         .elements()
         .iter()

@@ -10,23 +10,7 @@ use crate::util::{
     session, unique, Background,
 };
 
-/// Runs `scripts/services ARGS` with this process's settings; panics when it fails.
-pub fn services(args: &[&str]) -> String {
-    let out = std::process::Command::new(repo().join("scripts/services"))
-        .args(args)
-        .output()
-        .expect("running scripts/services");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "scripts/services {args:?} failed:\n{text}"
-    );
-    text
-}
+pub use crate::util::services;
 
 /// Produces readings at about `per_second` in the background until stopped; counts them.
 struct Stream {

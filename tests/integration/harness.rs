@@ -598,9 +598,11 @@ pub fn topic_end(topic: &str) -> i64 {
         .sum()
 }
 
-pub fn group_lag(topic: &str, group: &str) -> Vec<(i32, i64)> {
+/// The offsets `group` committed on every partition of `topic`, the topic's partition count,
+/// and the consumer that asked (not subscribed: it only asks the coordinator, it does not
+/// join the group).
+pub fn committed_offsets(topic: &str, group: &str) -> (BaseConsumer, i32, TopicPartitionList) {
     let settings = kafka_settings(topic);
-    // Not subscribed: it only asks the coordinator, it does not join the group.
     let consumer: BaseConsumer = client_config(&settings)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
@@ -614,6 +616,11 @@ pub fn group_lag(topic: &str, group: &str) -> Vec<(i32, i64)> {
     let committed = consumer
         .committed_offsets(list, Duration::from_secs(10))
         .unwrap();
+    (consumer, partitions, committed)
+}
+
+pub fn group_lag(topic: &str, group: &str) -> Vec<(i32, i64)> {
+    let (consumer, partitions, committed) = committed_offsets(topic, group);
     (0..partitions)
         .map(|p| {
             let (low, high) = consumer

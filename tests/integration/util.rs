@@ -258,6 +258,24 @@ pub fn message(r: &meteo::model::Reading) -> KeyValue {
     )
 }
 
+/// Runs `scripts/services ARGS` with this process's settings; panics when it fails.
+pub fn services(args: &[&str]) -> String {
+    let out = std::process::Command::new(repo().join("scripts/services"))
+        .args(args)
+        .output()
+        .expect("running scripts/services");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "scripts/services {args:?} failed:\n{text}"
+    );
+    text
+}
+
 /// Rows in `readings` of `keyspace`.
 pub async fn count_readings(session: &CassandraSession) -> i64 {
     let rows = meteo::store::rows(
