@@ -590,10 +590,19 @@ pub fn topic_end(topic: &str) -> i64 {
     let partitions = topic_partitions(&settings, Duration::from_secs(10)).unwrap()[topic];
     (0..partitions)
         .map(|p| {
-            consumer
-                .fetch_watermarks(topic, p, Duration::from_secs(10))
-                .unwrap()
-                .1
+            // Just after a broker restart the leaders are still moving: ask again.
+            let mut tries = 0;
+            loop {
+                match consumer.fetch_watermarks(topic, p, Duration::from_secs(10)) {
+                    Ok((_, high)) => break high,
+                    Err(err) if tries < 50 => {
+                        tries += 1;
+                        eprintln!("end offset of {topic}/{p}: {err}; asking again");
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                    Err(err) => panic!("end offset of {topic}/{p}: {err}"),
+                }
+            }
         })
         .sum()
 }
