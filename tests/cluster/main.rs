@@ -19,12 +19,10 @@ mod kafka;
 
 use std::time::{Duration, Instant};
 
-use meteo::kafka::{client_config, topic_partitions};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::Offset;
 
 use crate::harness::Pipeline;
-use crate::util::{kafka_settings, repo};
+use crate::util::repo;
 
 /// Cities per run: a new observation about every 1/3 s (one per city every `CADENCE` s).
 pub const CITIES: usize = 12;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::util::{
-    count_readings, drop_keyspace, eventually, message, meteo, migrated, produce, reading, repo,
-    session, unique, Background,
+    count_readings, drop_keyspace, eventually, message, meteo, migrated, produce, reading, session,
+    unique, Background,
 };
 
 pub use crate::util::services;
