@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use crate::{
-    blocking, committed, committed_above, flowing, services, watch_progress, Restore, CITIES,
+    blocking, committed, committed_above, flowing, services, slowest_write, stored_during,
+    write_durations, Restore, CITIES,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -13,18 +14,19 @@ async fn one_cassandra_node_killed_mid_stream_pauses_nothing_and_loses_nothing()
     let mut pipeline = flowing().await;
     let _restore = Restore::new("cassandra", &["2"]);
     let before = blocking(|| services(&["pid", "cassandra", "2"]));
+    let durations = blocking(|| write_durations(&pipeline));
     blocking(|| services(&["kill", "cassandra", "2"]));
-    let (longest, moved) = watch_progress(&pipeline, Duration::from_secs(20)).await;
-    eprintln!(
-        "node 2 down: {moved} records stored in 20 s, longest pause {:.1} s",
-        longest.as_secs_f64()
-    );
+    let moved = stored_during(&pipeline, Duration::from_secs(20)).await;
+    // A pause would show as readings waiting: each one's time from fetch to stored is in the
+    // consumer's histogram (buckets doubling from 0.5 ms; 4.096 s is the last under 5 s).
+    let slowest = slowest_write(&durations, &blocking(|| write_durations(&pipeline)));
+    eprintln!("node 2 down: {moved} readings stored in 20 s, each within {slowest} s");
     assert!(
-        longest < Duration::from_secs(5),
-        "writes paused {longest:?} with one node of three down\n{}",
+        slowest <= 4.096,
+        "a reading took up to {slowest} s to be stored with one node of three down\n{}",
         pipeline.log("consumer")
     );
-    assert!(moved >= CITIES as i64, "only {moved} records stored");
+    assert!(moved >= CITIES as f64, "only {moved} readings stored");
     let restarted_at = Instant::now();
     blocking(|| services(&["up", "cassandra", "2"]));
     eprintln!(
@@ -59,8 +61,8 @@ async fn two_cassandra_nodes_killed_pause_the_consumer_once_and_it_resumes_when_
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let stuck = blocking(|| committed(&pipeline.topic, &pipeline.group));
-    let (_, moved) = watch_progress(&pipeline, Duration::from_secs(5)).await;
-    assert_eq!(moved, 0, "records stored without a quorum");
+    let moved = stored_during(&pipeline, Duration::from_secs(5)).await;
+    assert_eq!(moved, 0.0, "readings stored without a quorum");
     // Both back at once; `up` returns when each answers and sees the whole ring.
     blocking(|| services(&["up", "cassandra"]));
     let resumed = committed_above(&pipeline, stuck, Duration::from_secs(10)).await;

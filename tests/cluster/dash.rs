@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use meteo::dash::refresh::{self, CassandraSource, Update};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::util::{cassandra_settings, meteo, run};
+use crate::util::{cassandra_nodes, meteo, run};
 use crate::{blocking, flowing, services, Restore, CITIES};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -17,7 +17,7 @@ async fn the_dashboard_keeps_refreshing_with_a_cassandra_node_down() {
     let (update_tx, mut updates) = mpsc::unbounded_channel();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(refresh::run(
-        CassandraSource::new(cassandra_settings(&pipeline.keyspace)),
+        CassandraSource::new(dash_settings(&pipeline.keyspace)),
         "FR".into(),
         Duration::from_millis(500),
         request_rx,
@@ -26,6 +26,16 @@ async fn the_dashboard_keeps_refreshing_with_a_cassandra_node_down() {
             let _ = stopped.await;
         },
     ));
+    // The dashboard shows the cities before the node dies: this run is about a running
+    // dashboard, not one still making its first connection.
+    let first = tokio::time::timeout(Duration::from_secs(30), updates.recv())
+        .await
+        .expect("no first refresh within 30 s")
+        .expect("the refresh task ended");
+    assert!(
+        matches!(first, Update::Latest { result: Ok(_), .. }),
+        "the first refresh failed: {first:?}"
+    );
     // Node 1: the first contact point, where the driver first connects.
     let _restore = Restore::new("cassandra", &["1"]);
     blocking(|| services(&["kill", "cassandra", "1"]));
@@ -73,4 +83,24 @@ async fn the_dashboard_keeps_refreshing_with_a_cassandra_node_down() {
     blocking(|| services(&["up", "cassandra", "1"]));
     pipeline.finish().await;
     pipeline.drop_keyspace().await;
+}
+
+/// The Cassandra settings `meteo dash` runs with here: its reads at `LOCAL_ONE`, where a
+/// `LOCAL_QUORUM` read may wait for a dead node that the others do not yet see down.
+fn dash_settings(keyspace: &str) -> meteo::settings::CassandraSettings {
+    use clap::Parser;
+    let nodes = cassandra_nodes();
+    let cli = meteo::cli::Cli::try_parse_from([
+        "meteo",
+        "--cassandra",
+        &nodes,
+        "--keyspace",
+        keyspace,
+        "dash",
+    ])
+    .expect("the dashboard's settings of this environment");
+    let meteo::cli::Command::Dash(args) = cli.command else {
+        unreachable!("parsed as dash")
+    };
+    args.settings(&cli.global).cassandra
 }

@@ -9,6 +9,8 @@
 mod fake_owm;
 #[path = "../integration/harness.rs"]
 mod harness;
+#[path = "../integration/scrape.rs"]
+mod scrape;
 #[path = "../integration/util.rs"]
 mod util;
 
@@ -84,6 +86,9 @@ impl Drop for Restore {
 pub async fn flowing() -> Pipeline {
     blocking(whole_cluster);
     let mut pipeline = Pipeline::migrated_with(CITIES, &REPLICATED);
+    // The consumer's counters show a pause to within a sampling period, where the group's
+    // committed offsets move only once a second.
+    pipeline.serve_metrics(scrape::free_port(), scrape::free_port());
     pipeline.start_consumer();
     pipeline.start_producer();
     pipeline.wait_for_rows_above(CITIES as i64, FLOWING).await;
@@ -110,21 +115,60 @@ pub fn committed(topic: &str, group: &str) -> i64 {
         .sum()
 }
 
-/// Watches the group's committed offsets for `window`: the longest time they did not move,
-/// and how far they moved in all.
-pub async fn watch_progress(pipeline: &Pipeline, window: Duration) -> (Duration, i64) {
-    let first = blocking(|| committed(&pipeline.topic, &pipeline.group));
-    let (mut last, mut moved_at) = (first, Instant::now());
-    let (start, mut longest) = (Instant::now(), Duration::ZERO);
-    while start.elapsed() < window {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let now = blocking(|| committed(&pipeline.topic, &pipeline.group));
-        if now > last {
-            (last, moved_at) = (now, Instant::now());
-        }
-        longest = longest.max(moved_at.elapsed());
-    }
-    (longest, last - first)
+/// Readings the consumer has stored, from its /metrics; `None` while it does not answer.
+pub fn stored_readings(pipeline: &Pipeline) -> Option<f64> {
+    let port = pipeline.consumer_metrics_port()?;
+    let (_, _, text) = scrape::get(port, "/metrics", None)?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("meteo_consume_records_total{outcome=\"stored\"} "))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// The consumer's write-duration histogram (fetch to stored), from its /metrics: each bucket's
+/// upper bound (`+Inf` as infinity) and its cumulative count.
+pub fn write_durations(pipeline: &Pipeline) -> Vec<(f64, f64)> {
+    let port = pipeline
+        .consumer_metrics_port()
+        .expect("the consumer serves /metrics");
+    let (_, _, text) =
+        scrape::get(port, "/metrics", None).expect("the consumer's /metrics answers");
+    text.lines()
+        .filter_map(|line| line.strip_prefix("meteo_consume_write_duration_seconds_bucket{le=\""))
+        .filter_map(|rest| {
+            let (le, count) = rest.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, count.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The bound of the first bucket holding every reading written between two
+/// [`write_durations`]: the slowest write's duration, from above.
+pub fn slowest_write(before: &[(f64, f64)], after: &[(f64, f64)]) -> f64 {
+    let written = |buckets: &[(f64, f64)], le: f64| {
+        buckets
+            .iter()
+            .find(|(bound, _)| *bound == le)
+            .map_or(0.0, |(_, count)| *count)
+    };
+    let total = written(after, f64::INFINITY) - written(before, f64::INFINITY);
+    after
+        .iter()
+        .map(|(le, _)| *le)
+        .find(|&le| written(after, le) - written(before, le) >= total)
+        .unwrap_or(f64::INFINITY)
+}
+
+/// The readings the consumer stores over `window`, from its /metrics.
+pub async fn stored_during(pipeline: &Pipeline, window: Duration) -> f64 {
+    let read = || blocking(|| stored_readings(pipeline)).expect("the consumer's /metrics answers");
+    let first = read();
+    tokio::time::sleep(window).await;
+    read() - first
 }
 
 /// Waits until the group's committed offsets pass `above`; how long that took.
@@ -142,4 +186,14 @@ pub async fn committed_above(pipeline: &Pipeline, above: i64, limit: Duration) -
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[test]
+fn the_slowest_write_is_the_first_bucket_holding_every_new_reading() {
+    let before = [(0.1, 1.0), (1.0, 2.0), (4.0, 2.0), (f64::INFINITY, 2.0)];
+    let after = [(0.1, 1.0), (1.0, 4.0), (4.0, 5.0), (f64::INFINITY, 5.0)];
+    assert_eq!(slowest_write(&before, &after), 4.0);
+    let stuck = [(0.1, 1.0), (1.0, 4.0), (4.0, 5.0), (f64::INFINITY, 6.0)];
+    assert_eq!(slowest_write(&before, &stuck), f64::INFINITY);
+    assert_eq!(slowest_write(&before, &before), 0.1, "nothing written");
 }

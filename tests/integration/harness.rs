@@ -192,6 +192,11 @@ impl Pipeline {
         self.metrics_ports = Some((producer, consumer));
     }
 
+    /// The port the consumer serves /metrics on, when it does.
+    pub fn consumer_metrics_port(&self) -> Option<u16> {
+        self.metrics_ports.map(|(_, consumer)| consumer)
+    }
+
     /// SIGTERM: the producer finishes its calls, flushes and exits 0.
     pub fn stop_producer(&mut self) -> Ended {
         let process = self.producer.take().expect("the producer is not running");
