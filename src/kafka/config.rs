@@ -81,8 +81,11 @@ pub fn consumer_config(settings: &KafkaSettings, group: &str) -> ClientConfig {
         .set("heartbeat.interval.ms", "2000")
         .set("enable.partition.eof", "false")
         // librdkafka fetches ahead up to 64 MiB by default, most of the consumer's memory;
-        // 16 MiB still keeps the writers busy (benchmarked within noise).
-        .set("queued.max.messages.kbytes", "16384");
+        // 8 MiB (some 18,000 readings, more than the consumer keeps in flight) still keeps the
+        // writers busy, as long as a full queue is looked at again within 100 ms, not 1 s: at
+        // 30,000 readings/s it drains in well under a second (benchmarked within noise).
+        .set("queued.max.messages.kbytes", "8192")
+        .set("fetch.queue.backoff.ms", "100");
     overlay_base(config, settings)
 }
 
@@ -198,6 +201,7 @@ mod tests {
                 ("auto.offset.reset", "earliest"),
                 ("bootstrap.servers", "b:1"),
                 ("queued.max.messages.kbytes", "1024"),
+                ("fetch.queue.backoff.ms", "100"),
             ],
         );
     }

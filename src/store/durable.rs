@@ -117,7 +117,9 @@ impl<W: ReadingSink> DurableWriter<W> {
             let written = {
                 // Never closed: acquiring only waits for a request to finish.
                 let _permit = self.requests.acquire().await;
-                self.sink.write_batch(readings, &batch, ingested_at).await
+                // Boxed once it may run: unboxed, the driver's request state (kilobytes) would
+                // sit in every batch waiting for a permit, and a live group plans thousands.
+                Box::pin(self.sink.write_batch(readings, &batch, ingested_at)).await
             };
             match written {
                 Ok(()) => {
@@ -130,7 +132,8 @@ impl<W: ReadingSink> DurableWriter<W> {
                                 "Cassandra answers again; writing resumed"
                             );
                         }
-                        self.write_again_suspects().await;
+                        // Boxed as the write above: requests of their own.
+                        Box::pin(self.write_again_suspects()).await;
                     }
                     self.recent.written(readings, self.health.is_down());
                     return;
@@ -151,7 +154,8 @@ impl<W: ReadingSink> DurableWriter<W> {
                         ),
                         None => {}
                     }
-                    self.reconnect_if_due().await;
+                    // Boxed as the write above: a new session is a large future.
+                    Box::pin(self.reconnect_if_due()).await;
                     backoff.wait().await;
                 }
             }
@@ -446,6 +450,50 @@ mod tests {
             };
             async move { result }
         }
+    }
+
+    /// A sink whose requests hold a lot of state while they run, as the driver's do.
+    struct Bulky;
+
+    /// A request holding 16 KiB across an await.
+    async fn bulky_request() -> anyhow::Result<()> {
+        let state = [1u8; 16 * 1024];
+        tokio::task::yield_now().await;
+        anyhow::ensure!(state.iter().all(|&b| b == 1), "state lost");
+        Ok(())
+    }
+
+    impl ReadingSink for Bulky {
+        fn write_batch(
+            &self,
+            _readings: &[Reading],
+            _batch: &Batch,
+            _ingested_at: DateTime<Utc>,
+        ) -> impl Future<Output = anyhow::Result<()>> + Send {
+            bulky_request()
+        }
+
+        fn reconnect(&self) -> impl Future<Output = anyhow::Result<()>> + Send {
+            bulky_request()
+        }
+    }
+
+    #[test]
+    fn a_batch_waiting_for_its_turn_holds_none_of_the_state_of_a_request() {
+        // A live group plans thousands of batches at once, and only `max_requests` run: the
+        // state of a running request (and of a reconnection) is made only once it runs.
+        let writer = DurableWriter::new(Bulky, 8);
+        let readings: Arc<[Reading]> = vec![reading(1)].into();
+        let batch = Batch {
+            table: grouped::Table::Readings,
+            rows: vec![0],
+        };
+        let waiting = writer.write_batch_until_stored(&readings, batch, Utc::now());
+        let bytes = std::mem::size_of_val(&waiting);
+        assert!(
+            bytes < 1024,
+            "a batch waiting to be written takes {bytes} bytes"
+        );
     }
 
     #[tokio::test(start_paused = true)]
