@@ -222,14 +222,15 @@ async fn every_row_of_a_batch_of_one_readings_partition_is_stored() {
     let (keyspace, _) = migrated(&[]);
     let session = session(Some(&keyspace)).await;
     let writer = ReadingWriter::prepare(session.clone()).await.unwrap();
-    let day = day_of_readings(&[7], 40);
+    // 100 observations 10 minutes apart: one day, more rows than a batch takes.
+    let day = day_of_readings(&[7], 100);
     // The plan's batches of that partition, as the consumer writes them.
     let batches = grouped::plan(&day, grouped::CAPS);
     let history: Vec<_> = batches
         .iter()
         .filter(|b| b.table == Table::Readings)
         .collect();
-    assert!(history.len() > 1, "40 rows take more than one batch");
+    assert!(history.len() > 1, "100 rows take more than one batch");
     assert!(history.iter().all(|b| b.rows.len() > 1), "{history:?}");
     for batch in &batches {
         let rows = batch.rows.iter().map(|&i| &day[i]);
@@ -245,6 +246,6 @@ async fn every_row_of_a_batch_of_one_readings_partition_is_stored() {
     stored.reverse();
     assert_eq!(stored, day, "oldest first once reversed");
     let latest = readings::latest(&session, "FR").await.unwrap();
-    assert_eq!(latest, vec![day[39].clone()]);
+    assert_eq!(latest, vec![day[99].clone()]);
     drop_keyspace(&keyspace).await;
 }
