@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use meteo::dash::refresh::{self, CassandraSource, Update};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::util::{cassandra_nodes, meteo, run};
+use crate::util::{meteo, parsed, run};
 use crate::{blocking, flowing, services, Restore, CITIES};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -88,17 +88,7 @@ async fn the_dashboard_keeps_refreshing_with_a_cassandra_node_down() {
 /// The Cassandra settings `meteo dash` runs with here: its reads at `LOCAL_ONE`, where a
 /// `LOCAL_QUORUM` read may wait for a dead node that the others do not yet see down.
 fn dash_settings(keyspace: &str) -> meteo::settings::CassandraSettings {
-    use clap::Parser;
-    let nodes = cassandra_nodes();
-    let cli = meteo::cli::Cli::try_parse_from([
-        "meteo",
-        "--cassandra",
-        &nodes,
-        "--keyspace",
-        keyspace,
-        "dash",
-    ])
-    .expect("the dashboard's settings of this environment");
+    let cli = parsed(keyspace, "dash");
     let meteo::cli::Command::Dash(args) = cli.command else {
         unreachable!("parsed as dash")
     };

@@ -44,20 +44,25 @@ pub fn kafka_settings(topic: &str) -> KafkaSettings {
     }
 }
 
-/// The settings `meteo` itself would take from this environment (login, TLS) for `keyspace`.
-pub fn cassandra_settings(keyspace: &str) -> CassandraSettings {
+/// `meteo COMMAND` as it would be parsed in this environment (nodes, login, TLS) for
+/// `keyspace`.
+pub fn parsed(keyspace: &str, command: &str) -> meteo::cli::Cli {
     use clap::Parser;
     let nodes = cassandra_nodes();
-    let cli = meteo::cli::Cli::try_parse_from([
+    meteo::cli::Cli::try_parse_from([
         "meteo",
         "--cassandra",
         &nodes,
         "--keyspace",
         keyspace,
-        "migrate",
+        command,
     ])
-    .unwrap_or_else(|e| panic!("the Cassandra settings of this environment: {e}"));
-    cli.global.cassandra()
+    .unwrap_or_else(|e| panic!("the Cassandra settings of this environment: {e}"))
+}
+
+/// The settings `meteo` itself would take from this environment (login, TLS) for `keyspace`.
+pub fn cassandra_settings(keyspace: &str) -> CassandraSettings {
+    parsed(keyspace, "migrate").global.cassandra()
 }
 
 /// A session on `keyspace` (which must exist), failing the test when Cassandra is missing.
