@@ -32,8 +32,8 @@ pub struct Caps {
 }
 
 /// Cassandra checks its `batch_size_warn_threshold` (5 KiB) and `batch_size_fail_threshold`
-/// only for batches that span partitions (CASSANDRA-10876: one partition is one mutation, the
-/// same work as one insert), so no batch here is ever warned about. The caps keep a request
+/// only for batches that span partitions (CASSANDRA-10876: the rows of one partition are one
+/// mutation, applied as one), so no batch here is ever warned about. The caps keep a request
 /// and its mutation small (the commit log takes up to half a 32 MiB segment), while rows per
 /// batch decide the speed: a 4.5 KiB cap held batches to about 7 rows, and a backlog went
 /// 1.2-1.3x the per-row writes' speed; with this one, 1.6x (scripts/bench-consume).
