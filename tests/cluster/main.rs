@@ -115,11 +115,19 @@ pub fn committed(topic: &str, group: &str) -> i64 {
         .sum()
 }
 
+/// The consumer's /metrics as text; `None` while it does not answer. Read by hand below: the
+/// independent parser (a Python process) is too slow to sample every 100 ms.
+fn consumer_metrics(pipeline: &Pipeline) -> Option<String> {
+    let port = pipeline
+        .consumer_metrics_port()
+        .expect("the consumer serves /metrics");
+    scrape::get(port, "/metrics", None).map(|(_, _, text)| text)
+}
+
 /// Readings the consumer has stored, from its /metrics; `None` while it does not answer.
 pub fn stored_readings(pipeline: &Pipeline) -> Option<f64> {
-    let port = pipeline.consumer_metrics_port()?;
-    let (_, _, text) = scrape::get(port, "/metrics", None)?;
-    text.lines()
+    consumer_metrics(pipeline)?
+        .lines()
         .find_map(|line| line.strip_prefix("meteo_consume_records_total{outcome=\"stored\"} "))
         .and_then(|value| value.trim().parse().ok())
 }
@@ -127,12 +135,9 @@ pub fn stored_readings(pipeline: &Pipeline) -> Option<f64> {
 /// The consumer's write-duration histogram (fetch to stored), from its /metrics: each bucket's
 /// upper bound (`+Inf` as infinity) and its cumulative count.
 pub fn write_durations(pipeline: &Pipeline) -> Vec<(f64, f64)> {
-    let port = pipeline
-        .consumer_metrics_port()
-        .expect("the consumer serves /metrics");
-    let (_, _, text) =
-        scrape::get(port, "/metrics", None).expect("the consumer's /metrics answers");
-    text.lines()
+    consumer_metrics(pipeline)
+        .expect("the consumer's /metrics answers")
+        .lines()
         .filter_map(|line| line.strip_prefix("meteo_consume_write_duration_seconds_bucket{le=\""))
         .filter_map(|rest| {
             let (le, count) = rest.split_once("\"} ")?;
