@@ -134,7 +134,7 @@ fn cassandra(keyspace: &str) -> CassandraSettings {
         user: std::env::var("CASSANDRA_USER").ok(),
         password: std::env::var("CASSANDRA_PASSWORD")
             .ok()
-            .map(meteo::settings::Secret::new),
+            .map(meteo::secret::Secret::new),
         ..CassandraSettings::new(Vec::new(), keyspace)
     }
 }

@@ -12,6 +12,7 @@ use crate::commands;
 use crate::dash::Units;
 use crate::owm::cities::{fold_name, Near, Point, Selection};
 use crate::owm::source::{Source, DEFAULT_CITY_LIST_URL};
+use crate::secret::Secret;
 use crate::settings::{
     parse_base_url, parse_brokers, parse_concurrency, parse_country, parse_datacenter,
     parse_download_timeout, parse_duration, parse_host_port, parse_kafka_config_file,
@@ -19,7 +20,7 @@ use crate::settings::{
     parse_password_file, parse_radius, parse_read_consistency, parse_refresh,
     parse_replication_map, parse_secret, parse_topic, parse_units, parse_write_consistency,
     simple_replication, CassandraSettings, CassandraTls, CitiesSettings, ConsumeSettings,
-    DashCommandSettings, KafkaConfigFile, KafkaSettings, MigrateSettings, ProduceSettings, Secret,
+    DashCommandSettings, KafkaConfigFile, KafkaSettings, MigrateSettings, ProduceSettings,
     SourceChoice,
 };
 use crate::shutdown::Shutdown;

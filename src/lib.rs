@@ -30,6 +30,8 @@ pub mod owm;
 // The produce engine: a reading source polled on the schedule, each new reading published to
 // Kafka, the flush at shutdown and the run's report.
 pub mod produce;
+// A secret that redacts itself in `Debug` and `Display`. A leaf.
+pub mod secret;
 // When to call the API for which city, within the plan's limits. Pure.
 pub mod schedule;
 // Typed settings of every command, their value parsers, and `Secret`.

@@ -11,7 +11,8 @@ use crate::city::City;
 use crate::model::{Reading, SOURCE_OWM, SOURCE_SYNTHETIC};
 use crate::owm::api::{self, ApiConfig, ApiError};
 use crate::schedule::Limits;
-use crate::settings::{ProduceSettings, Secret, SourceChoice};
+use crate::secret::Secret;
+use crate::settings::{ProduceSettings, SourceChoice};
 use crate::synthetic::Synthetic;
 
 /// A source of readings, one city per call. Its failures are the API's ([`ApiError`]), so the

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Consistency, Secret};
+use super::Consistency;
+use crate::secret::Secret;
 
 /// Reads a password file: its content without the final line break. Names the file, never
 /// the content, when it cannot be used. The one value parser that reads a file.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use meteo::kafka::{ensure_topics, topic_partitions, TopicSpec};
 use meteo::model::Reading;
 use meteo::owm::api::{ApiConfig, Client, ErrorClass};
-use meteo::settings::Secret;
+use meteo::secret::Secret;
 use serde_json::{json, Value};
 
 use crate::fake_owm::{Answer, DtModel, FakeOwm};

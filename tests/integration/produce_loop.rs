@@ -10,7 +10,7 @@ use meteo::kafka::producer::{PublishError, Publisher};
 use meteo::owm::api::{ApiConfig, Client};
 use meteo::produce::{self, publish, Producer, Publish, Undelivered};
 use meteo::schedule::{self, Limits};
-use meteo::settings::Secret;
+use meteo::secret::Secret;
 use meteo::shutdown::Shutdown;
 use tokio::sync::watch;
 use tokio::time::Instant;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::model::Reading;
-use crate::settings::Secret;
+use crate::secret::Secret;
 use crate::text::printable;
 
 use answer::api_message;
