@@ -14,6 +14,9 @@ pub mod dash;
 // Kafka clients built from settings: topic administration, the producer, the at-least-once
 // consumer loop.
 pub mod kafka;
+// The module structure checked from the source: no import cycles, settings at the bottom.
+#[cfg(test)]
+mod layering;
 // Bounded latency samples and their percentiles.
 pub mod latency;
 // `tracing` to stderr, filtered by `RUST_LOG`.

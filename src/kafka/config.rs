@@ -1,11 +1,17 @@
 //! Every Kafka client's configuration, built from [`KafkaSettings`]: the shared base, the
 //! readings producer's, the consumer's and the dead-letter producer's.
 
+use std::time::Duration;
+
 use rdkafka::config::ClientConfig;
 
-use super::producer::DELIVERY_TIMEOUT;
 use super::DLQ_MAX_MESSAGE_BYTES;
 use crate::settings::KafkaSettings;
+
+/// How long librdkafka keeps trying one send before reporting it failed; we then queue it
+/// again. Short enough that a failure surfaces within a minute, long enough to ride out a
+/// broker restart without churn.
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The base configuration of every client: brokers, then the user's properties (the
 /// `--kafka-config` file, then `-X`), which may override anything set here.

@@ -16,11 +16,6 @@ use super::topic_partitions;
 use crate::model::Reading;
 use crate::settings::KafkaSettings;
 
-/// How long librdkafka keeps trying one send before reporting it failed; we then queue it
-/// again. Short enough that a failure surfaces within a minute, long enough to ride out a
-/// broker restart without churn.
-pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// Pause before sending a failed reading again, doubling up to [`RESEND_MAX`].
 const RESEND_BASE: Duration = Duration::from_millis(500);
 const RESEND_MAX: Duration = Duration::from_secs(30);

@@ -1,9 +1,23 @@
 //! The city list's top-level JSON array, walked over a `BufRead` one element at a time: each
-//! element is delimited here and handed, as bytes, to a decoder (serde_json) of the caller's.
+//! element is delimited here and handed, as bytes, to a decoder (serde_json) of the caller's;
+//! what refuses the list as a whole ([`ListError`]).
 
 use std::io::{self, BufRead};
 
-use super::read::ListError;
+/// Why a city list could not be read at all. The caller adds which source it was.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    #[error("it is empty")]
+    Empty,
+    #[error("it ends too early, at line {line} column {column} (a truncated file?)")]
+    Truncated { line: u64, column: u64 },
+    #[error("it is not JSON: {0}")]
+    NotJson(String),
+    #[error("it is not a JSON array of cities: {0}")]
+    NotAnArray(String),
+    #[error(transparent)]
+    Read(io::Error),
+}
 
 /// The most bytes one element may take: a city entry is about 150. A larger one is skipped
 /// as it streams past, never held, so no input can make the reader's memory grow.

@@ -17,5 +17,6 @@ mod select;
 pub use crate::text::fold_name;
 pub use dedup::{drop_near_duplicates, DUPLICATE_RADIUS_KM};
 pub use geometry::{distance_km, Near, Point};
-pub use read::{read_cities, BadEntry, ListError, ReadReport, BAD_ENTRIES_REPORTED};
+pub use json::ListError;
+pub use read::{read_cities, BadEntry, ReadReport, BAD_ENTRIES_REPORTED};
 pub use select::{sort_by_name, Selected, Selection};

@@ -1,11 +1,11 @@
 //! Reading the whole city list as a stream: valid cities handed on one at a time, malformed
-//! entries skipped, counted and the first few placed; what refuses the list as a whole.
+//! entries skipped, counted and the first few placed.
 
 use std::fmt;
-use std::io::{self, BufRead};
+use std::io::BufRead;
 
 use super::entry::{self, Entry};
-use super::json::{ArrayReader, MAX_ENTRY_BYTES};
+use super::json::{ArrayReader, ListError, MAX_ENTRY_BYTES};
 use crate::city::City;
 
 /// How many bad entries are kept, with their position, for the report; the rest are counted.
@@ -42,21 +42,6 @@ pub struct ReadReport {
     pub bad: u64,
     /// The first [`BAD_ENTRIES_REPORTED`] bad entries.
     pub first_bad: Vec<BadEntry>,
-}
-
-/// Why a city list could not be read at all. The caller adds which source it was.
-#[derive(Debug, thiserror::Error)]
-pub enum ListError {
-    #[error("it is empty")]
-    Empty,
-    #[error("it ends too early, at line {line} column {column} (a truncated file?)")]
-    Truncated { line: u64, column: u64 },
-    #[error("it is not JSON: {0}")]
-    NotJson(String),
-    #[error("it is not a JSON array of cities: {0}")]
-    NotAnArray(String),
-    #[error(transparent)]
-    Read(io::Error),
 }
 
 /// Reads a city list as a stream, handing each valid city to `on_city` and skipping (and
@@ -269,7 +254,7 @@ mod tests {
         assert_eq!(expected[2].name, "Ünïcödé é");
         assert_eq!(expected_report.bad, 3);
         for capacity in 1..=40 {
-            let reader = io::BufReader::with_capacity(capacity, text.as_bytes());
+            let reader = std::io::BufReader::with_capacity(capacity, text.as_bytes());
             let mut cities = Vec::new();
             let report = read_cities(reader, |c| cities.push(c)).unwrap();
             assert_eq!(cities, expected, "buffer of {capacity} bytes");
