@@ -36,8 +36,9 @@ use cdrs_tokio::types::IntoRustByIndex;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use futures::StreamExt;
 use meteo::city::City;
+use meteo::kafka::{Brokers, KafkaSettings, TopicName};
 use meteo::model::Reading;
-use meteo::settings::{CassandraSettings, KafkaSettings};
+use meteo::settings::CassandraSettings;
 use meteo::store::durable::DurableWriter;
 use meteo::store::readings::ReadingWriter;
 use meteo::store::reconnecting::ReconnectingWriter;
@@ -116,11 +117,11 @@ async fn run() -> anyhow::Result<()> {
 }
 
 fn kafka(topic: &str) -> KafkaSettings {
-    KafkaSettings {
-        brokers: std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into()),
-        topic: topic.to_string(),
-        options: Vec::new(),
-    }
+    let brokers = std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
+    KafkaSettings::new(
+        Brokers::parse(&brokers).expect("KAFKA_BROKERS"),
+        TopicName::parse(topic).expect("a topic name"),
+    )
 }
 
 fn cassandra(keyspace: &str) -> CassandraSettings {

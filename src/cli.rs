@@ -10,17 +10,17 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::commands;
 use crate::dash::Units;
+use crate::kafka::{Brokers, KafkaSettings, TopicName};
 use crate::owm::cities::{fold_name, Near, Point, Selection};
 use crate::owm::source::{Source, DEFAULT_CITY_LIST_URL};
 use crate::secret::Secret;
 use crate::settings::{
-    parse_base_url, parse_brokers, parse_concurrency, parse_country, parse_datacenter,
-    parse_download_timeout, parse_duration, parse_host_port, parse_kafka_config_file,
-    parse_kafka_option, parse_keyspace, parse_lang, parse_listen_addr, parse_name_filter,
-    parse_password_file, parse_radius, parse_read_consistency, parse_refresh,
-    parse_replication_map, parse_secret, parse_topic, parse_units, parse_write_consistency,
-    simple_replication, CassandraSettings, CassandraTls, CitiesSettings, ConsumeSettings,
-    DashCommandSettings, KafkaConfigFile, KafkaSettings, MigrateSettings, ProduceSettings,
+    parse_base_url, parse_concurrency, parse_country, parse_datacenter, parse_download_timeout,
+    parse_duration, parse_host_port, parse_kafka_config_file, parse_kafka_option, parse_keyspace,
+    parse_lang, parse_listen_addr, parse_name_filter, parse_password_file, parse_radius,
+    parse_read_consistency, parse_refresh, parse_replication_map, parse_secret, parse_units,
+    parse_write_consistency, simple_replication, CassandraSettings, CassandraTls, CitiesSettings,
+    ConsumeSettings, DashCommandSettings, KafkaConfigFile, MigrateSettings, ProduceSettings,
     SourceChoice,
 };
 use crate::shutdown::Shutdown;
@@ -40,12 +40,12 @@ pub struct Cli {
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Kafka bootstrap servers, comma-separated host:port.
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "localhost:9092", value_parser = parse_brokers, global = true)]
-    pub brokers: String,
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "localhost:9092", value_parser = Brokers::parse, global = true)]
+    pub brokers: Brokers,
 
     /// The readings topic; dead letters go to `<topic>.dlq`.
-    #[arg(long, env = "METEO_TOPIC", default_value = "weather.current", value_parser = parse_topic, global = true)]
-    pub topic: String,
+    #[arg(long, env = "METEO_TOPIC", default_value = "weather.current", value_parser = TopicName::parse, global = true)]
+    pub topic: TopicName,
 
     /// Cassandra contact points, comma-separated host:port.
     #[arg(long, env = "CASSANDRA_NODES", default_value = "localhost:9042", value_delimiter = ',', value_parser = parse_host_port, global = true)]
@@ -117,7 +117,7 @@ impl GlobalArgs {
                 .iter()
                 .flat_map(|file| file.options.iter())
                 .chain(&self.kafka_options)
-                .map(|(key, value)| (key.clone(), value.expose().to_string()))
+                .cloned()
                 .collect(),
         }
     }

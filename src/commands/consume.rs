@@ -30,7 +30,7 @@ pub async fn run(settings: ConsumeSettings, shutdown: Shutdown) -> anyhow::Resul
     let kafka = settings.kafka.clone();
     let running = settings
         .metrics_addr
-        .map(|addr| metrics::start(addr, Role::Consume, &kafka.topic))
+        .map(|addr| metrics::start(addr, Role::Consume, kafka.topic.as_str()))
         .transpose()?;
     let cassandra = settings.cassandra.clone();
     tracing::info!(

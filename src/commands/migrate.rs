@@ -54,7 +54,7 @@ pub async fn run(args: MigrateSettings) -> anyhow::Result<()> {
     );
     let specs = vec![
         TopicSpec {
-            name: kafka_settings.topic.clone(),
+            name: kafka_settings.topic.to_string(),
             partitions: args.partitions,
             replication_factor: args.topic_replication_factor,
             configs: vec![min_insync.clone()],

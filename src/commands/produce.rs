@@ -19,7 +19,7 @@ use crate::text::printable;
 pub async fn run(settings: ProduceSettings, shutdown: Shutdown) -> anyhow::Result<()> {
     let running = settings
         .metrics_addr
-        .map(|addr| metrics::start(addr, Role::Produce, &settings.kafka.topic))
+        .map(|addr| metrics::start(addr, Role::Produce, settings.kafka.topic.as_str()))
         .transpose()?;
     let key = source::api_key(&settings)?;
     let cities = city::load(&settings.cities)?;
@@ -82,7 +82,7 @@ pub async fn run(settings: ProduceSettings, shutdown: Shutdown) -> anyhow::Resul
     let report = produce::run(producer, shutdown).await;
     drop(running);
     print!("{}", report.summary());
-    exit(report, settings.once, &kafka.brokers)
+    exit(report, settings.once, kafka.brokers.as_str())
 }
 
 /// How long the readiness probe waits for Kafka's metadata.

@@ -1,17 +1,129 @@
-//! Every Kafka client's configuration, built from [`KafkaSettings`]: the shared base, the
-//! readings producer's, the consumer's and the dead-letter producer's.
+//! Where Kafka is and how to talk to it ([`KafkaSettings`], its brokers and topic validated
+//! once when parsed), and every client's configuration built from it: the shared base, the
+//! readings producer's, the consumer's and the dead-letter producer's. The one place where
+//! the user's librdkafka values (secrets among them) are exposed: to librdkafka itself.
 
+use std::fmt;
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 
 use super::DLQ_MAX_MESSAGE_BYTES;
-use crate::settings::KafkaSettings;
+use crate::secret::Secret;
+use crate::settings::parse_host_port;
 
 /// How long librdkafka keeps trying one send before reporting it failed; we then queue it
 /// again. Short enough that a failure surfaces within a minute, long enough to ride out a
 /// broker restart without churn.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Kafka's `bootstrap.servers`: one or more `host:port`, comma-separated, normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Brokers(String);
+
+impl Brokers {
+    /// Parses a comma-separated list of `host:port`; blanks around and between are dropped.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let parts: Vec<String> = value
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(parse_host_port)
+            .collect::<Result<_, _>>()?;
+        if parts.is_empty() {
+            return Err("no broker given (expected host:port[,host:port...])".into());
+        }
+        Ok(Self(parts.join(",")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Brokers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A Kafka topic name: 1 to 245 of `[a-zA-Z0-9._-]`, as Kafka itself requires, leaving room
+/// for the `.dlq` suffix of the dead-letter topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicName(String);
+
+impl TopicName {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let ok_chars = value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        // Room for the ".dlq" suffix of the dead-letter topic.
+        if value.is_empty() || !ok_chars || value.len() > 245 || value == "." || value == ".." {
+            return Err(format!(
+                "'{value}' is not a Kafka topic name (1 to 245 of letters, digits, '.', '_', '-')"
+            ));
+        }
+        Ok(Self(value.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TopicName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where Kafka is and how to talk to it. `Debug` shows the keys of the options, never values.
+#[derive(Clone)]
+pub struct KafkaSettings {
+    pub brokers: Brokers,
+    /// The readings topic; its dead-letter topic is [`KafkaSettings::dlq_topic`].
+    pub topic: TopicName,
+    /// Extra librdkafka properties from `--kafka-config`, then `-X` / `METEO_KAFKA_OPTS`
+    /// (SASL, TLS, tuning). Values may be secrets (`sasl.password`): only keys are logged.
+    pub options: Vec<(String, Secret)>,
+}
+
+impl fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Vec<&str> = self.options.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("KafkaSettings")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("option_keys", &keys)
+            .finish()
+    }
+}
+
+impl KafkaSettings {
+    /// `brokers` and `topic` without librdkafka properties.
+    pub fn new(brokers: Brokers, topic: TopicName) -> Self {
+        Self {
+            brokers,
+            topic,
+            options: Vec::new(),
+        }
+    }
+
+    /// The value of a librdkafka property the user set (the last one wins, as in librdkafka).
+    /// For keys that hold no secret (`sasl.username`).
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.expose())
+    }
+
+    /// The dead-letter topic: `<topic>.dlq`.
+    pub fn dlq_topic(&self) -> String {
+        format!("{}.dlq", self.topic)
+    }
+}
 
 /// The base configuration of every client: brokers, then the user's properties (the
 /// `--kafka-config` file, then `-X`), which may override anything set here.
@@ -25,13 +137,13 @@ pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
 /// password.
 pub fn overlay_base(mut config: ClientConfig, settings: &KafkaSettings) -> ClientConfig {
     config
-        .set("bootstrap.servers", &settings.brokers)
+        .set("bootstrap.servers", settings.brokers.as_str())
         .set("client.id", "meteo")
         // librdkafka logs every failed connection attempt; one line per broker and outage
         // is enough, the caller reports the failure itself.
         .set("log.connection.close", "false");
     for (key, value) in &settings.options {
-        config.set(key, value);
+        config.set(key, value.expose());
     }
     config
 }
@@ -112,13 +224,41 @@ mod tests {
 
     fn settings(options: &[(&str, &str)]) -> KafkaSettings {
         KafkaSettings {
-            brokers: "b:1".into(),
-            topic: "t".into(),
             options: options
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .map(|(k, v)| (k.to_string(), Secret::new(*v)))
                 .collect(),
+            ..KafkaSettings::new(
+                Brokers::parse("b:1").unwrap(),
+                TopicName::parse("t").unwrap(),
+            )
         }
+    }
+
+    #[test]
+    fn brokers_are_normalised_and_must_not_be_empty() {
+        assert_eq!(Brokers::parse("a:1, b:2,").unwrap().as_str(), "a:1,b:2");
+        assert!(Brokers::parse(" , ").is_err());
+        assert!(Brokers::parse("a:1,b").is_err());
+    }
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        assert!(TopicName::parse("weather.current").is_ok());
+        for bad in ["", "a b", "a/b", ".", "..", &"t".repeat(246)] {
+            assert!(TopicName::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn kafka_settings_show_option_keys_but_no_values() {
+        let settings = settings(&[("sasl.password", "hunter2")]);
+        let shown = format!("{settings:?}");
+        assert!(
+            shown.contains("sasl.password") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        assert_eq!(settings.dlq_topic(), "t.dlq");
     }
 
     /// Fails naming the first key of `expected` that `config` does not hold with that value.

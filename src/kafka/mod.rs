@@ -6,7 +6,7 @@ pub mod consumer;
 pub mod producer;
 pub mod reports;
 
-pub use config::client_config;
+pub use config::{client_config, Brokers, KafkaSettings, TopicName};
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,7 +17,6 @@ use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::kafka::reports::{KafkaContext, Refusal};
-use crate::settings::KafkaSettings;
 
 /// The dead-letter topic accepts records up to this size: anything the readings topic
 /// accepted, plus the `meteo.*` headers.
@@ -86,7 +85,7 @@ pub fn topic_partitions(
     let client = metadata_client(settings)?;
     fetch_partitions(
         &client,
-        &settings.brokers,
+        settings.brokers.as_str(),
         settings.option("sasl.username"),
         timeout,
     )
@@ -169,7 +168,7 @@ pub async fn ensure_topics(
     let existing = tokio::task::block_in_place(|| {
         fetch_partitions(
             &client,
-            &settings.brokers,
+            settings.brokers.as_str(),
             settings.option("sasl.username"),
             timeout,
         )

@@ -13,8 +13,8 @@ use tokio::time::Instant;
 use super::config::producer_config;
 use super::reports::KafkaContext;
 use super::topic_partitions;
+use super::KafkaSettings;
 use crate::model::Reading;
-use crate::settings::KafkaSettings;
 
 /// Pause before sending a failed reading again, doubling up to [`RESEND_MAX`].
 const RESEND_BASE: Duration = Duration::from_millis(500);
@@ -27,7 +27,7 @@ const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 /// `timeout` on the brokers.
 pub fn check_topic(settings: &KafkaSettings, timeout: Duration) -> anyhow::Result<i32> {
     let topics = topic_partitions(settings, timeout)?;
-    match topics.get(&settings.topic) {
+    match topics.get(settings.topic.as_str()) {
         Some(&partitions) if partitions > 0 => Ok(partitions),
         _ => bail!(
             "topic {} does not exist on Kafka at {}: run `meteo migrate` first (it creates the topics)",
@@ -81,8 +81,8 @@ impl Publisher {
         Ok(Self {
             producer,
             context,
-            topic: settings.topic.clone(),
-            brokers: settings.brokers.clone(),
+            topic: settings.topic.to_string(),
+            brokers: settings.brokers.to_string(),
         })
     }
 

@@ -10,8 +10,8 @@ use tokio::time::Instant;
 
 use crate::kafka::config::producer_config;
 use crate::kafka::producer::{Delivered, PublishError, Publisher};
+use crate::kafka::KafkaSettings;
 use crate::model::Reading;
-use crate::settings::KafkaSettings;
 
 /// librdkafka's `message.max.bytes` when it is not set.
 pub const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_000_000;

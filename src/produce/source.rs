@@ -144,15 +144,14 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::settings::KafkaSettings;
+    use crate::kafka::{Brokers, KafkaSettings, TopicName};
 
     fn settings(source: SourceChoice, key: Option<&str>) -> ProduceSettings {
         ProduceSettings {
-            kafka: KafkaSettings {
-                brokers: "b:1".into(),
-                topic: "t".into(),
-                options: Vec::new(),
-            },
+            kafka: KafkaSettings::new(
+                Brokers::parse("b:1").unwrap(),
+                TopicName::parse("t").unwrap(),
+            ),
             cities: "cities.json".into(),
             source,
             api_url: "http://fake:1/".into(),

@@ -57,20 +57,6 @@ pub fn parse_listen_addr(value: &str) -> Result<std::net::SocketAddr, String> {
         .ok_or_else(|| format!("'{value}' resolves to no address"))
 }
 
-/// Parses a comma-separated list of `host:port` (Kafka's `bootstrap.servers`).
-pub fn parse_brokers(value: &str) -> Result<String, String> {
-    let parts: Vec<String> = value
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(parse_host_port)
-        .collect::<Result<_, _>>()?;
-    if parts.is_empty() {
-        return Err("no broker given (expected host:port[,host:port...])".into());
-    }
-    Ok(parts.join(","))
-}
-
 /// Parses a Cassandra keyspace name: a letter, then letters, digits or underscores, at most 48
 /// characters (Cassandra's own limit). Used unquoted in CQL, so nothing else may pass.
 pub fn parse_keyspace(value: &str) -> Result<String, String> {
@@ -170,20 +156,6 @@ const CQL_RESERVED: &[&str] = &[
     "where",
     "with",
 ];
-
-/// Parses a Kafka topic name: 1 to 249 of `[a-zA-Z0-9._-]`, as Kafka itself requires.
-pub fn parse_topic(value: &str) -> Result<String, String> {
-    let ok_chars = value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    // Room for the ".dlq" suffix of the dead-letter topic.
-    if value.is_empty() || !ok_chars || value.len() > 245 || value == "." || value == ".." {
-        return Err(format!(
-            "'{value}' is not a Kafka topic name (1 to 245 of letters, digits, '.', '_', '-')"
-        ));
-    }
-    Ok(value.to_string())
-}
 
 /// Parses one `-X key=value` librdkafka property; the value may be a secret.
 pub fn parse_kafka_option(value: &str) -> Result<(String, Secret), String> {

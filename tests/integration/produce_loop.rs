@@ -110,7 +110,7 @@ async fn a_reading_too_large_for_kafka_is_counted_once_and_never_sent_again() {
     let mut kafka = kafka_settings(&topic);
     kafka
         .options
-        .push(("message.max.bytes".into(), "1000".into()));
+        .push(("message.max.bytes".into(), Secret::new("1000")));
     let limits = Limits {
         per_minute: 600,
         monthly_quota: 100_000_000,
@@ -166,7 +166,7 @@ async fn the_size_check_is_librdkafkas_own_to_the_byte() {
         let mut kafka = kafka_settings(&topic);
         kafka
             .options
-            .push(("message.max.bytes".into(), max.to_string()));
+            .push(("message.max.bytes".into(), Secret::new(max.to_string())));
         kafka
     };
     let soon = || watch::channel(Some(Instant::now() + Duration::from_secs(3))).1;

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use meteo::settings::{CassandraSettings, KafkaSettings};
+use meteo::kafka::{Brokers, KafkaSettings, TopicName};
+use meteo::settings::CassandraSettings;
 use meteo::store::CassandraSession;
 
 pub fn brokers() -> String {
@@ -37,11 +38,10 @@ pub fn repo() -> PathBuf {
 }
 
 pub fn kafka_settings(topic: &str) -> KafkaSettings {
-    KafkaSettings {
-        brokers: brokers(),
-        topic: topic.to_string(),
-        options: Vec::new(),
-    }
+    KafkaSettings::new(
+        Brokers::parse(&brokers()).unwrap_or_else(|e| panic!("KAFKA_BROKERS: {e}")),
+        TopicName::parse(topic).unwrap_or_else(|e| panic!("{e}")),
+    )
 }
 
 /// `meteo COMMAND` as it would be parsed in this environment (nodes, login, TLS) for

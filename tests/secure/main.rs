@@ -145,7 +145,7 @@ fn assert_no_secret(run: &Run) {
 }
 
 /// The Kafka settings meteo itself takes from this environment.
-fn kafka(topic: &str) -> meteo::settings::KafkaSettings {
+fn kafka(topic: &str) -> meteo::kafka::KafkaSettings {
     use clap::Parser;
     let cli = meteo::cli::Cli::try_parse_from(["meteo", "--topic", topic, "migrate"]).unwrap();
     cli.global.kafka()

@@ -11,7 +11,7 @@ use super::Record;
 use crate::backoff::Backoff;
 use crate::kafka::config::dead_letter_config;
 use crate::kafka::reports::KafkaContext;
-use crate::settings::KafkaSettings;
+use crate::kafka::KafkaSettings;
 
 /// Dead-letter headers (docs/design.md).
 pub const HEADER_ERROR: &str = "meteo.error";

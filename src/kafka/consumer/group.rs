@@ -14,8 +14,8 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::kafka::config::consumer_config;
 use crate::kafka::reports::KafkaContext;
+use crate::kafka::KafkaSettings;
 use crate::kafka::{topic_partitions, CONNECT_TIMEOUT};
-use crate::settings::KafkaSettings;
 
 /// The consumer the loop reads from; shared with the progress report, which asks the broker
 /// for the lag off the loop.
@@ -35,7 +35,7 @@ pub(super) fn subscribe(
         .map(Arc::new)
         .with_context(|| format!("creating a Kafka consumer for {}", settings.brokers))?;
     let topics = tokio::task::block_in_place(|| topic_partitions(settings, CONNECT_TIMEOUT))?;
-    for topic in [settings.topic.clone(), settings.dlq_topic()] {
+    for topic in [settings.topic.to_string(), settings.dlq_topic()] {
         if !topics.contains_key(&topic) {
             bail!(
                 "topic {topic} does not exist on Kafka at {}; run `meteo migrate` first",
@@ -44,7 +44,7 @@ pub(super) fn subscribe(
         }
     }
     consumer
-        .subscribe(&[&settings.topic])
+        .subscribe(&[settings.topic.as_str()])
         .with_context(|| format!("subscribing to {}", settings.topic))?;
     Ok(consumer)
 }

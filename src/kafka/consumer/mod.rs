@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 pub use dead_letters::{HEADER_ERROR, HEADER_OFFSET, HEADER_PARTITION, HEADER_TOPIC};
 
 use super::reports::KafkaContext;
-use crate::settings::KafkaSettings;
+use crate::kafka::KafkaSettings;
 use dead_letters::DeadLetters;
 use group::GroupConsumer;
 use progress::{ErrorBurst, PartitionProgress, Stats, Ticket};
@@ -141,7 +141,7 @@ where
     let consumer = group::subscribe(settings, &options.group, reports.clone())?;
     let mut ledger = Ledger {
         consumer: consumer.clone(),
-        topic: settings.topic.clone(),
+        topic: settings.topic.to_string(),
         dead_letters: DeadLetters::new(settings, reports.clone())?,
         sending: JoinSet::new(),
         partitions: HashMap::new(),
@@ -152,7 +152,7 @@ where
     let mut last_record_at = Instant::now();
     let mut paused = false;
     let mut kafka_errors = ErrorBurst::default();
-    let mut observer = observe::Observer::new(&consumer, &settings.topic);
+    let mut observer = observe::Observer::new(&consumer, settings.topic.as_str());
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
@@ -220,7 +220,7 @@ where
                     last_record_at = Instant::now();
                 }
                 paused = group::follow_sink(&consumer, paused, sink_down());
-                ledger.report_if_due(&settings.topic);
+                ledger.report_if_due(settings.topic.as_str());
                 observer.tick();
             }
         }
