@@ -38,11 +38,11 @@ use futures::StreamExt;
 use meteo::city::City;
 use meteo::kafka::{Brokers, KafkaSettings, TopicName};
 use meteo::model::Reading;
-use meteo::settings::CassandraSettings;
 use meteo::store::durable::DurableWriter;
 use meteo::store::readings::ReadingWriter;
 use meteo::store::reconnecting::ReconnectingWriter;
 use meteo::store::CassandraSession;
+use meteo::store::{CassandraSettings, Keyspace};
 use meteo::synthetic::Synthetic;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
@@ -125,13 +125,13 @@ fn kafka(topic: &str) -> KafkaSettings {
 }
 
 fn cassandra(keyspace: &str) -> CassandraSettings {
+    let keyspace = Keyspace::parse(keyspace).expect("a keyspace name");
     CassandraSettings {
         nodes: std::env::var("CASSANDRA_NODES")
             .unwrap_or_else(|_| "127.0.0.1:9042".into())
             .split(',')
             .map(str::to_string)
             .collect(),
-        keyspace: keyspace.to_string(),
         user: std::env::var("CASSANDRA_USER").ok(),
         password: std::env::var("CASSANDRA_PASSWORD")
             .ok()

@@ -27,8 +27,8 @@ use meteo::dash::app::App;
 use meteo::dash::refresh::{self, CassandraSource, Update};
 use meteo::dash::DashSettings;
 use meteo::model::{Reading, SCHEMA_VERSION, SOURCE_SYNTHETIC};
-use meteo::settings::CassandraSettings;
 use meteo::store::readings::{self, ReadingWriter};
+use meteo::store::{CassandraSettings, Keyspace};
 use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 use ratatui::Terminal;
@@ -150,7 +150,7 @@ async fn main() -> anyhow::Result<()> {
     let keyspace = args
         .next()
         .context("usage: bench_dash KEYSPACE [CITIES] [ROUNDS] | bench_dash --drop KEYSPACE")?;
-    let keyspace = meteo::settings::parse_keyspace(&keyspace).map_err(anyhow::Error::msg)?;
+    let keyspace = Keyspace::parse(&keyspace).map_err(anyhow::Error::msg)?;
     let cities: i64 = args
         .next()
         .map(|a| a.parse())
@@ -164,15 +164,19 @@ async fn main() -> anyhow::Result<()> {
         .max(1);
     let nodes = std::env::var("CASSANDRA_NODES").unwrap_or_else(|_| "127.0.0.1:9042".into());
     if drop {
-        let settings =
-            CassandraSettings::new(nodes.split(',').map(str::to_string).collect(), &keyspace);
+        let settings = CassandraSettings::new(
+            nodes.split(',').map(str::to_string).collect(),
+            keyspace.clone(),
+        );
         let session = meteo::store::connect(&settings, None).await?;
         meteo::store::ddl(&session, &format!("DROP KEYSPACE IF EXISTS {keyspace}")).await?;
         return Ok(());
     }
-    let settings =
-        CassandraSettings::new(nodes.split(',').map(str::to_string).collect(), &keyspace);
-    let session = meteo::store::connect(&settings, Some(&keyspace)).await?;
+    let settings = CassandraSettings::new(
+        nodes.split(',').map(str::to_string).collect(),
+        keyspace.clone(),
+    );
+    let session = meteo::store::connect(&settings, Some(keyspace.as_str())).await?;
 
     // The real cities (ids, names, places) when a list is given, e.g. the whole French list.
     let listed = match std::env::var_os("BENCH_CITY_LIST") {

@@ -16,14 +16,14 @@ use crate::owm::source::{Source, DEFAULT_CITY_LIST_URL};
 use crate::secret::Secret;
 use crate::settings::{
     parse_base_url, parse_concurrency, parse_country, parse_datacenter, parse_download_timeout,
-    parse_duration, parse_host_port, parse_kafka_config_file, parse_kafka_option, parse_keyspace,
-    parse_lang, parse_listen_addr, parse_name_filter, parse_password_file, parse_radius,
+    parse_duration, parse_host_port, parse_kafka_config_file, parse_kafka_option, parse_lang,
+    parse_listen_addr, parse_name_filter, parse_password_file, parse_radius,
     parse_read_consistency, parse_refresh, parse_replication_map, parse_secret, parse_units,
-    parse_write_consistency, simple_replication, CassandraSettings, CassandraTls, CitiesSettings,
-    ConsumeSettings, DashCommandSettings, KafkaConfigFile, MigrateSettings, ProduceSettings,
-    SourceChoice,
+    parse_write_consistency, simple_replication, CitiesSettings, ConsumeSettings,
+    DashCommandSettings, KafkaConfigFile, MigrateSettings, ProduceSettings, SourceChoice,
 };
 use crate::shutdown::Shutdown;
+use crate::store::{CassandraSettings, CassandraTls, Consistency, Keyspace};
 
 /// Live weather for French cities: OpenWeatherMap -> Kafka -> Cassandra -> terminal.
 #[derive(Debug, Parser)]
@@ -52,8 +52,8 @@ pub struct GlobalArgs {
     pub cassandra: Vec<String>,
 
     /// Cassandra keyspace.
-    #[arg(long, env = "METEO_KEYSPACE", default_value = "meteo", value_parser = parse_keyspace, global = true)]
-    pub keyspace: String,
+    #[arg(long, env = "METEO_KEYSPACE", default_value = "meteo", value_parser = Keyspace::parse, global = true)]
+    pub keyspace: Keyspace,
 
     /// Cassandra user (password authentication); needs a password.
     #[arg(long = "cassandra-user", env = "CASSANDRA_USER", global = true)]
@@ -164,7 +164,7 @@ impl GlobalArgs {
                 key: self.cassandra_key.clone(),
                 verify_hostname: !self.cassandra_tls_skip_hostname,
             }),
-            consistency: crate::settings::Consistency::LocalQuorum,
+            consistency: Consistency::LocalQuorum,
             datacenter: self.cassandra_dc.clone(),
         }
     }
@@ -310,7 +310,7 @@ pub struct ConsumeArgs {
     /// Consistency level of the writes: LOCAL_QUORUM survives one node of three down; ONE is
     /// faster and weaker.
     #[arg(long, value_name = "LEVEL", env = "METEO_CONSISTENCY", default_value = "LOCAL_QUORUM", value_parser = parse_write_consistency)]
-    pub consistency: crate::settings::Consistency,
+    pub consistency: Consistency,
 
     #[command(flatten)]
     pub metrics: MetricsArgs,
@@ -345,7 +345,7 @@ pub struct DashArgs {
 
     /// Consistency level of the reads (LOCAL_ONE: any one node of the local datacenter).
     #[arg(long, value_name = "LEVEL", env = "METEO_READ_CONSISTENCY", default_value = "LOCAL_ONE", value_parser = parse_read_consistency)]
-    pub consistency: crate::settings::Consistency,
+    pub consistency: Consistency,
 
     /// Draw everything in ASCII: borders, icons, wind (automatic when the locale is not UTF-8).
     #[arg(long, env = "METEO_ASCII")]
@@ -577,7 +577,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Consistency;
     use clap::CommandFactory;
 
     #[test]

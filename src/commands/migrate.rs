@@ -103,9 +103,9 @@ pub async fn run(args: MigrateSettings) -> anyhow::Result<()> {
 async fn status(args: &MigrateSettings, files: &[migrations::MigrationFile]) -> anyhow::Result<()> {
     let cassandra = &args.cassandra;
     let session = store::connect(cassandra, None).await?;
-    let exists = store::keyspace_exists(&session, &cassandra.keyspace).await?;
+    let exists = store::keyspace_exists(&session, cassandra.keyspace.as_str()).await?;
     let applied = if exists {
-        let session = store::connect(cassandra, Some(&cassandra.keyspace)).await?;
+        let session = store::connect(cassandra, Some(cassandra.keyspace.as_str())).await?;
         migrations::read_applied(&session).await?
     } else {
         Vec::new()

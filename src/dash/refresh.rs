@@ -12,8 +12,7 @@ use tokio::time::MissedTickBehavior;
 
 use super::city::{City, Point};
 use crate::model::Reading;
-use crate::settings::CassandraSettings;
-use crate::store::{self, readings, CassandraSession};
+use crate::store::{self, readings, CassandraSession, CassandraSettings};
 
 /// How far back the chart goes.
 pub const HISTORY: chrono::Duration = chrono::Duration::hours(24);

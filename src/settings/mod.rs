@@ -4,56 +4,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use cdrs_tokio::consistency::Consistency;
-
 use crate::secret::Secret;
 
 mod parse;
 pub use parse::*;
-
-/// Where Cassandra is and how to log in.
-#[derive(Debug, Clone)]
-pub struct CassandraSettings {
-    /// Contact points, host:port each.
-    pub nodes: Vec<String>,
-    pub keyspace: String,
-    pub user: Option<String>,
-    pub password: Option<Secret>,
-    /// TLS to every node; `None` speaks plain TCP.
-    pub tls: Option<CassandraTls>,
-    /// The consistency level of this command's requests: writes for `consume`, reads for
-    /// `dash`.
-    pub consistency: Consistency,
-    /// The local datacenter: requests go to its nodes only. `None`: every node is local.
-    pub datacenter: Option<String>,
-}
-
-impl CassandraSettings {
-    /// Plain TCP without a login: the local services.
-    pub fn new(nodes: Vec<String>, keyspace: impl Into<String>) -> Self {
-        Self {
-            nodes,
-            keyspace: keyspace.into(),
-            user: None,
-            password: None,
-            tls: None,
-            consistency: Consistency::LocalQuorum,
-            datacenter: None,
-        }
-    }
-}
-
-/// How to speak TLS to Cassandra.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CassandraTls {
-    /// The CA to trust (PEM); the system's CA bundle when `None`.
-    pub ca: Option<PathBuf>,
-    /// A client certificate and its key (PEM), for nodes that ask for one.
-    pub cert: Option<PathBuf>,
-    pub key: Option<PathBuf>,
-    /// Whether the certificate must name the host it is reached at.
-    pub verify_hostname: bool,
-}
 
 /// Where readings come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -93,7 +47,7 @@ pub struct ProduceSettings {
 #[derive(Debug, Clone)]
 pub struct ConsumeSettings {
     pub kafka: crate::kafka::KafkaSettings,
-    pub cassandra: CassandraSettings,
+    pub cassandra: crate::store::CassandraSettings,
     pub group: String,
     pub concurrency: usize,
     pub max_messages: Option<u64>,
@@ -107,7 +61,7 @@ pub struct ConsumeSettings {
 #[derive(Debug, Clone)]
 pub struct MigrateSettings {
     pub kafka: crate::kafka::KafkaSettings,
-    pub cassandra: CassandraSettings,
+    pub cassandra: crate::store::CassandraSettings,
     pub cql_dir: PathBuf,
     /// The keyspace's CQL replication map.
     pub replication: String,
@@ -120,7 +74,7 @@ pub struct MigrateSettings {
 /// `meteo dash`: where to read, how to show it, where logs go while it owns the screen.
 #[derive(Debug, Clone)]
 pub struct DashCommandSettings {
-    pub cassandra: CassandraSettings,
+    pub cassandra: crate::store::CassandraSettings,
     pub view: crate::dash::DashSettings,
     pub log_file: Option<PathBuf>,
 }
@@ -197,17 +151,6 @@ mod tests {
     }
 
     #[test]
-    fn cassandra_settings_never_show_the_password() {
-        let secret = Secret::new("0123456789abcdef");
-        let settings = CassandraSettings {
-            user: Some("u".into()),
-            password: Some(secret.clone()),
-            ..CassandraSettings::new(vec!["h:1".into()], "k")
-        };
-        assert!(!format!("{settings:?}").contains("0123456789abcdef"));
-    }
-
-    #[test]
     fn host_port_accepts_names_addresses_and_ipv6() {
         assert_eq!(parse_host_port("localhost:9092").unwrap(), "localhost:9092");
         assert_eq!(parse_host_port(" 10.0.0.1:9042 ").unwrap(), "10.0.0.1:9042");
@@ -247,21 +190,6 @@ mod tests {
         assert!(parse_listen_addr("no-such-host.invalid:9464")
             .unwrap_err()
             .contains("cannot be listened on"));
-    }
-
-    #[test]
-    fn keyspace_names_are_plain_identifiers() {
-        assert!(parse_keyspace("meteo_test_1").is_ok());
-        assert!(parse_keyspace("MixedCase")
-            .unwrap_err()
-            .contains("use 'mixedcase'"));
-        for reserved in ["select", "system", "system_auth", "table", "keyspace"] {
-            assert!(parse_keyspace(reserved).is_err(), "{reserved} accepted");
-        }
-        assert!(parse_keyspace("selections").is_ok());
-        for bad in ["", "1abc", "a-b", "a b", "a;drop", &"k".repeat(49)] {
-            assert!(parse_keyspace(bad).is_err(), "{bad} accepted");
-        }
     }
 
     #[test]

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::Consistency;
+use cdrs_tokio::consistency::Consistency;
+
 use crate::secret::Secret;
 
 /// Reads a password file: its content without the final line break. Names the file, never
@@ -56,106 +57,6 @@ pub fn parse_listen_addr(value: &str) -> Result<std::net::SocketAddr, String> {
         .next()
         .ok_or_else(|| format!("'{value}' resolves to no address"))
 }
-
-/// Parses a Cassandra keyspace name: a letter, then letters, digits or underscores, at most 48
-/// characters (Cassandra's own limit). Used unquoted in CQL, so nothing else may pass.
-pub fn parse_keyspace(value: &str) -> Result<String, String> {
-    let ok_start = value
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic());
-    let ok_rest = value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !ok_start || !ok_rest || value.len() > 48 {
-        return Err(format!(
-            "'{value}' is not a keyspace name (a letter, then letters, digits or _; at most 48)"
-        ));
-    }
-    // Cassandra folds unquoted names to lower case: `MixedCase` would be created as
-    // `mixedcase` and then not found under the name given.
-    if value.chars().any(|c| c.is_ascii_uppercase()) {
-        return Err(format!(
-            "'{value}': keyspace names are lower case (Cassandra folds unquoted names); use '{}'",
-            value.to_ascii_lowercase()
-        ));
-    }
-    if value.starts_with("system") {
-        return Err(format!(
-            "'{value}': names starting with 'system' belong to Cassandra itself"
-        ));
-    }
-    if CQL_RESERVED.contains(&value) {
-        return Err(format!(
-            "'{value}' is a reserved word of CQL; choose another keyspace name"
-        ));
-    }
-    Ok(value.to_string())
-}
-
-/// CQL's reserved keywords (lower case), which cannot name a keyspace unquoted.
-const CQL_RESERVED: &[&str] = &[
-    "add",
-    "allow",
-    "alter",
-    "and",
-    "apply",
-    "asc",
-    "authorize",
-    "batch",
-    "begin",
-    "by",
-    "columnfamily",
-    "create",
-    "default",
-    "delete",
-    "desc",
-    "describe",
-    "drop",
-    "entries",
-    "execute",
-    "from",
-    "full",
-    "grant",
-    "if",
-    "in",
-    "index",
-    "infinity",
-    "insert",
-    "into",
-    "is",
-    "keyspace",
-    "limit",
-    "materialized",
-    "mbean",
-    "mbeans",
-    "modify",
-    "nan",
-    "norecursive",
-    "not",
-    "null",
-    "of",
-    "on",
-    "or",
-    "order",
-    "primary",
-    "rename",
-    "replace",
-    "revoke",
-    "schema",
-    "select",
-    "set",
-    "table",
-    "to",
-    "token",
-    "truncate",
-    "unlogged",
-    "unset",
-    "update",
-    "use",
-    "using",
-    "view",
-    "where",
-    "with",
-];
 
 /// Parses one `-X key=value` librdkafka property; the value may be a secret.
 pub fn parse_kafka_option(value: &str) -> Result<(String, Secret), String> {

@@ -12,7 +12,7 @@ use cdrs_tokio::types::CBytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::tls;
-use crate::settings::CassandraSettings;
+use super::CassandraSettings;
 
 /// Connects to `addr` as the driver will (plain or TLS), says STARTUP and logs in.
 pub async fn check(settings: &CassandraSettings, addr: &SocketAddr) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@ pub mod probe;
 pub mod readings;
 pub mod reconnecting;
 
+mod config;
 mod handshake;
 mod schema;
 mod session;
@@ -22,9 +23,8 @@ use cdrs_tokio::frame::Envelope;
 use cdrs_tokio::query::QueryValues;
 use cdrs_tokio::types::rows::Row;
 
+pub use config::{CassandraSettings, CassandraTls, Consistency, Keyspace};
 pub use session::{connect, CassandraSession, CONNECT_TIMEOUT};
-
-use crate::settings::CassandraSettings;
 
 /// The driver has no request time limit of its own; every request gets this one.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(12);
@@ -67,14 +67,14 @@ pub async fn connect_keyspace(
     settings: &CassandraSettings,
 ) -> anyhow::Result<std::sync::Arc<CassandraSession>> {
     let session = connect(settings, None).await?;
-    if !keyspace_exists(&session, &settings.keyspace).await? {
+    if !keyspace_exists(&session, settings.keyspace.as_str()).await? {
         return Err(MissingKeyspace {
-            keyspace: settings.keyspace.clone(),
+            keyspace: settings.keyspace.to_string(),
             nodes: settings.nodes.join(","),
         }
         .into());
     }
-    connect(settings, Some(&settings.keyspace)).await
+    connect(settings, Some(settings.keyspace.as_str())).await
 }
 
 /// Cassandra answers, but the keyspace is not there: `meteo migrate` has not run (the

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
+use super::CassandraSettings;
 use super::{connect, ping, CassandraSession};
-use crate::settings::CassandraSettings;
 
 /// Asks Cassandra on each [`CassandraProbe::check`]; connects lazily.
 pub struct CassandraProbe {

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use super::durable::ReadingSink;
 use super::grouped::Batch;
 use super::readings::ReadingWriter;
+use super::CassandraSettings;
 use crate::model::Reading;
-use crate::settings::CassandraSettings;
 
 /// Writes through the current session; [`ReconnectingWriter::reconnect`] swaps in a new one.
 ///
@@ -60,7 +60,7 @@ impl ReadingSink for ReconnectingWriter {
     /// A new session and new prepared statements; the old session ends once the writes
     /// still using it are done.
     async fn reconnect(&self) -> anyhow::Result<()> {
-        let session = super::connect(&self.settings, Some(&self.settings.keyspace)).await?;
+        let session = super::connect(&self.settings, Some(self.settings.keyspace.as_str())).await?;
         let writer = Arc::new(ReadingWriter::prepare(session).await?);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = writer;
         Ok(())

@@ -24,7 +24,7 @@ use cdrs_tokio::statement::{StatementParams, StatementParamsBuilder};
 use cdrs_tokio::transport::{TransportRustls, TransportTcp};
 
 use super::tls;
-use crate::settings::CassandraSettings;
+use super::CassandraSettings;
 
 type PlainSession = Session<
     TransportTcp,

@@ -87,7 +87,7 @@ async fn the_dashboard_keeps_refreshing_with_a_cassandra_node_down() {
 
 /// The Cassandra settings `meteo dash` runs with here: its reads at `LOCAL_ONE`, where a
 /// `LOCAL_QUORUM` read may wait for a dead node that the others do not yet see down.
-fn dash_settings(keyspace: &str) -> meteo::settings::CassandraSettings {
+fn dash_settings(keyspace: &str) -> meteo::store::CassandraSettings {
     let cli = parsed(keyspace, "dash");
     let meteo::cli::Command::Dash(args) = cli.command else {
         unreachable!("parsed as dash")

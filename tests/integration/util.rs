@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use meteo::kafka::{Brokers, KafkaSettings, TopicName};
-use meteo::settings::CassandraSettings;
-use meteo::store::CassandraSession;
+use meteo::store::{CassandraSession, CassandraSettings};
 
 pub fn brokers() -> String {
     std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())

@@ -151,7 +151,7 @@ fn kafka(topic: &str) -> meteo::kafka::KafkaSettings {
     cli.global.kafka()
 }
 
-fn cassandra(keyspace: &str) -> meteo::settings::CassandraSettings {
+fn cassandra(keyspace: &str) -> meteo::store::CassandraSettings {
     use clap::Parser;
     let cli =
         meteo::cli::Cli::try_parse_from(["meteo", "--keyspace", keyspace, "migrate"]).unwrap();
