@@ -250,7 +250,7 @@ async fn main() -> anyhow::Result<()> {
     let rss_before = status_kib("VmRSS:");
     let mut source = CassandraSource::new(settings);
     let mut app = App::new(
-        DashSettings::new("FR"),
+        DashSettings::new(meteo::model::CountryCode::FR),
         Utc::now(),
         Rect::new(0, 0, 200, 60),
     );

@@ -11,16 +11,17 @@ use clap::{Args, Parser, Subcommand};
 use crate::commands;
 use crate::dash::Units;
 use crate::kafka::{Brokers, KafkaSettings, TopicName};
+use crate::model::CountryCode;
 use crate::owm::cities::{fold_name, Near, Point, Selection};
 use crate::owm::source::{Source, DEFAULT_CITY_LIST_URL};
 use crate::secret::Secret;
 use crate::settings::{
-    parse_base_url, parse_concurrency, parse_country, parse_datacenter, parse_download_timeout,
-    parse_duration, parse_host_port, parse_kafka_config_file, parse_kafka_option, parse_lang,
-    parse_listen_addr, parse_name_filter, parse_password_file, parse_radius,
-    parse_read_consistency, parse_refresh, parse_replication_map, parse_secret, parse_units,
-    parse_write_consistency, simple_replication, CitiesSettings, ConsumeSettings,
-    DashCommandSettings, KafkaConfigFile, MigrateSettings, ProduceSettings, SourceChoice,
+    parse_base_url, parse_concurrency, parse_datacenter, parse_download_timeout, parse_duration,
+    parse_host_port, parse_kafka_config_file, parse_kafka_option, parse_lang, parse_listen_addr,
+    parse_name_filter, parse_password_file, parse_radius, parse_read_consistency, parse_refresh,
+    parse_replication_map, parse_secret, parse_units, parse_write_consistency, simple_replication,
+    CitiesSettings, ConsumeSettings, DashCommandSettings, KafkaConfigFile, MigrateSettings,
+    ProduceSettings, SourceChoice,
 };
 use crate::shutdown::Shutdown;
 use crate::store::{CassandraSettings, CassandraTls, Consistency, Keyspace};
@@ -216,8 +217,8 @@ pub struct CitiesArgs {
     pub from: Source,
 
     /// Keep the cities of this country (ISO 3166 alpha-2 code, any case).
-    #[arg(long, value_name = "CC", env = "METEO_CITY_COUNTRY", default_value = "FR", value_parser = parse_country)]
-    pub country: String,
+    #[arg(long, value_name = "CC", env = "METEO_CITY_COUNTRY", default_value = "FR", value_parser = CountryCode::parse)]
+    pub country: CountryCode,
 
     /// Keep names containing this text, ignoring case, accents and hyphens ("saint etienne"
     /// finds Saint-Étienne).
@@ -262,7 +263,7 @@ pub struct CitiesArgs {
 impl CitiesArgs {
     pub fn settings(self) -> CitiesSettings {
         let selection = Selection {
-            country: self.country.clone(),
+            country: self.country,
             name: self.name.as_deref().map(fold_name),
             near: self
                 .near
@@ -277,7 +278,10 @@ impl CitiesArgs {
             from: self.from,
             selection,
             out: self.out.unwrap_or_else(|| {
-                PathBuf::from(format!("data/cities.{}.json", self.country.to_lowercase()))
+                PathBuf::from(format!(
+                    "data/cities.{}.json",
+                    self.country.as_str().to_lowercase()
+                ))
             }),
             strict: self.strict,
             timeout: self.timeout,
@@ -332,8 +336,8 @@ pub struct DashArgs {
     pub refresh: Duration,
 
     /// The country whose cities are shown (ISO 3166 alpha-2).
-    #[arg(long, env = "METEO_COUNTRY", default_value = "FR", value_parser = parse_country)]
-    pub country: String,
+    #[arg(long, env = "METEO_COUNTRY", default_value = "FR", value_parser = CountryCode::parse)]
+    pub country: CountryCode,
 
     /// Units: metric (°C, m/s), metric-kmh (°C, km/h) or imperial (°F, mph); `u` switches.
     #[arg(long, env = "METEO_UNITS", default_value = "metric", value_parser = parse_units)]
@@ -597,8 +601,8 @@ mod tests {
 
     #[test]
     fn city_filters_are_validated_at_the_edge() {
-        assert_eq!(parse_country("fr").unwrap(), "FR");
-        assert!(parse_country("FRA").is_err());
+        assert_eq!(CountryCode::parse("fr").unwrap(), CountryCode::FR);
+        assert!(CountryCode::parse("FRA").is_err());
         assert!(parse_name_filter(" - ").is_err());
         assert!(parse_radius("0").is_err());
         assert!(parse_radius("abc").is_err());
@@ -618,7 +622,7 @@ mod tests {
         let selection = args.settings().selection;
         assert_eq!(selection.ids.unwrap().len(), 2);
         assert_eq!(selection.name.as_deref(), Some("saint etienne"));
-        assert_eq!(selection.country, "FR");
+        assert_eq!(selection.country, CountryCode::FR);
     }
 
     #[test]
@@ -737,7 +741,7 @@ mod tests {
             panic!("not dash");
         };
         assert_eq!(args.refresh, Duration::from_secs(5));
-        assert_eq!(args.country, "FR");
+        assert_eq!(args.country, CountryCode::FR);
         assert_eq!(args.units, Units::Metric);
     }
 
@@ -765,6 +769,6 @@ mod tests {
         };
         assert_eq!(args.refresh, Duration::from_secs(120));
         assert_eq!(args.units, Units::Imperial);
-        assert_eq!(args.country, "BE");
+        assert_eq!(args.country.as_str(), "BE");
     }
 }

@@ -15,6 +15,40 @@ pub const SOURCE_SYNTHETIC: &str = "synthetic";
 pub const TEMPERATURE_RANGE_C: std::ops::RangeInclusive<f64> = -100.0..=70.0;
 pub const HUMIDITY_RANGE: std::ops::RangeInclusive<i32> = 0..=100;
 
+/// An ISO 3166 alpha-2 country code, upper case: which cities `meteo cities` keeps and which
+/// `latest` partition `meteo dash` reads. Checked once, where it is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CountryCode([u8; 2]);
+
+impl CountryCode {
+    /// France: the default of `meteo cities` and `meteo dash`.
+    pub const FR: CountryCode = CountryCode(*b"FR");
+
+    /// Two ASCII letters in any case, blanks around ignored; upper-cased.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let code = value.trim().as_bytes();
+        match code {
+            [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
+                Ok(Self([a.to_ascii_uppercase(), b.to_ascii_uppercase()]))
+            }
+            _ => Err(format!(
+                "'{value}' is not a two-letter country code such as FR"
+            )),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Two ASCII letters, as `parse` checked: always UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for CountryCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One observation (schema 1). Units are metric: °C, %, hPa, m/s, degrees, metres, mm.
 /// Optional fields are `null` in JSON when the API did not give them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -671,5 +705,18 @@ pub(crate) mod tests {
         assert_eq!(r.validate(), Err(InvalidReading::NotFinite("temperature")));
         // JSON cannot spell NaN; a huge exponent must not become infinity either.
         assert!(Reading::from_json(&PARIS.replace("7.3,", "1e999,").into_bytes()).is_err());
+    }
+
+    #[test]
+    fn country_codes_are_two_letters_upper_cased() {
+        assert_eq!(CountryCode::parse("fr").unwrap(), CountryCode::FR);
+        assert_eq!(CountryCode::parse(" be ").unwrap().as_str(), "BE");
+        for bad in ["", "F", "FRA", "F1", "é!", "é"] {
+            let err = CountryCode::parse(bad).unwrap_err();
+            assert!(
+                err.contains("not a two-letter country code"),
+                "{bad}: {err}"
+            );
+        }
     }
 }

@@ -137,14 +137,13 @@ mod tests {
     #[test]
     fn the_filters_are_described_in_the_order_of_the_options() {
         let selection = Selection {
-            country: "FR".into(),
             name: Some("saint".into()),
             near: Some(Near {
                 center: Point::new(45.76, 4.83).unwrap(),
                 radius_km: 50.0,
             }),
             ids: Some([1, 2].into()),
-            ..Selection::default()
+            ..Selection::new(crate::model::CountryCode::FR)
         };
         assert_eq!(
             describe(&selection),

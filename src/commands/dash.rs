@@ -31,7 +31,7 @@ pub async fn run(args: DashCommandSettings, shutdown: Shutdown) -> anyhow::Resul
 /// One read, one table on stdout. Unlike the live view this fails (exit 1) when Cassandra
 /// does not answer: a script must know the table is missing.
 async fn snapshot(settings: DashSettings, mut source: CassandraSource) -> anyhow::Result<()> {
-    let found = source.latest(&settings.country).await?;
+    let found = source.latest(settings.country.as_str()).await?;
     if found.is_empty() {
         tracing::warn!(country = %settings.country, "no readings yet");
     }

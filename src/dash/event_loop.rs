@@ -46,7 +46,7 @@ where
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(refresh::run(
         source,
-        settings.country.clone(),
+        settings.country.to_string(),
         settings.refresh,
         request_rx,
         update_tx,
@@ -363,7 +363,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_first_frame_comes_at_once_and_the_cities_right_after() {
         let start = Instant::now();
-        let mut dash = Dashboard::start(DashSettings::new("FR"), Memory::with(three_cities()));
+        let mut dash = Dashboard::start(
+            DashSettings::new(crate::model::CountryCode::FR),
+            Memory::with(three_cities()),
+        );
         let screen = dash
             .screen_where("the cities", |s| s.contains("3 cities"))
             .await;
@@ -384,7 +387,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn every_refresh_shows_what_the_source_holds_by_then() {
         let source = Memory::default();
-        let mut dash = Dashboard::with_three_cities(DashSettings::new("FR"), &source).await;
+        let mut dash =
+            Dashboard::with_three_cities(DashSettings::new(crate::model::CountryCode::FR), &source)
+                .await;
         let start = Instant::now();
         for (cycle, temperature) in [(1, 20.5), (2, 21.5), (3, 22.5)] {
             source.change(|s| {
@@ -398,7 +403,7 @@ mod tests {
                 })
                 .await;
             assert!(screen.contains("3 cities"), "{screen}");
-            let period = DashSettings::new("FR").refresh;
+            let period = DashSettings::new(crate::model::CountryCode::FR).refresh;
             assert!(
                 start.elapsed() >= period * cycle,
                 "cycle {cycle} came early"
@@ -419,7 +424,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_failing_source_is_shown_with_the_last_data_until_it_answers_again() {
         let source = Memory::default();
-        let mut dash = Dashboard::with_three_cities(DashSettings::new("FR"), &source).await;
+        let mut dash =
+            Dashboard::with_three_cities(DashSettings::new(crate::model::CountryCode::FR), &source)
+                .await;
         let error = "Cassandra at 127.0.0.1:1 did not answer";
         source.change(|s| s.failure = Some(error.into()));
         let screen = dash
@@ -458,7 +465,7 @@ mod tests {
     async fn without_any_answer_the_dashboard_opens_and_says_why() {
         let source = Memory::default();
         source.change(|s| s.failure = Some("Cassandra at 127.0.0.1:1 did not answer".into()));
-        let mut settings = DashSettings::new("FR");
+        let mut settings = DashSettings::new(crate::model::CountryCode::FR);
         settings.refresh = Duration::from_secs(1);
         let mut dash = Dashboard::start(settings, source);
         let screen = dash
@@ -477,8 +484,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn keys_and_the_mouse_search_sort_switch_units_select_and_show_the_help() {
-        let mut dash =
-            Dashboard::with_three_cities(DashSettings::new("FR"), &Memory::default()).await;
+        let mut dash = Dashboard::with_three_cities(
+            DashSettings::new(crate::model::CountryCode::FR),
+            &Memory::default(),
+        )
+        .await;
 
         // A search, and the chart of the one city left.
         dash.press(KeyCode::Char('/'));
@@ -530,8 +540,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn q_esc_and_question_mark_close_the_help_and_only_outside_it_q_quits() {
-        let mut dash =
-            Dashboard::with_three_cities(DashSettings::new("FR"), &Memory::default()).await;
+        let mut dash = Dashboard::with_three_cities(
+            DashSettings::new(crate::model::CountryCode::FR),
+            &Memory::default(),
+        )
+        .await;
         for close in [KeyCode::Char('q'), KeyCode::Esc, KeyCode::Char('?')] {
             dash.press(KeyCode::Char('?'));
             dash.screen_where("the help", |s| s.contains(" Keys "))
@@ -552,7 +565,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn r_reads_the_source_at_once() {
         let source = Memory::default();
-        let mut settings = DashSettings::new("FR");
+        let mut settings = DashSettings::new(crate::model::CountryCode::FR);
         settings.refresh = Duration::from_secs(3600);
         let mut dash = Dashboard::with_three_cities(settings, &source).await;
         source.change(|s| s.readings.push(reading_at(4, "Nantes", 9.0, Utc::now())));
@@ -568,7 +581,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_idle_dashboard_draws_only_when_ages_change() {
-        let mut settings = DashSettings::new("FR");
+        let mut settings = DashSettings::new(crate::model::CountryCode::FR);
         settings.refresh = Duration::from_secs(3600);
         let mut dash = Dashboard::start(settings, Memory::with(three_cities()));
         // The cities, then the selected city's chart: nothing more is coming.
@@ -583,7 +596,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_shutdown_ends_the_loop_and_the_refresh_task() {
         let source = Memory::default();
-        let dash = Dashboard::with_three_cities(DashSettings::new("FR"), &source).await;
+        let dash =
+            Dashboard::with_three_cities(DashSettings::new(crate::model::CountryCode::FR), &source)
+                .await;
         dash.trigger.stop();
         dash.ended().await.unwrap();
         let reads = source.latest_reads();
@@ -593,11 +608,17 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_end_of_the_events_ends_the_loop_and_a_failed_read_fails_it() {
-        let dash = Dashboard::start(DashSettings::new("FR"), Memory::with(three_cities()));
+        let dash = Dashboard::start(
+            DashSettings::new(crate::model::CountryCode::FR),
+            Memory::with(three_cities()),
+        );
         dash.keys.close_channel();
         dash.ended().await.unwrap();
 
-        let dash = Dashboard::start(DashSettings::new("FR"), Memory::with(three_cities()));
+        let dash = Dashboard::start(
+            DashSettings::new(crate::model::CountryCode::FR),
+            Memory::with(three_cities()),
+        );
         dash.keys
             .unbounded_send(Err(io::Error::other("the tty is gone")))
             .unwrap();
@@ -610,7 +631,7 @@ mod tests {
     async fn a_refresh_task_that_dies_ends_the_loop_with_an_error() {
         let source = Memory::with(three_cities());
         source.change(|s| s.panics = true);
-        let dash = Dashboard::start(DashSettings::new("FR"), source);
+        let dash = Dashboard::start(DashSettings::new(crate::model::CountryCode::FR), source);
         let error = dash.ended().await.unwrap_err();
         assert_eq!(error.to_string(), "the refresh task stopped unexpectedly");
     }

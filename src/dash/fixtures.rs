@@ -55,7 +55,7 @@ pub fn cities() -> Vec<City> {
 /// An app of `width` x `height` that has taken [`cities`].
 pub fn loaded(width: u16, height: u16) -> App {
     let mut app = App::new(
-        DashSettings::new("FR"),
+        DashSettings::new(crate::model::CountryCode::FR),
         now(),
         Rect::new(0, 0, width, height),
     );

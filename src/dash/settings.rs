@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::model::CountryCode;
+
 /// How the dashboard shows numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Units {
@@ -71,7 +73,7 @@ impl Units {
 #[derive(Debug, Clone)]
 pub struct DashSettings {
     /// The `latest` partition to read.
-    pub country: String,
+    pub country: CountryCode,
     /// How often the `latest` partition is read again.
     pub refresh: Duration,
     pub units: Units,
@@ -84,10 +86,11 @@ pub struct DashSettings {
 }
 
 impl DashSettings {
-    /// Settings for tests and tools: France, 5 s, metric, stale after an hour, colour, Unicode.
-    pub fn new(country: &str) -> Self {
+    /// Settings for tests and tools: `country`, 5 s, metric, stale after an hour, colour,
+    /// Unicode.
+    pub fn new(country: CountryCode) -> Self {
         Self {
-            country: country.to_string(),
+            country,
             refresh: Duration::from_secs(5),
             units: Units::Metric,
             stale_after: Duration::from_secs(3600),

@@ -143,14 +143,6 @@ mod tests {
     }
 
     #[test]
-    fn country_codes_are_two_letters_upper_cased() {
-        assert_eq!(parse_country("fr").unwrap(), "FR");
-        for bad in ["", "F", "FRA", "F1", "é!"] {
-            assert!(parse_country(bad).is_err(), "{bad} accepted");
-        }
-    }
-
-    #[test]
     fn host_port_accepts_names_addresses_and_ipv6() {
         assert_eq!(parse_host_port("localhost:9092").unwrap(), "localhost:9092");
         assert_eq!(parse_host_port(" 10.0.0.1:9042 ").unwrap(), "10.0.0.1:9042");

@@ -131,17 +131,6 @@ pub fn format_duration(duration: Duration) -> String {
         .replace(' ', "")
 }
 
-/// Parses a country code: two ASCII letters (ISO 3166 alpha-2), upper-cased.
-pub fn parse_country(value: &str) -> Result<String, String> {
-    let code = value.trim();
-    if code.len() != 2 || !code.chars().all(|c| c.is_ascii_alphabetic()) {
-        return Err(format!(
-            "'{value}' is not a two-letter country code such as FR"
-        ));
-    }
-    Ok(code.to_ascii_uppercase())
-}
-
 /// The replication map of `--replication-factor N` (SimpleStrategy).
 pub fn simple_replication(factor: u16) -> String {
     format!("{{'class': 'SimpleStrategy', 'replication_factor': {factor}}}")

@@ -394,7 +394,7 @@ impl meteo::dash::refresh::Source for PanickingSource {
 #[ignore = "needs a terminal: run by in_a_real_terminal_sigterm_and_a_panic_give_the_terminal_back"]
 async fn a_dashboard_whose_source_panics() {
     let (_trigger, shutdown) = meteo::shutdown::Shutdown::manual();
-    let settings = meteo::dash::DashSettings::new("FR");
+    let settings = meteo::dash::DashSettings::new(meteo::model::CountryCode::FR);
     let error = meteo::dash::term::run(settings, PanickingSource, shutdown)
         .await
         .unwrap_err();

@@ -154,7 +154,11 @@ mod tests {
 
     #[test]
     fn paging_through_many_cities_keeps_the_selection_on_screen() {
-        let mut app = App::new(DashSettings::new("FR"), now(), Rect::new(0, 0, 80, 24));
+        let mut app = App::new(
+            DashSettings::new(crate::model::CountryCode::FR),
+            now(),
+            Rect::new(0, 0, 80, 24),
+        );
         let many = (0..500)
             .map(|i| City::from_reading(&reading(i, &format!("City {i:03}"), 10.0, 1)))
             .collect();

@@ -378,7 +378,7 @@ mod tests {
             });
             screens.push(draw(&app));
             let mut fresh = App::new(
-                crate::dash::DashSettings::new("FR"),
+                crate::dash::DashSettings::new(crate::model::CountryCode::FR),
                 now(),
                 Rect::new(0, 0, width, height),
             );
@@ -529,7 +529,7 @@ mod tests {
     #[test]
     fn a_missing_keyspace_is_said_as_such_whole_at_80_columns() {
         let mut app = App::new(
-            crate::dash::DashSettings::new("FR"),
+            crate::dash::DashSettings::new(crate::model::CountryCode::FR),
             now(),
             Rect::new(0, 0, 80, 24),
         );
@@ -553,7 +553,7 @@ mod tests {
     #[test]
     fn before_the_first_answer_the_table_says_it_is_connecting() {
         let app = App::new(
-            crate::dash::DashSettings::new("FR"),
+            crate::dash::DashSettings::new(crate::model::CountryCode::FR),
             now(),
             Rect::new(0, 0, 80, 24),
         );

@@ -6,13 +6,14 @@ use std::collections::BTreeSet;
 use super::dedup::drop_near_duplicates;
 use super::geometry::Near;
 use crate::city::City;
+use crate::model::CountryCode;
 use crate::text::fold_name;
 
 /// Which cities to keep. Every filter given must match (they are ANDed).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Selection {
-    /// ISO alpha-2 country code, compared ignoring case.
-    pub country: String,
+    /// Compared with a city's country ignoring case.
+    pub country: CountryCode,
     /// A substring of the name, already folded with [`fold_name`].
     pub name: Option<String>,
     /// Only cities within `radius_km` of `center`.
@@ -34,11 +35,24 @@ pub struct Selected {
 }
 
 impl Selection {
+    /// Every city of `country`: no other filter, no limit, near-duplicates dropped.
+    pub fn new(country: CountryCode) -> Self {
+        Self {
+            country,
+            name: None,
+            near: None,
+            ids: None,
+            limit: None,
+            keep_duplicates: false,
+        }
+    }
+
     /// Whether one city passes the filters; applied while reading, so only matches are kept.
     pub fn matches(&self, city: &City) -> bool {
         // Cheapest tests first: most of the 210,000 entries fail on the country. A few real
         // entries have an empty name: well-formed, but of no use in a list of cities.
-        if !city.country.eq_ignore_ascii_case(&self.country) || city.name.trim().is_empty() {
+        if !city.country.eq_ignore_ascii_case(self.country.as_str()) || city.name.trim().is_empty()
+        {
             return false;
         }
         if let Some(ids) = &self.ids {
@@ -111,19 +125,18 @@ mod tests {
     use crate::owm::cities::Point;
 
     fn fr() -> Selection {
-        Selection {
-            country: "FR".into(),
-            ..Selection::default()
-        }
+        Selection::new(CountryCode::FR)
     }
 
     #[test]
     fn selection_matches_country_in_any_case_and_name_ignoring_accents() {
         let mut sel = fr();
-        sel.country = "fr".into();
         sel.name = Some(fold_name("saint etienne"));
         assert!(sel.matches(&city(1, "Saint-Étienne", 45.4, 4.4)));
         assert!(!sel.matches(&city(2, "Saint-Denis", 48.9, 2.3)));
+        let mut lower = city(1, "Saint-Étienne", 45.4, 4.4);
+        lower.country = "fr".into();
+        assert!(sel.matches(&lower));
         let mut us = city(1, "Saint-Étienne", 45.4, 4.4);
         us.country = "US".into();
         assert!(!sel.matches(&us));
