@@ -9,19 +9,24 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands;
+use crate::commands::cities::CitiesSettings;
+use crate::commands::consume::ConsumeSettings;
+use crate::commands::dash::DashCommandSettings;
+use crate::commands::migrate::MigrateSettings;
 use crate::dash::Units;
+use crate::kafka::consumer::ConsumerOptions;
 use crate::kafka::{Brokers, KafkaSettings, TopicName};
 use crate::model::CountryCode;
 use crate::owm::cities::{fold_name, Near, Point, Selection};
 use crate::owm::source::{Source, DEFAULT_CITY_LIST_URL};
+use crate::produce::{ProduceSettings, SourceChoice};
 use crate::secret::Secret;
 use crate::settings::{
     parse_base_url, parse_concurrency, parse_datacenter, parse_download_timeout, parse_duration,
     parse_host_port, parse_kafka_config_file, parse_kafka_option, parse_lang, parse_listen_addr,
     parse_name_filter, parse_password_file, parse_radius, parse_read_consistency, parse_refresh,
-    parse_replication_map, parse_secret, parse_units, parse_write_consistency, simple_replication,
-    CitiesSettings, ConsumeSettings, DashCommandSettings, KafkaConfigFile, MigrateSettings,
-    ProduceSettings, SourceChoice,
+    parse_replication_map, parse_secret, parse_write_consistency, simple_replication,
+    KafkaConfigFile,
 };
 use crate::shutdown::Shutdown;
 use crate::store::{CassandraSettings, CassandraTls, Consistency, Keyspace};
@@ -340,7 +345,7 @@ pub struct DashArgs {
     pub country: CountryCode,
 
     /// Units: metric (°C, m/s), metric-kmh (°C, km/h) or imperial (°F, mph); `u` switches.
-    #[arg(long, env = "METEO_UNITS", default_value = "metric", value_parser = parse_units)]
+    #[arg(long, env = "METEO_UNITS", default_value = "metric", value_parser = Units::parse)]
     pub units: Units,
 
     /// Readings older than this are dimmed.
@@ -448,11 +453,16 @@ impl ConsumeArgs {
                 consistency: self.consistency,
                 ..global.cassandra()
             },
-            group: self.group,
+            consumer: ConsumerOptions {
+                group: self.group,
+                max_in_flight: commands::consume::MAX_IN_FLIGHT,
+                max_groups: commands::consume::MAX_GROUPS,
+                max_messages: self.max_messages,
+                until_idle: self.until_idle,
+                drain_timeout: commands::consume::DRAIN_TIMEOUT,
+                stats_every: self.stats_interval,
+            },
             concurrency: self.concurrency,
-            max_messages: self.max_messages,
-            until_idle: self.until_idle,
-            stats_interval: self.stats_interval,
             metrics_addr: self.metrics.metrics_addr,
         }
     }

@@ -325,6 +325,27 @@ fn no_two_files_import_each_other_directly_or_around_a_loop() {
 }
 
 #[test]
+fn the_settings_import_no_engine_adapter_or_command() {
+    let edges = imports();
+    let upward = crossings(
+        &edges,
+        "src/settings",
+        &[
+            "src/dash",
+            "src/owm",
+            "src/kafka",
+            "src/store",
+            "src/produce",
+            "src/commands",
+            "src/cli.rs",
+            "src/synthetic.rs",
+            "src/metrics",
+        ],
+    );
+    assert!(upward.is_empty(), "settings import upward: {upward:?}");
+}
+
+#[test]
 fn owm_kafka_and_store_never_import_each_other() {
     let edges = imports();
     let mut crossed = crossings(&edges, "src/owm", &["src/kafka", "src/store"]);

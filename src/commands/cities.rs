@@ -4,15 +4,26 @@
 mod output;
 mod progress;
 
-use std::time::Instant;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use indicatif::HumanCount;
 
 use crate::owm::cities::{self, ReadReport, Selection};
-use crate::owm::source;
-use crate::settings::CitiesSettings;
+use crate::owm::source::{self, Source};
 use output::Output;
+
+/// `meteo cities`.
+#[derive(Debug, Clone)]
+pub struct CitiesSettings {
+    pub from: Source,
+    pub selection: Selection,
+    pub out: PathBuf,
+    pub strict: bool,
+    /// For connecting, for the response, and for each read.
+    pub timeout: Duration,
+}
 
 pub fn run(args: CitiesSettings) -> anyhow::Result<()> {
     let started = Instant::now();

@@ -1,30 +1,45 @@
 //! `meteo consume`: the at-least-once consumer loop ([`consumer`]) storing groups of readings
 //! with durable Cassandra writes ([`DurableWriter`]); invalid records go to the dead-letter topic.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 
 use crate::kafka::consumer::{self, ConsumerOptions, RecordView};
+use crate::kafka::KafkaSettings;
 use crate::metrics::{self, Role};
 use crate::model::Reading;
-use crate::settings::ConsumeSettings;
 use crate::shutdown::Shutdown;
 use crate::store::{
     durable::DurableWriter, probe::CassandraProbe, reconnecting::ReconnectingWriter,
+    CassandraSettings,
 };
 
 /// How long records in flight may take to finish once a stop is asked for.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Records fetched and not yet stored, at most (a reading takes about 1 KB): enough for a
 /// backlog's groups to hold several readings of each `(city, day)` partition.
-const MAX_IN_FLIGHT: usize = 10_000;
+pub const MAX_IN_FLIGHT: usize = 10_000;
 
 /// Groups stored at once: one filling while the other is written keeps Cassandra busy; more
 /// would make each group smaller, its batches fewer rows.
-const MAX_GROUPS: usize = 2;
+pub const MAX_GROUPS: usize = 2;
+
+/// `meteo consume`: the consumer loop's own options ([`ConsumerOptions`]: group, limits, when
+/// to stop), where to read and where to write.
+#[derive(Debug, Clone)]
+pub struct ConsumeSettings {
+    pub kafka: KafkaSettings,
+    pub cassandra: CassandraSettings,
+    pub consumer: ConsumerOptions,
+    /// Write requests to Cassandra at once.
+    pub concurrency: usize,
+    /// Where to serve /metrics, /healthz and /readyz; none when unset.
+    pub metrics_addr: Option<SocketAddr>,
+}
 
 pub async fn run(settings: ConsumeSettings, shutdown: Shutdown) -> anyhow::Result<()> {
     let kafka = settings.kafka.clone();
@@ -36,7 +51,7 @@ pub async fn run(settings: ConsumeSettings, shutdown: Shutdown) -> anyhow::Resul
     tracing::info!(
         brokers = %kafka.brokers,
         topic = %kafka.topic,
-        group = %settings.group,
+        group = %settings.consumer.group,
         cassandra = %cassandra.nodes.join(","),
         keyspace = %cassandra.keyspace,
         concurrency = settings.concurrency,
@@ -62,15 +77,7 @@ pub async fn run(settings: ConsumeSettings, shutdown: Shutdown) -> anyhow::Resul
         },
         metrics::cassandra_checked,
     );
-    let options = ConsumerOptions {
-        group: settings.group.clone(),
-        max_in_flight: MAX_IN_FLIGHT,
-        max_groups: MAX_GROUPS,
-        max_messages: settings.max_messages,
-        until_idle: settings.until_idle,
-        drain_timeout: DRAIN_TIMEOUT,
-        stats_every: settings.stats_interval,
-    };
+    let options = settings.consumer;
 
     // Valid readings are decoded straight from Kafka's buffer and written until Cassandra
     // takes them; the rest is rejected.

@@ -2,6 +2,7 @@
 //! a terminal. Glue only: settings in, [`crate::dash`] does the work.
 
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use chrono::Utc;
@@ -9,8 +10,16 @@ use chrono::Utc;
 use crate::dash::city::City;
 use crate::dash::refresh::{CassandraSource, Source};
 use crate::dash::{self, DashSettings};
-use crate::settings::DashCommandSettings;
 use crate::shutdown::Shutdown;
+use crate::store::CassandraSettings;
+
+/// `meteo dash`: where to read, how to show it, where logs go while it owns the screen.
+#[derive(Debug, Clone)]
+pub struct DashCommandSettings {
+    pub cassandra: CassandraSettings,
+    pub view: DashSettings,
+    pub log_file: Option<PathBuf>,
+}
 
 /// Whether `meteo dash` will take over the screen (stdout is a terminal). Decided before
 /// logging starts, because nothing may print while the dashboard owns the screen.

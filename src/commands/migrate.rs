@@ -1,12 +1,27 @@
 //! `meteo migrate`: the keyspace, the tables (cql/NNN_name.cql in order, recorded in
 //! `schema_migrations`), and the Kafka topics. Idempotent; `--status` changes nothing.
 
+use std::path::PathBuf;
+
 use anyhow::Context;
 
-use crate::kafka::{self, TopicOutcome, TopicSpec};
-use crate::settings::MigrateSettings;
-use crate::store;
+use crate::kafka::{self, KafkaSettings, TopicOutcome, TopicSpec};
 use crate::store::migrations::{self, KeyspaceOutcome};
+use crate::store::{self, CassandraSettings};
+
+/// `meteo migrate`.
+#[derive(Debug, Clone)]
+pub struct MigrateSettings {
+    pub kafka: KafkaSettings,
+    pub cassandra: CassandraSettings,
+    pub cql_dir: PathBuf,
+    /// The keyspace's CQL replication map.
+    pub replication: String,
+    pub partitions: i32,
+    pub topic_replication_factor: i32,
+    /// List the migrations, change nothing.
+    pub status: bool,
+}
 
 pub async fn run(args: MigrateSettings) -> anyhow::Result<()> {
     // Check the files before touching any service: a bad folder is the user's to fix first.

@@ -9,9 +9,10 @@ use crate::city;
 use crate::kafka::producer;
 use crate::kafka::CONNECT_TIMEOUT;
 use crate::metrics::{self, Role};
+use crate::produce::ProduceSettings;
 use crate::produce::{self, publish, source, stats, Producer, Report};
 use crate::schedule;
-use crate::settings::{format_duration, ProduceSettings};
+use crate::settings::format_duration;
 use crate::shutdown::Shutdown;
 use crate::text::printable;
 

@@ -27,6 +27,13 @@ impl Units {
         }
     }
 
+    /// The value parser of `--units`: [`Units::from_name`], or a message naming the choices.
+    pub fn parse(value: &str) -> Result<Units, String> {
+        Units::from_name(value.trim()).ok_or_else(|| {
+            format!("'{value}' is not a unit system: metric, metric-kmh or imperial")
+        })
+    }
+
     /// The next system, for the `u` key.
     pub fn next(self) -> Units {
         match self {
@@ -114,5 +121,12 @@ mod tests {
         assert!((Units::Imperial.speed(10.0) - 22.369_36).abs() < 1e-9);
         assert_eq!(Units::from_name("metric-kmh"), Some(Units::MetricKmh));
         assert_eq!(Units::from_name("kelvin"), None);
+    }
+
+    #[test]
+    fn units_are_named_as_on_the_command_line() {
+        assert_eq!(Units::parse("metric-kmh").unwrap(), Units::MetricKmh);
+        assert_eq!(Units::parse(" imperial").unwrap(), Units::Imperial);
+        assert!(Units::parse("kelvin").unwrap_err().contains("kelvin"));
     }
 }

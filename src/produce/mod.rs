@@ -2,6 +2,7 @@
 //! hands every new reading to a [`Publish`] (Kafka) until shutdown, then flushes and reports.
 
 pub mod publish;
+pub mod settings;
 pub mod source;
 pub mod stats;
 
@@ -24,6 +25,7 @@ use crate::text::printable;
 
 use crate::outage::{Outages, Tell};
 pub use publish::{Publish, Undelivered};
+pub use settings::{ProduceSettings, SourceChoice};
 pub use source::ReadingSource;
 pub use stats::{Report, Stats};
 

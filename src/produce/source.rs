@@ -7,12 +7,12 @@ use anyhow::bail;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
+use super::settings::{ProduceSettings, SourceChoice};
 use crate::city::City;
 use crate::model::{Reading, SOURCE_OWM, SOURCE_SYNTHETIC};
 use crate::owm::api::{self, ApiConfig, ApiError};
 use crate::schedule::Limits;
 use crate::secret::Secret;
-use crate::settings::{ProduceSettings, SourceChoice};
 use crate::synthetic::Synthetic;
 
 /// A source of readings, one city per call. Its failures are the API's ([`ApiError`]), so the

@@ -1,94 +1,11 @@
-//! Typed settings, built once from the command line in [`crate::cli`], and the validators
-//! clap uses to turn raw flag and environment values into them. No I/O but a password file.
-
-use std::path::PathBuf;
-use std::time::Duration;
-
-use crate::secret::Secret;
+//! The validators clap calls on raw flag and environment values at the edge ([`crate::cli`]):
+//! each returns a plain or typed value, or a message naming what is wrong. They import no
+//! engine or adapter: a type with rules of its own (a topic, a keyspace, a country) parses
+//! itself beside its adapter, and each command's settings live with what runs it. No I/O
+//! but a password file and a Kafka properties file.
 
 mod parse;
 pub use parse::*;
-
-/// Where readings come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SourceChoice {
-    /// The OpenWeatherMap API (needs OWM_API_KEY).
-    Owm,
-    /// Made-up but plausible readings; no key needed.
-    Synthetic,
-    /// owm when a key is set, else synthetic (with a warning).
-    Auto,
-}
-
-/// `meteo produce`.
-#[derive(Debug, Clone)]
-pub struct ProduceSettings {
-    pub kafka: crate::kafka::KafkaSettings,
-    /// The producer's city list (`meteo cities` writes it).
-    pub cities: PathBuf,
-    pub source: SourceChoice,
-    /// Base URL of the weather API, without a trailing slash.
-    pub api_url: String,
-    pub api_key: Option<Secret>,
-    pub lang: String,
-    pub api_timeout: Duration,
-    pub interval: Duration,
-    /// API calls per minute and per 30 days.
-    pub rate: u32,
-    pub monthly_quota: u64,
-    /// One sweep, then exit.
-    pub once: bool,
-    pub seed: Option<u64>,
-    /// Where to serve /metrics, /healthz and /readyz; none when unset.
-    pub metrics_addr: Option<std::net::SocketAddr>,
-}
-
-/// `meteo consume`.
-#[derive(Debug, Clone)]
-pub struct ConsumeSettings {
-    pub kafka: crate::kafka::KafkaSettings,
-    pub cassandra: crate::store::CassandraSettings,
-    pub group: String,
-    pub concurrency: usize,
-    pub max_messages: Option<u64>,
-    pub until_idle: Option<Duration>,
-    pub stats_interval: Duration,
-    /// Where to serve /metrics, /healthz and /readyz; none when unset.
-    pub metrics_addr: Option<std::net::SocketAddr>,
-}
-
-/// `meteo migrate`.
-#[derive(Debug, Clone)]
-pub struct MigrateSettings {
-    pub kafka: crate::kafka::KafkaSettings,
-    pub cassandra: crate::store::CassandraSettings,
-    pub cql_dir: PathBuf,
-    /// The keyspace's CQL replication map.
-    pub replication: String,
-    pub partitions: i32,
-    pub topic_replication_factor: i32,
-    /// List the migrations, change nothing.
-    pub status: bool,
-}
-
-/// `meteo dash`: where to read, how to show it, where logs go while it owns the screen.
-#[derive(Debug, Clone)]
-pub struct DashCommandSettings {
-    pub cassandra: crate::store::CassandraSettings,
-    pub view: crate::dash::DashSettings,
-    pub log_file: Option<PathBuf>,
-}
-
-/// `meteo cities`.
-#[derive(Debug, Clone)]
-pub struct CitiesSettings {
-    pub from: crate::owm::source::Source,
-    pub selection: crate::owm::cities::Selection,
-    pub out: PathBuf,
-    pub strict: bool,
-    /// For connecting, for the response, and for each read.
-    pub timeout: Duration,
-}
 
 #[cfg(test)]
 mod tests {
@@ -97,7 +14,7 @@ mod tests {
 
     #[test]
     fn durations_read_units_and_combinations_and_refuse_zero() {
-        use Duration;
+        use std::time::Duration;
         assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
@@ -132,14 +49,6 @@ mod tests {
         assert!(parse_base_url("https://").is_err());
         assert!(parse_base_url("ftp://x").is_err());
         assert!(parse_base_url("http://x/?appid=1").is_err());
-    }
-
-    #[test]
-    fn units_are_named_as_on_the_command_line() {
-        use crate::dash::Units;
-        assert_eq!(parse_units("metric-kmh").unwrap(), Units::MetricKmh);
-        assert_eq!(parse_units("imperial").unwrap(), Units::Imperial);
-        assert!(parse_units("kelvin").unwrap_err().contains("kelvin"));
     }
 
     #[test]

@@ -184,12 +184,6 @@ pub fn parse_concurrency(value: &str) -> Result<usize, String> {
     }
 }
 
-/// The dashboard's units: `metric`, `metric-kmh` or `imperial`.
-pub fn parse_units(value: &str) -> Result<crate::dash::Units, String> {
-    crate::dash::Units::from_name(value.trim())
-        .ok_or_else(|| format!("'{value}' is not a unit system: metric, metric-kmh or imperial"))
-}
-
 /// An http(s) base URL without query or fragment (the key goes into the query).
 pub fn parse_base_url(value: &str) -> Result<String, String> {
     let trimmed = value.trim().trim_end_matches('/');
