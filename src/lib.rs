@@ -1,18 +1,21 @@
 //! meteo: live weather from OpenWeatherMap through Kafka into Cassandra and onto a terminal
 //! dashboard. Data flows one way; each module owns one step and never reaches into another's.
+//! Layers, top down: `cli`, `commands`, the engines (`produce`, `dash`), the adapters (`owm`,
+//! `kafka`, `store`, `synthetic`), `settings`, then the leaves (`model`, `secret`, ...). No
+//! file imports one above it, and no two files import each other (the `layering` test).
 
 // One exponential backoff with jitter for every retry loop.
 pub mod backoff;
 // A city, and the producer's city list (`data/cities.fr.json`).
 pub mod city;
-// The command line (clap), turned once into typed settings; exit codes.
+// The command line (clap), turned once into each command's typed settings; exit codes.
 pub mod cli;
-// One `run` per subcommand: glue, the only place where the modules meet.
+// One `run` per subcommand and its settings: glue, the only place where the modules meet.
 pub mod commands;
 // The terminal dashboard: app state, refresh task, drawing. Reads Cassandra only.
 pub mod dash;
-// Kafka clients built from settings: topic administration, the producer, the at-least-once
-// consumer loop.
+// Kafka: its settings (brokers, topic) and the clients built from them, topic
+// administration, the producer, the at-least-once consumer loop.
 pub mod kafka;
 // The module structure checked from the source: no import cycles, settings at the bottom.
 #[cfg(test)]
@@ -25,23 +28,25 @@ pub mod logging;
 pub mod outage;
 // Metrics and health of produce and consume, served over HTTP with --metrics-addr.
 pub mod metrics;
-// The reading (message schema 1) and its validation. Depends on nothing of ours.
+// The reading (message schema 1) and its validation; the country code. Depends on nothing of
+// ours.
 pub mod model;
 // OpenWeatherMap: the city list (streamed, selected, de-duplicated) and the Current Weather
 // API client.
 pub mod owm;
-// The produce engine: a reading source polled on the schedule, each new reading published to
-// Kafka, the flush at shutdown and the run's report.
+// The produce engine and its settings: a reading source polled on the schedule, each new
+// reading published to Kafka, the flush at shutdown and the run's report.
 pub mod produce;
 // A secret that redacts itself in `Debug` and `Display`. A leaf.
 pub mod secret;
 // When to call the API for which city, within the plan's limits. Pure.
 pub mod schedule;
-// Typed settings of every command, their value parsers, and `Secret`.
+// The value parsers clap calls at the edge. Imports no engine or adapter.
 pub mod settings;
 // One signal handler; the stop request every engine takes.
 pub mod shutdown;
-// Cassandra: the session, schema migrations, writing readings durably and reading them back.
+// Cassandra: its settings (nodes, keyspace, login, TLS), the session, schema migrations,
+// writing readings durably and reading them back.
 pub mod store;
 // Made-up but plausible readings, repeatable with a seed (no key needed).
 pub mod synthetic;
