@@ -1,7 +1,7 @@
 //! meteo: live weather from OpenWeatherMap through Kafka into Cassandra and onto a terminal
 //! dashboard. Data flows one way; each module owns one step and never reaches into another's.
 
-// One exponential backoff with jitter for every retry loop.
+// One exponential backoff, its jitter rule and its reset, for every loop that tries again.
 pub mod backoff;
 // A city, and the producer's city list (`data/cities.fr.json`).
 pub mod city;

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::config::producer_config;
 use super::reports::KafkaContext;
 use super::topic_partitions;
+use crate::backoff::Backoff;
 use crate::model::Reading;
 use crate::settings::KafkaSettings;
 
@@ -21,9 +22,9 @@ use crate::settings::KafkaSettings;
 /// broker restart without churn.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Pause before sending a failed reading again, doubling up to [`RESEND_MAX`].
-const RESEND_BASE: Duration = Duration::from_millis(500);
-const RESEND_MAX: Duration = Duration::from_secs(30);
+/// Pauses before sending a failed reading again: from 500 ms, doubling up to 30 s, with the
+/// common jitter so readings that failed together are not resent in step.
+const RESEND: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
 
 /// How long `send` waits for room in librdkafka's queue before counting a failure.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -101,7 +102,7 @@ impl Publisher {
     ) -> Result<Delivered, PublishError> {
         let key = reading.city_id.to_string();
         let value = serde_json::to_vec(reading)?;
-        let mut retries = 0u32;
+        let mut backoff = RESEND;
         loop {
             let record = FutureRecord::to(&self.topic).key(&key).payload(&value);
             let error = match self
@@ -114,7 +115,7 @@ impl Publisher {
                     return Ok(Delivered {
                         partition: delivery.partition,
                         offset: delivery.offset,
-                        retries,
+                        retries: backoff.attempts(),
                     });
                 }
                 Err((error, _message)) => {
@@ -124,10 +125,8 @@ impl Publisher {
                     error.to_string()
                 }
             };
-            retries += 1;
-            let pause = RESEND_BASE
-                .saturating_mul(2u32.saturating_pow(retries.min(16) - 1))
-                .min(RESEND_MAX);
+            let pause = backoff.next_delay();
+            let retries = backoff.attempts();
             let deadline = *give_up.borrow();
             if deadline.is_some_and(|d| Instant::now() + pause > d) {
                 return Err(PublishError::GaveUp { last_error: error });
