@@ -138,18 +138,19 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Connects to the cluster; with `keyspace`, every connection uses it. A refused port, a
-/// refused login or a TLS mismatch is reported at once; silence after [`CONNECT_TIMEOUT`].
+/// refused login, a missing keyspace ([`super::MissingKeyspace`]) or a TLS mismatch is
+/// reported at once; silence after [`CONNECT_TIMEOUT`].
 pub async fn connect(
     settings: &CassandraSettings,
     keyspace: Option<&str>,
 ) -> anyhow::Result<Arc<CassandraSession>> {
     let nodes = settings.nodes.join(",");
     let reachable = reachable_nodes(&settings.nodes).await?;
-    // The driver retries a failed handshake or login until its own limits; one connection of
-    // ours first makes those failures plain at once.
+    // The session's builder retries a failed login or `USE` until its own limits and then
+    // loses the cause; one connection first makes those failures plain at once (handshake.rs).
     tokio::time::timeout(
         CONNECT_TIMEOUT,
-        super::handshake::check(settings, &reachable[0]),
+        super::handshake::check(settings, &reachable[0], keyspace),
     )
     .await
     .map_err(|_| silent(&nodes))??;
@@ -228,7 +229,9 @@ fn silent(nodes: &str) -> anyhow::Error {
     )
 }
 
-fn authenticator(settings: &CassandraSettings) -> Arc<dyn SaslAuthenticatorProvider + Send + Sync> {
+pub(super) fn authenticator(
+    settings: &CassandraSettings,
+) -> Arc<dyn SaslAuthenticatorProvider + Send + Sync> {
     match (&settings.user, &settings.password) {
         (Some(user), Some(password)) => Arc::new(StaticPasswordAuthenticatorProvider::new(
             user,
