@@ -294,4 +294,86 @@ mod tests {
         let text = said(&err, &plain(), None);
         assert!(!text.contains('\x1b'), "{text:?}");
     }
+
+    /// A transport that answers each request with the next scripted answer.
+    struct Scripted(std::sync::Mutex<Vec<cdrs_tokio::error::Result<cdrs_tokio::frame::Envelope>>>);
+
+    impl cdrs_tokio::transport::CdrsTransport for Scripted {
+        fn write_envelope<'a>(
+            &'a self,
+            _request: &'a cdrs_tokio::frame::Envelope,
+            _handshake: bool,
+        ) -> cdrs_tokio::future::BoxFuture<'a, cdrs_tokio::error::Result<cdrs_tokio::frame::Envelope>>
+        {
+            let answer = self.0.lock().unwrap().remove(0);
+            Box::pin(async move { answer })
+        }
+
+        fn is_broken(&self) -> bool {
+            false
+        }
+
+        fn address(&self) -> SocketAddr {
+            addr()
+        }
+    }
+
+    /// What cdrs-tokio's own `startup` returns for a node that asks for a login, with the
+    /// authenticator `settings` give; `then` answers the login.
+    async fn driver_startup(
+        settings: &CassandraSettings,
+        then: Vec<cdrs_tokio::error::Result<cdrs_tokio::frame::Envelope>>,
+    ) -> Error {
+        use cdrs_tokio::frame::{Direction, Envelope, Flags, Opcode};
+        let scheme = "org.apache.cassandra.auth.PasswordAuthenticator";
+        let mut body = (scheme.len() as u16).to_be_bytes().to_vec();
+        body.extend_from_slice(scheme.as_bytes());
+        let authenticate = Envelope::new(
+            Version::V4,
+            Direction::Response,
+            Flags::empty(),
+            Opcode::Authenticate,
+            0,
+            body,
+            None,
+            Vec::new(),
+        );
+        let transport = Scripted(std::sync::Mutex::new(
+            std::iter::once(Ok(authenticate)).chain(then).collect(),
+        ));
+        let (sender, _) = tokio::sync::watch::channel(None);
+        let auth = super::super::session::authenticator(settings);
+        cdrs_tokio::cluster::startup(
+            &transport,
+            auth.as_ref(),
+            &KeyspaceHolder::new(sender),
+            Compression::None,
+            Version::V4,
+        )
+        .await
+        .expect_err("the login must fail")
+    }
+
+    /// Pins the driver's behaviour `explain` relies on: a cdrs-tokio upgrade that changes its
+    /// errors fails here, not in front of a user.
+    #[tokio::test]
+    async fn the_drivers_own_login_failures_are_the_ones_explained() {
+        let mut login = with_login();
+        login.tls = None;
+        let refused = server(
+            ErrorType::Authentication,
+            "Provided username and/or password are incorrect",
+        );
+        let err = driver_startup(&login, vec![Err(refused)]).await;
+        assert!(
+            said(&err, &login, None).contains("refused the login of writer"),
+            "{err}"
+        );
+
+        let err = driver_startup(&plain(), Vec::new()).await;
+        assert!(
+            said(&err, &plain(), None).contains("requires a login"),
+            "{err}"
+        );
+    }
 }
