@@ -4,7 +4,7 @@
 //! `kafka`, `store`, `synthetic`), `settings`, then the leaves (`model`, `secret`, ...). No
 //! file imports one above it, and no two files import each other (the `layering` test).
 
-// One exponential backoff with jitter for every retry loop.
+// One exponential backoff, its jitter rule and its reset, for every loop that tries again.
 pub mod backoff;
 // A city, and the producer's city list (`data/cities.fr.json`).
 pub mod city;

@@ -142,9 +142,12 @@ mod tests {
         assert!(exit(Report::default(), true, "b:1").is_ok());
 
         let refused = Report {
-            fatal: Some(ApiError::KeyRefused {
-                message: "Invalid API key".into(),
-            }),
+            fatal: Some(
+                ApiError::KeyRefused {
+                    message: "Invalid API key".into(),
+                }
+                .into(),
+            ),
             ..Report::default()
         };
         let err = exit(refused, false, "b:1").unwrap_err().to_string();

@@ -153,26 +153,9 @@ impl CassandraSource {
         if let Some(session) = &self.session {
             return Ok(session.clone());
         }
+        // A missing keyspace comes back as `store::MissingKeyspace`, told apart by the screen.
         let keyspace = self.settings.keyspace.as_str();
-        let session = match store::connect(&self.settings, Some(keyspace)).await {
-            Ok(session) => session,
-            Err(err) => {
-                // The driver reports a missing keyspace as a node that does not answer: ask a
-                // plain session whether the keyspace is there, and say so when it is not.
-                if let Ok(plain) = store::connect(&self.settings, None).await {
-                    if !store::keyspace_exists(&plain, keyspace)
-                        .await
-                        .unwrap_or(true)
-                    {
-                        anyhow::bail!(
-                            "keyspace {keyspace} does not exist at {} (run `meteo migrate`, or set --keyspace)",
-                            self.settings.nodes.join(",")
-                        );
-                    }
-                }
-                return Err(err);
-            }
-        };
+        let session = store::connect(&self.settings, Some(keyspace)).await?;
         self.session = Some(session.clone());
         Ok(session)
     }

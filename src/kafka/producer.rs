@@ -14,11 +14,12 @@ use super::config::producer_config;
 use super::reports::KafkaContext;
 use super::topic_partitions;
 use super::KafkaSettings;
+use crate::backoff::Backoff;
 use crate::model::Reading;
 
-/// Pause before sending a failed reading again, doubling up to [`RESEND_MAX`].
-const RESEND_BASE: Duration = Duration::from_millis(500);
-const RESEND_MAX: Duration = Duration::from_secs(30);
+/// Pauses before sending a failed reading again: from 500 ms, doubling up to 30 s, with the
+/// common jitter so readings that failed together are not resent in step.
+const RESEND: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
 
 /// How long `send` waits for room in librdkafka's queue before counting a failure.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -96,7 +97,7 @@ impl Publisher {
     ) -> Result<Delivered, PublishError> {
         let key = reading.city_id.to_string();
         let value = serde_json::to_vec(reading)?;
-        let mut retries = 0u32;
+        let mut backoff = RESEND;
         loop {
             let record = FutureRecord::to(&self.topic).key(&key).payload(&value);
             let error = match self
@@ -109,7 +110,7 @@ impl Publisher {
                     return Ok(Delivered {
                         partition: delivery.partition,
                         offset: delivery.offset,
-                        retries,
+                        retries: backoff.attempts(),
                     });
                 }
                 Err((error, _message)) => {
@@ -119,10 +120,8 @@ impl Publisher {
                     error.to_string()
                 }
             };
-            retries += 1;
-            let pause = RESEND_BASE
-                .saturating_mul(2u32.saturating_pow(retries.min(16) - 1))
-                .min(RESEND_MAX);
+            let pause = backoff.next_delay();
+            let retries = backoff.attempts();
             let deadline = *give_up.borrow();
             if deadline.is_some_and(|d| Instant::now() + pause > d) {
                 return Err(PublishError::GaveUp { last_error: error });

@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use http_body_util::Full;
@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 
 use super::health::{liveness, readiness};
 use super::registry::Metrics;
+use crate::backoff::Backoff;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const PROMETHEUS_TEXT: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -31,13 +32,17 @@ pub fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 
 /// Serves each connection on its own task, until the process ends.
 pub async fn serve(listener: TcpListener, metrics: &'static Metrics) {
+    // Out of file descriptors, say: the next accept may work, but not in a busy loop.
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     loop {
         let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+            Ok((stream, _)) => {
+                backoff.reset();
+                stream
+            }
             Err(err) => {
-                // Out of file descriptors, say: the next accept may work.
                 tracing::warn!(%err, "metrics endpoint: accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                backoff.wait().await;
                 continue;
             }
         };

@@ -18,7 +18,6 @@ use tokio::time::Instant;
 use crate::city::City;
 use crate::kafka::producer::Delivered;
 use crate::model::Reading;
-use crate::owm::api::{ApiError, ErrorClass};
 use crate::schedule::{self, Limits, Next, Outcome, Plan, Scheduler, Verdict};
 use crate::shutdown::Shutdown;
 use crate::text::printable;
@@ -26,7 +25,7 @@ use crate::text::printable;
 use crate::outage::{Outages, Tell};
 pub use publish::{Publish, Undelivered};
 pub use settings::{ProduceSettings, SourceChoice};
-pub use source::ReadingSource;
+pub use source::{ReadingSource, SourceError};
 pub use stats::{Report, Stats};
 
 /// API calls running at once: enough that a slow answer does not hold up the others.
@@ -75,7 +74,7 @@ pub struct Producer<P> {
 
 type FetchResult = (
     i64,
-    Result<Reading, ApiError>,
+    Result<Reading, SourceError>,
     Instant,
     OwnedSemaphorePermit,
 );
@@ -216,7 +215,7 @@ impl<P: Publish> Run<P> {
         self.count(|s| s.calls += 1);
         let now = self.origin.elapsed();
         let name = self.city_name(city_id);
-        if !matches!(result, Err(ApiError::Unreachable { .. })) {
+        if !matches!(result, Err(SourceError::Unreachable { .. })) {
             if let Some(down_for) = self.outage.answered(answered_at) {
                 tracing::info!(down_for_s = down_for.as_secs(), "weather API answers again");
             }
@@ -253,26 +252,25 @@ impl<P: Publish> Run<P> {
         }
     }
 
-    fn failed_call(&mut self, city_id: i64, name: &str, err: ApiError, now: Duration) {
+    fn failed_call(&mut self, city_id: i64, name: &str, err: SourceError, now: Duration) {
         let label = err.label();
         self.count(|s| *s.errors.entry(label).or_default() += 1);
         crate::metrics::api_call(label);
-        let outcome = match (err.class(), &err) {
-            (ErrorClass::Fatal, _) => {
+        let outcome = match &err {
+            SourceError::Fatal { .. } => {
                 // The run ends with this error, which the command prints: once, not once more
                 // per call in flight.
                 tracing::debug!(city_id, "{err}");
                 self.report.fatal.get_or_insert(err);
                 return;
             }
-            (ErrorClass::DropCity, _) => Outcome::NotFound,
-            (ErrorClass::PauseAll, ApiError::RateLimited { retry_after }) => Outcome::RateLimited {
+            SourceError::UnknownCity { .. } => Outcome::NotFound,
+            SourceError::RateLimited { retry_after, .. } => Outcome::RateLimited {
                 retry_after: *retry_after,
             },
-            (ErrorClass::PauseAll, _) => Outcome::RateLimited { retry_after: None },
-            (ErrorClass::Retry, ApiError::Unreachable { .. }) => Outcome::Unreachable,
-            (ErrorClass::Retry, _) => Outcome::Transient,
-            (ErrorClass::Skip, _) => Outcome::Skipped,
+            SourceError::Unreachable { .. } => Outcome::Unreachable,
+            SourceError::RetryLater { .. } => Outcome::Transient,
+            SourceError::Skip { .. } => Outcome::Skipped,
         };
         let why = err.to_string();
         if outcome == Outcome::Unreachable {
@@ -324,7 +322,7 @@ impl<P: Publish> Run<P> {
     }
 
     /// Tells of a call that reached no server, as [`Outages`] decides.
-    fn tell_outage(&mut self, err: &ApiError) {
+    fn tell_outage(&mut self, err: &SourceError) {
         match self.outage.unreachable(Instant::now()) {
             Tell::Started => tracing::warn!(
                 reason = %err,

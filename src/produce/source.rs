@@ -1,7 +1,9 @@
-//! Where readings come from: the [`ReadingSource`] trait, its two sources (the OpenWeatherMap
-//! client and the synthetic source) and the choice between them from the settings.
+//! Where readings come from: the [`ReadingSource`] trait and the engine's [`SourceError`], its
+//! two sources (the OpenWeatherMap client, whose errors are mapped here, and the synthetic
+//! source) and the choice between them from the settings.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::bail;
 use chrono::{DateTime, Utc};
@@ -10,13 +12,84 @@ use futures::future::BoxFuture;
 use super::settings::{ProduceSettings, SourceChoice};
 use crate::city::City;
 use crate::model::{Reading, SOURCE_OWM, SOURCE_SYNTHETIC};
-use crate::owm::api::{self, ApiConfig, ApiError};
+use crate::owm::api::{self, ApiConfig, ApiError, ErrorClass};
 use crate::schedule::Limits;
 use crate::secret::Secret;
 use crate::synthetic::Synthetic;
 
-/// A source of readings, one city per call. Its failures are the API's ([`ApiError`]), so the
-/// loop handles every source alike by the error's class.
+/// Why a source brought no reading, by what the engine does about it. Every source's errors
+/// become one of these, so the loop handles every source alike. `label` is short and stable
+/// (counters, log fields); `why` is one printable line, shown as the error.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SourceError {
+    /// Nothing will work until the source is fixed (a refused key): the run stops with it.
+    #[error("{why}")]
+    Fatal { label: &'static str, why: String },
+    /// The source does not know the city: it leaves the schedule.
+    #[error("{why}")]
+    UnknownCity { label: &'static str, why: String },
+    /// Over the source's limits: every call pauses, for `retry_after` when the source said.
+    #[error("{why}")]
+    RateLimited {
+        retry_after: Option<Duration>,
+        label: &'static str,
+        why: String,
+    },
+    /// Worth another try of this city later, after a backoff.
+    #[error("{why}")]
+    RetryLater { label: &'static str, why: String },
+    /// The source itself cannot be reached: every call pauses, then one call at a time tries.
+    #[error("{why}")]
+    Unreachable { label: &'static str, why: String },
+    /// Nothing usable this time: the city is called at its next normal time.
+    #[error("{why}")]
+    Skip { label: &'static str, why: String },
+}
+
+impl SourceError {
+    /// A short stable name for counters and log fields.
+    pub fn label(&self) -> &'static str {
+        match self {
+            SourceError::Fatal { label, .. }
+            | SourceError::UnknownCity { label, .. }
+            | SourceError::RateLimited { label, .. }
+            | SourceError::RetryLater { label, .. }
+            | SourceError::Unreachable { label, .. }
+            | SourceError::Skip { label, .. } => label,
+        }
+    }
+}
+
+/// The OWM adapter's half of the contract: the API's error classes, in the engine's terms.
+impl From<ApiError> for SourceError {
+    fn from(err: ApiError) -> Self {
+        let label = err.label();
+        let why = err.to_string();
+        match (err.class(), err) {
+            (ErrorClass::Fatal, _) => SourceError::Fatal { label, why },
+            (ErrorClass::DropCity, _) => SourceError::UnknownCity { label, why },
+            (ErrorClass::PauseAll, ApiError::RateLimited { retry_after }) => {
+                SourceError::RateLimited {
+                    retry_after,
+                    label,
+                    why,
+                }
+            }
+            (ErrorClass::PauseAll, _) => SourceError::RateLimited {
+                retry_after: None,
+                label,
+                why,
+            },
+            (ErrorClass::Retry, ApiError::Unreachable { .. }) => {
+                SourceError::Unreachable { label, why }
+            }
+            (ErrorClass::Retry, _) => SourceError::RetryLater { label, why },
+            (ErrorClass::Skip, _) => SourceError::Skip { label, why },
+        }
+    }
+}
+
+/// A source of readings, one city per call. Its failures are the engine's [`SourceError`].
 pub trait ReadingSource: Send + Sync + 'static {
     /// `owm` or `synthetic`, as in the reading's `source` field.
     fn name(&self) -> &'static str;
@@ -30,7 +103,7 @@ pub trait ReadingSource: Send + Sync + 'static {
         self: Arc<Self>,
         city: &City,
         now: DateTime<Utc>,
-    ) -> BoxFuture<'static, Result<Reading, ApiError>>;
+    ) -> BoxFuture<'static, Result<Reading, SourceError>>;
 }
 
 impl ReadingSource for api::Client {
@@ -47,8 +120,9 @@ impl ReadingSource for api::Client {
         self: Arc<Self>,
         city: &City,
         _now: DateTime<Utc>,
-    ) -> BoxFuture<'static, Result<Reading, ApiError>> {
-        Box::pin(self.fetch_async(city.id, city.country.clone()))
+    ) -> BoxFuture<'static, Result<Reading, SourceError>> {
+        let fetch = self.fetch_async(city.id, city.country.clone());
+        Box::pin(async move { fetch.await.map_err(SourceError::from) })
     }
 }
 
@@ -65,7 +139,7 @@ impl ReadingSource for Synthetic {
         self: Arc<Self>,
         city: &City,
         now: DateTime<Utc>,
-    ) -> BoxFuture<'static, Result<Reading, ApiError>> {
+    ) -> BoxFuture<'static, Result<Reading, SourceError>> {
         Box::pin(std::future::ready(Ok(self.current(city, now))))
     }
 }
@@ -225,5 +299,75 @@ mod tests {
         let reading = source.fetch(&city, now).await.unwrap();
         assert_eq!(reading, synthetic.current(&city, now));
         assert_eq!(reading.fetched_at, Some(now));
+    }
+
+    #[test]
+    fn each_owm_error_becomes_the_engine_class_it_calls_for_keeping_its_label_and_words() {
+        let cases = [
+            (
+                ApiError::KeyRefused {
+                    message: "bad key".into(),
+                },
+                "fatal",
+            ),
+            (ApiError::CityNotFound { city_id: 4 }, "unknown city"),
+            (
+                ApiError::RateLimited {
+                    retry_after: Some(Duration::from_secs(5)),
+                },
+                "rate limited 5s",
+            ),
+            (ApiError::RateLimited { retry_after: None }, "rate limited"),
+            (
+                ApiError::Transient {
+                    detail: "HTTP 503".into(),
+                },
+                "retry",
+            ),
+            (
+                ApiError::Unreachable {
+                    detail: "refused".into(),
+                },
+                "unreachable",
+            ),
+            (
+                ApiError::BadAnswer {
+                    reason: "not JSON".into(),
+                },
+                "skip",
+            ),
+            (
+                ApiError::Rejected {
+                    status: 400,
+                    message: "bad".into(),
+                },
+                "skip",
+            ),
+            (
+                ApiError::Redirected {
+                    to: "http://elsewhere:80".into(),
+                    why: "another server",
+                },
+                "skip",
+            ),
+        ];
+        for (api, class) in cases {
+            let err = SourceError::from(api.clone());
+            let got = match &err {
+                SourceError::Fatal { .. } => "fatal".to_string(),
+                SourceError::UnknownCity { .. } => "unknown city".to_string(),
+                SourceError::RateLimited {
+                    retry_after: Some(d),
+                    ..
+                } => format!("rate limited {}s", d.as_secs()),
+                SourceError::RateLimited { .. } => "rate limited".to_string(),
+                SourceError::RetryLater { .. } => "retry".to_string(),
+                SourceError::Unreachable { .. } => "unreachable".to_string(),
+                SourceError::Skip { .. } => "skip".to_string(),
+            };
+            assert_eq!(got, class, "{api:?}");
+            assert_eq!(err.label(), api.label(), "{api:?}");
+            assert_eq!(err.to_string(), api.to_string());
+        }
     }
 }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use super::SourceError;
 use crate::latency::Latencies;
-use crate::owm::api::ApiError;
 use crate::schedule::{Budget, Limits, Plan, Tick};
 use crate::text::printable;
 
@@ -56,8 +56,8 @@ pub struct Report {
     pub dropped: Vec<(i64, String)>,
     /// `once`: cities that brought no reading, and why.
     pub failed: Vec<(i64, String, String)>,
-    /// A 401: nothing else can work.
-    pub fatal: Option<ApiError>,
+    /// A fatal source error (the API's 401): nothing else can work.
+    pub fatal: Option<SourceError>,
     /// `once`: why the sweep stopped before every city had its attempts (the API kept
     /// refusing or could not be reached).
     pub stopped: Option<String>,

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use super::*;
 use crate::kafka::producer::PublishError;
 use crate::model::SOURCE_OWM;
+use crate::owm::api::ApiError;
 use crate::synthetic::Synthetic;
 
 const CADENCE: Duration = Duration::from_secs(600);
@@ -138,7 +139,7 @@ impl ReadingSource for Scripted {
         self: Arc<Self>,
         city: &City,
         now: DateTime<Utc>,
-    ) -> BoxFuture<'static, Result<Reading, ApiError>> {
+    ) -> BoxFuture<'static, Result<Reading, SourceError>> {
         self.calls
             .lock()
             .unwrap()
@@ -147,7 +148,7 @@ impl ReadingSource for Scripted {
             return Box::pin(std::future::pending());
         }
         if self.origin.elapsed() < self.down_until {
-            return Box::pin(std::future::ready(Err(unreachable())));
+            return Box::pin(std::future::ready(Err(unreachable().into())));
         }
         let failure = self
             .failures
@@ -155,7 +156,11 @@ impl ReadingSource for Scripted {
             .unwrap()
             .get_mut(&city.id)
             .and_then(VecDeque::pop_front);
-        let result = failure.map_or_else(|| Ok(self.synthetic.current(city, now)), Err);
+        // Scripted as the API's errors, handed over as the OWM adapter does.
+        let result = failure.map_or_else(
+            || Ok(self.synthetic.current(city, now)),
+            |err| Err(err.into()),
+        );
         Box::pin(std::future::ready(result))
     }
 }
@@ -328,11 +333,72 @@ async fn a_refused_key_ends_a_continuous_run_at_once() {
     )
     .await;
 
-    assert_eq!(report.fatal, Some(refused));
+    assert_eq!(report.fatal, Some(refused.into()));
     assert!(!report.interrupted);
     // Nothing else can work: no other city is called.
     assert_eq!(source.calls().len(), 1);
     assert!(drain(&mut received).is_empty());
+}
+
+/// A source that is not the API, failing with the engine's error for every city: its class,
+/// not an OpenWeatherMap error, is what the loop acts on.
+struct Broken(SourceError);
+
+impl ReadingSource for Broken {
+    fn name(&self) -> &'static str {
+        "broken"
+    }
+
+    fn describe(&self) -> String {
+        "a broken source".into()
+    }
+
+    fn fetch(
+        self: Arc<Self>,
+        _city: &City,
+        _now: DateTime<Utc>,
+    ) -> BoxFuture<'static, Result<Reading, SourceError>> {
+        Box::pin(std::future::ready(Err(self.0.clone())))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_source_other_than_the_api_fails_with_the_engines_own_classes() {
+    let fatal = SourceError::Fatal {
+        label: "generator",
+        why: "the generator broke".into(),
+    };
+    let (publisher, _received) = Channel::new(false);
+    let (_trigger, shutdown) = Shutdown::manual();
+    let broken = Arc::new(Broken(fatal.clone()));
+    let report = run(
+        producer(broken, publisher, cities(3), Some(PLAN), false),
+        shutdown,
+    )
+    .await;
+    assert_eq!(report.fatal, Some(fatal));
+    assert!(!report.interrupted);
+
+    // Unknown to the source, in a sweep: every city leaves the schedule and the sweep ends.
+    let unknown = SourceError::UnknownCity {
+        label: "unknown",
+        why: "no such city here".into(),
+    };
+    let (publisher, _received) = Channel::new(false);
+    let (_trigger, shutdown) = Shutdown::manual();
+    let report = run(
+        producer(
+            Arc::new(Broken(unknown)),
+            publisher,
+            cities(2),
+            Some(PLAN),
+            true,
+        ),
+        shutdown,
+    )
+    .await;
+    assert_eq!(report.dropped.len(), 2, "{:?}", report.dropped);
+    assert_eq!(report.stats.errors.get("unknown"), Some(&2));
 }
 
 #[tokio::test(start_paused = true)]

@@ -13,6 +13,8 @@ mod budget;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
+use crate::backoff::{Backoff, Jitter};
+
 pub use budget::{plan, Budget, Limits, Plan, MINUTE, QUOTA_WINDOW};
 
 /// Time since the scheduler's origin.
@@ -22,11 +24,16 @@ pub type Tick = Duration;
 pub const RATE_LIMIT_PAUSE_MIN: Duration = Duration::from_secs(60);
 /// ...up to this; with `once`, a `Retry-After` too.
 pub const RATE_LIMIT_PAUSE_MAX: Duration = Duration::from_secs(600);
+/// One pause shared by every call: nothing to spread, so no jitter.
+const RATE_LIMIT_PAUSE: Backoff =
+    Backoff::new(RATE_LIMIT_PAUSE_MIN, RATE_LIMIT_PAUSE_MAX).jitter(Jitter::None);
 
 /// A call that reached no server pauses every call this long, doubling while it lasts...
 pub const UNREACHABLE_PAUSE_MIN: Duration = Duration::from_secs(1);
 /// ...up to this.
 pub const UNREACHABLE_PAUSE_MAX: Duration = Duration::from_secs(60);
+const UNREACHABLE_PAUSE: Backoff =
+    Backoff::new(UNREACHABLE_PAUSE_MIN, UNREACHABLE_PAUSE_MAX).jitter(Jitter::None);
 
 /// How many published observation times are remembered per city; older ones are below a
 /// floor and count as published, so memory stays bounded.
@@ -306,9 +313,11 @@ impl Scheduler {
                     }
                     let city = &mut self.cities[i];
                     city.unchanged += 1;
-                    // Look again soon, then less and less often (a station that stopped).
-                    let step = recheck_step(cadence) * 2u32.saturating_pow(city.unchanged - 1);
-                    city.due = now + step.min(interval);
+                    // Look again soon, then less and less often (a station that stopped); a
+                    // recheck, not a retry: no jitter.
+                    let recheck =
+                        Backoff::new(recheck_step(cadence), interval).jitter(Jitter::None);
+                    city.due = now + recheck.delay(city.unchanged, 0.0);
                 }
                 let next = self.cities[i].due;
                 if new {
@@ -330,11 +339,7 @@ impl Scheduler {
                     // A sweep must end: it waits no longer than a pause of its own.
                     Some(wait) if config.once => wait.min(RATE_LIMIT_PAUSE_MAX),
                     Some(wait) => wait,
-                    None if new_pause => growing(
-                        RATE_LIMIT_PAUSE_MIN,
-                        self.rate_limited,
-                        RATE_LIMIT_PAUSE_MAX,
-                    ),
+                    None if new_pause => RATE_LIMIT_PAUSE.delay(self.rate_limited, 0.0),
                     None => Duration::ZERO,
                 };
                 self.pause(i, now, pause, new_pause)
@@ -345,11 +350,7 @@ impl Scheduler {
                     self.unreachable += 1;
                 }
                 let pause = if new_pause {
-                    growing(
-                        UNREACHABLE_PAUSE_MIN,
-                        self.unreachable,
-                        UNREACHABLE_PAUSE_MAX,
-                    )
+                    UNREACHABLE_PAUSE.delay(self.unreachable, 0.0)
                 } else {
                     Duration::ZERO
                 };
@@ -363,14 +364,9 @@ impl Scheduler {
                     city.done = true;
                     return Verdict::GaveUp;
                 }
-                let full = config
-                    .retry_base
-                    .saturating_mul(2u32.saturating_pow(city.attempts - 1))
-                    .min(config.retry_max);
-                // Equal jitter: at least half the backoff, so retries stay spaced, and a
-                // random rest, so cities that failed together do not retry together.
-                let delay = full / 2 + full.mul_f64(jitter.clamp(0.0, 1.0) / 2.0);
-                city.due = now + delay;
+                // Jittered, so cities that failed together do not retry together.
+                let retry = Backoff::new(config.retry_base, config.retry_max);
+                city.due = now + retry.delay(city.attempts, jitter);
                 Verdict::RetryAt { at: city.due }
             }
             Outcome::Skipped => {
@@ -431,13 +427,6 @@ impl Scheduler {
         }
         given_up
     }
-}
-
-/// `first`, doubled for each time after the first of `times` in a row, up to `max`.
-fn growing(first: Duration, times: u32, max: Duration) -> Duration {
-    first
-        .saturating_mul(2u32.saturating_pow(times.saturating_sub(1)))
-        .min(max)
 }
 
 /// How soon an unchanged city is looked at again: a tenth of the cadence (1 min for 10 min).

@@ -5,6 +5,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use cdrs_tokio::authenticators::{
+    NoneAuthenticatorProvider, SaslAuthenticatorProvider, StaticPasswordAuthenticatorProvider,
+};
 pub use cdrs_tokio::consistency::Consistency;
 
 use crate::secret::Secret;
@@ -142,6 +145,16 @@ pub struct CassandraSettings {
 }
 
 impl CassandraSettings {
+    /// The driver's login for these settings: the password only when a user is named too.
+    pub fn authenticator(&self) -> std::sync::Arc<dyn SaslAuthenticatorProvider + Send + Sync> {
+        match (&self.user, &self.password) {
+            (Some(user), Some(password)) => std::sync::Arc::new(
+                StaticPasswordAuthenticatorProvider::new(user, &password.expose().to_string()),
+            ),
+            _ => std::sync::Arc::new(NoneAuthenticatorProvider),
+        }
+    }
+
     /// Plain TCP without a login: the local services.
     pub fn new(nodes: Vec<String>, keyspace: Keyspace) -> Self {
         Self {

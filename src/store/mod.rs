@@ -62,18 +62,11 @@ pub async fn ping(session: &CassandraSession) -> Result<(), String> {
     }
 }
 
-/// Connects to the settings' keyspace, saying to run `meteo migrate` when it does not exist.
+/// Connects to the settings' keyspace, saying to run `meteo migrate` when it does not exist
+/// ([`MissingKeyspace`], from [`connect`]'s first connection).
 pub async fn connect_keyspace(
     settings: &CassandraSettings,
 ) -> anyhow::Result<std::sync::Arc<CassandraSession>> {
-    let session = connect(settings, None).await?;
-    if !keyspace_exists(&session, settings.keyspace.as_str()).await? {
-        return Err(MissingKeyspace {
-            keyspace: settings.keyspace.to_string(),
-            nodes: settings.nodes.join(","),
-        }
-        .into());
-    }
     connect(settings, Some(settings.keyspace.as_str())).await
 }
 

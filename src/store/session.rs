@@ -6,9 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
-use cdrs_tokio::authenticators::{
-    NoneAuthenticatorProvider, SaslAuthenticatorProvider, StaticPasswordAuthenticatorProvider,
-};
 use cdrs_tokio::cluster::session::{
     RustlsSessionBuilder, Session, SessionBuilder, TcpSessionBuilder,
 };
@@ -138,23 +135,24 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Connects to the cluster; with `keyspace`, every connection uses it. A refused port, a
-/// refused login or a TLS mismatch is reported at once; silence after [`CONNECT_TIMEOUT`].
+/// refused login, a missing keyspace ([`super::MissingKeyspace`]) or a TLS mismatch is
+/// reported at once; silence after [`CONNECT_TIMEOUT`].
 pub async fn connect(
     settings: &CassandraSettings,
     keyspace: Option<&str>,
 ) -> anyhow::Result<Arc<CassandraSession>> {
     let nodes = settings.nodes.join(",");
     let reachable = reachable_nodes(&settings.nodes).await?;
-    // The driver retries a failed handshake or login until its own limits; one connection of
-    // ours first makes those failures plain at once.
+    // The session's builder retries a failed login or `USE` until its own limits and then
+    // loses the cause; one connection first makes those failures plain at once (handshake.rs).
     tokio::time::timeout(
         CONNECT_TIMEOUT,
-        super::handshake::check(settings, &reachable[0]),
+        super::handshake::check(settings, &reachable[0], keyspace),
     )
     .await
     .map_err(|_| silent(&nodes))??;
     let attempt = async {
-        let auth = authenticator(settings);
+        let auth = settings.authenticator();
         let contact_points = reachable.iter().map(|a| (*a).into()).collect();
         // The same steps for both transports, whose builders share no trait for all of them.
         macro_rules! session {
@@ -226,16 +224,6 @@ fn silent(nodes: &str) -> anyhow::Error {
         "Cassandra at {nodes} did not answer within {} s (is it running? set CASSANDRA_NODES or --cassandra)",
         CONNECT_TIMEOUT.as_secs()
     )
-}
-
-fn authenticator(settings: &CassandraSettings) -> Arc<dyn SaslAuthenticatorProvider + Send + Sync> {
-    match (&settings.user, &settings.password) {
-        (Some(user), Some(password)) => Arc::new(StaticPasswordAuthenticatorProvider::new(
-            user,
-            &password.expose().to_string(),
-        )),
-        _ => Arc::new(NoneAuthenticatorProvider),
-    }
 }
 
 /// The contact points that accept a TCP connection, resolved. Fails at once when every one

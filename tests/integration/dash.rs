@@ -8,7 +8,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use meteo::dash::refresh::{self, CassandraSource, Latest, Request, Update};
+use meteo::dash::refresh::{
+    self, latest_update, CassandraSource, Failure, Latest, Request, Update,
+};
 
 const NOTHING_NEW: Latest = Latest::Changes {
     changed: vec![],
@@ -563,4 +565,27 @@ async fn a_refresh_reads_again_only_what_changed_and_still_sees_every_change() {
     assert_eq!(source.latest_changes("FR").await.unwrap(), NOTHING_NEW);
     assert_eq!(by_id(source.latest("FR").await.unwrap()), third);
     crate::util::drop_keyspace(&keyspace).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_keyspace_is_told_as_such_at_once_not_as_cassandra_down() {
+    let keyspace = unique("absent");
+    let mut source = CassandraSource::new(cassandra_settings(&keyspace));
+    let started = std::time::Instant::now();
+    let update = latest_update(&mut source, "FR").await;
+    let took = started.elapsed();
+    let Update::Latest {
+        result: Err(failure),
+        ..
+    } = update
+    else {
+        panic!("not a failed read: {update:?}");
+    };
+    assert_eq!(
+        failure,
+        Failure::NoKeyspace(format!(
+            "keyspace {keyspace} does not exist: run `meteo migrate`"
+        ))
+    );
+    assert!(took < Duration::from_secs(2), "took {took:?}");
 }

@@ -249,3 +249,21 @@ async fn every_row_of_a_batch_of_one_readings_partition_is_stored() {
     assert_eq!(latest, vec![day[99].clone()]);
     drop_keyspace(&keyspace).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_on_a_missing_keyspace_is_refused_at_once_and_says_to_migrate() {
+    let keyspace = crate::util::unique("absent");
+    let settings = crate::util::cassandra_settings(&keyspace);
+    let started = std::time::Instant::now();
+    let err = match meteo::store::connect(&settings, Some(&keyspace)).await {
+        Ok(_) => panic!("a session on the missing keyspace {keyspace}"),
+        Err(err) => err,
+    };
+    let took = started.elapsed();
+    let missing = err
+        .downcast_ref::<meteo::store::MissingKeyspace>()
+        .unwrap_or_else(|| panic!("not a missing keyspace: {err:#}"));
+    assert_eq!(missing.keyspace, keyspace);
+    assert!(format!("{err:#}").contains("meteo migrate"), "{err:#}");
+    assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+}
