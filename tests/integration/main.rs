@@ -18,6 +18,7 @@ mod metrics;
 mod migrate;
 mod produce;
 mod produce_loop;
+mod scripts;
 mod signals;
 mod store;
 mod up;
