@@ -11,6 +11,7 @@ mod cities;
 mod consume;
 mod containers;
 mod dash;
+mod docs;
 mod e2e;
 mod hostile;
 mod kafka_roundtrip;
