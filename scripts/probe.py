@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Asks a Kafka broker or a Cassandra node a real question, with the standard library only.
 
-    probe.py kafka HOST:PORT        a Metadata request (v4); prints the brokers and cluster id
-    probe.py cql HOST:PORT          SELECT release_version FROM system.local; prints the version
-    probe.py cql-ring HOST:PORT     the node's bootstrap state and peers; prints "ring of N",
-                                    fails unless the node has joined (bootstrapped COMPLETED)
-    probe.py cql-run HOST:PORT      runs the CQL statements of stdin (one a line; blank lines
-                                    and lines starting with -- are skipped)
+    scripts/probe.py kafka HOST:PORT     a Metadata request (v4); prints the brokers and cluster id
+    scripts/probe.py cql HOST:PORT       SELECT release_version FROM system.local; prints the version
+    scripts/probe.py cql-ring HOST:PORT  the node's bootstrap state and peers; prints "ring of N",
+                                         fails unless the node has joined (bootstrapped COMPLETED)
+    scripts/probe.py cql-run HOST:PORT   runs the CQL statements of stdin (one a line; blank
+                                         lines and lines starting with -- are skipped)
+    scripts/probe.py --help              this text
 
 Exit 0 when the service answered, 1 otherwise (one line on stderr says why). scripts/services
 uses it to wait until a service really answers: an open port is not enough, since Kafka opens
@@ -340,8 +341,11 @@ def run_cql(addr, lines):
 
 
 def main(argv):
+    if len(argv) == 2 and argv[1] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0
     if len(argv) != 3 or argv[1] not in ("kafka", "cql", "cql-ring", "cql-run"):
-        print("usage: probe.py kafka|cql|cql-ring|cql-run HOST:PORT", file=sys.stderr)
+        print("usage: probe.py kafka|cql|cql-ring|cql-run HOST:PORT (--help says more)", file=sys.stderr)
         return 2
     kind, addr = argv[1], argv[2]
     try:

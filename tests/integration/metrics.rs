@@ -1,13 +1,14 @@
 //! The metrics endpoint of `meteo produce` and `meteo consume` in the end-to-end pipeline:
 //! what /metrics counts is what happened (checked against the topic, the dead-letter topic
 //! and Cassandra), the exposition parses with Python's prometheus_client in both formats,
-//! /healthz and /readyz answer; and a bad --metrics-addr stops the command before any work.
+//! /healthz and /readyz answer, every family served is in docs/metrics.md; and a bad
+//! --metrics-addr stops the command before any work.
 
 use std::time::{Duration, Instant};
 
 use crate::fake_owm::Answer;
 use crate::harness::{group_lag, read_all, Pipeline, API_TIMEOUT};
-use crate::scrape::{free_port, get, parse, samples, status, value};
+use crate::scrape::{families, free_port, get, parse, samples, status, undocumented, value};
 use crate::util::{eventually, meteo, produce, run, KeyValue};
 
 const STORED: &str = "meteo_consume_records_total{outcome=\"stored\"}";
@@ -130,6 +131,18 @@ async fn the_metrics_of_both_commands_count_what_the_pipeline_did() {
         assert_eq!(status(port, "/healthz"), 200);
         assert_eq!(status(port, "/nowhere"), 404);
     }
+
+    // Every family either command serves is in docs/metrics.md, so the table cannot drift.
+    let served: std::collections::BTreeSet<String> = families(producer)
+        .into_iter()
+        .chain(families(consumer))
+        .collect();
+    assert!(served.len() > 10, "{served:?}");
+    assert_eq!(
+        undocumented(&served),
+        Vec::<String>::new(),
+        "served but not in docs/metrics.md"
+    );
 
     let outcome = pipeline.finish().await;
     assert_eq!(outcome.invalid, poison.len());

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -121,6 +121,29 @@ pub fn samples(port: u16) -> BTreeMap<String, f64> {
         "{content_type}"
     );
     parse(&text, false)
+}
+
+/// The metric families `/metrics` of the process on `port` serves, as its `# TYPE` lines name
+/// them in the text format (a counter with its `_total`, a histogram without `_bucket`).
+pub fn families(port: u16) -> BTreeSet<String> {
+    let (status, _, text) = get(port, "/metrics", None).expect("/metrics answers");
+    assert_eq!(status, 200, "{text}");
+    text.lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The families of `served` that docs/metrics.md does not name in backquotes, alone or with
+/// labels (`` `name` `` or `` `name{...` ``).
+pub fn undocumented(served: &BTreeSet<String>) -> Vec<String> {
+    let doc = std::fs::read_to_string(repo().join("docs/metrics.md")).expect("docs/metrics.md");
+    served
+        .iter()
+        .filter(|name| !doc.contains(&format!("`{name}`")) && !doc.contains(&format!("`{name}{{")))
+        .cloned()
+        .collect()
 }
 
 /// One sample's value; 0 when absent (a label value never seen yet).
