@@ -135,3 +135,58 @@ async fn up_without_a_terminal_starts_the_pipeline_once_and_down_stops_it() {
     drop_keyspace(&keyspace).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The numbers from 32768 to 65535 on the lines of `text` that speak of a port.
+fn ephemeral_ports(text: &str) -> Vec<(usize, u32)> {
+    let mut found = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        if !line.to_ascii_lowercase().contains("port") {
+            continue;
+        }
+        for number in line.split(|c: char| !c.is_ascii_digit()) {
+            match number.parse::<u32>() {
+                Ok(n) if number.len() == 5 && (32768..=65535).contains(&n) => {
+                    found.push((index + 1, n))
+                }
+                _ => {}
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_script_or_compose_file_fixes_a_port_in_the_kernels_ephemeral_range() {
+    // An outgoing connection may hold such a port when a service binds it ("Address already
+    // in use"); a port the kernel picks by binding port 0 is fine, a fixed one is not.
+    let mut files: Vec<_> = std::fs::read_dir(repo().join("scripts"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    for entry in std::fs::read_dir(repo()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("docker-compose") && name.ends_with(".yml") {
+            files.push(path);
+        }
+    }
+    let found: Vec<String> = files
+        .iter()
+        .flat_map(|file| {
+            let text = std::fs::read_to_string(file).unwrap();
+            ephemeral_ports(&text)
+                .into_iter()
+                .map(move |(line, port)| format!("{}:{line}: {port}", file.display()))
+        })
+        .collect();
+    assert!(
+        found.is_empty(),
+        "ports from 32768 up:\n{}",
+        found.join("\n")
+    );
+    assert_eq!(
+        ephemeral_ports("KAFKA_PORT=${X:-59292} # 30000 reports\nid 45000"),
+        vec![(1, 59292)],
+        "the scan itself"
+    );
+}
