@@ -87,7 +87,7 @@ impl Failure {
     fn of(err: &anyhow::Error) -> Failure {
         match err.downcast_ref::<crate::store::MissingKeyspace>() {
             Some(missing) => Failure::NoKeyspace(format!(
-                "keyspace {} does not exist: run `meteo migrate`",
+                "keyspace {} does not exist: run meteo migrate",
                 missing.keyspace
             )),
             None => Failure::Down(format!("{err:#}")),
@@ -154,26 +154,9 @@ impl CassandraSource {
         if let Some(session) = &self.session {
             return Ok(session.clone());
         }
-        let keyspace = self.settings.keyspace.as_str();
-        let session = match store::connect(&self.settings, Some(keyspace)).await {
-            Ok(session) => session,
-            Err(err) => {
-                // The driver reports a missing keyspace as a node that does not answer: ask a
-                // plain session whether the keyspace is there, and say so when it is not.
-                if let Ok(plain) = store::connect(&self.settings, None).await {
-                    if !store::keyspace_exists(&plain, keyspace)
-                        .await
-                        .unwrap_or(true)
-                    {
-                        anyhow::bail!(
-                            "keyspace {keyspace} does not exist at {} (run `meteo migrate`, or set --keyspace)",
-                            self.settings.nodes.join(",")
-                        );
-                    }
-                }
-                return Err(err);
-            }
-        };
+        // Asked first, as `meteo consume` does: the driver takes a missing keyspace for a node
+        // that does not answer, and says so only after its connection timeout.
+        let session = store::connect_keyspace(&self.settings).await?;
         self.session = Some(session.clone());
         Ok(session)
     }
