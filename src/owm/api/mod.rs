@@ -193,6 +193,9 @@ pub struct Client {
 impl Client {
     pub fn new(config: ApiConfig) -> Self {
         let agent_config = ureq::Agent::config_builder()
+            // A name server that never answers ends as Timeout(Resolve), which is
+            // "unreachable"; without its own limit it would end as the global one, "transient".
+            .timeout_resolve(Some(config.timeout))
             .timeout_connect(Some(config.timeout))
             .timeout_recv_response(Some(config.timeout))
             .timeout_recv_body(Some(config.timeout))
