@@ -2,6 +2,8 @@
 //! running (named by KAFKA_BROKERS and CASSANDRA_NODES, so it starts and stops none): the
 //! producer and the consumer start in the background, readings reach Cassandra, a second run
 //! starts nothing twice, and `scripts/up --down` stops both and leaves the services running.
+//! Also: a stale pid file naming a look-alike, one metrics port each, `--help` and `--status`
+//! on stdout, the ports a services folder keeps, and no fixed port in the ephemeral range.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
