@@ -86,7 +86,7 @@ impl Failure {
     fn of(err: &anyhow::Error) -> Failure {
         match err.downcast_ref::<crate::store::MissingKeyspace>() {
             Some(missing) => Failure::NoKeyspace(format!(
-                "keyspace {} does not exist: run `meteo migrate`",
+                "keyspace {} does not exist: run meteo migrate",
                 missing.keyspace
             )),
             None => Failure::Down(format!("{err:#}")),

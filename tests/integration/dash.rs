@@ -584,8 +584,56 @@ async fn a_missing_keyspace_is_told_as_such_at_once_not_as_cassandra_down() {
     assert_eq!(
         failure,
         Failure::NoKeyspace(format!(
-            "keyspace {keyspace} does not exist: run `meteo migrate`"
+            "keyspace {keyspace} does not exist: run meteo migrate"
         ))
     );
     assert!(took < Duration::from_secs(2), "took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_keyspace_is_said_at_once_by_the_snapshot_and_first_on_the_live_screen() {
+    use meteo::dash::app::App;
+    use meteo::dash::ui::buffer_lines;
+    use meteo::dash::DashSettings;
+    use ratatui::backend::TestBackend;
+    use ratatui::layout::Rect;
+    use ratatui::Terminal;
+
+    let keyspace = unique("nope");
+    let said = format!("keyspace {keyspace} does not exist");
+
+    // The snapshot: one error line, as fast as `meteo consume` says it (it took 10 s).
+    let mut cmd = meteo();
+    cmd.args(["--keyspace", &keyspace, "dash"]);
+    let out = run(cmd);
+    out.assert_fails_with(&[&said, "meteo migrate"]);
+    assert!(out.took < Duration::from_secs(3), "{}", out.describe());
+    assert!(out.stdout.is_empty(), "{}", out.describe());
+
+    // The live view: the first refresh says so as fast, and at 80 columns the table says it
+    // whole; nothing speaks of Cassandra being down.
+    let mut source = CassandraSource::new(cassandra_settings(&keyspace));
+    let started = Instant::now();
+    let update = refresh::latest_update(&mut source, "FR").await;
+    assert!(started.elapsed() < Duration::from_secs(3), "{update:?}");
+    let mut app = App::new(
+        DashSettings::new(meteo::model::CountryCode::FR),
+        Utc::now(),
+        Rect::new(0, 0, 80, 24),
+    );
+    app.apply(update);
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    terminal.draw(|f| f.render_widget(&app, f.area())).unwrap();
+    let lines = buffer_lines(terminal.backend().buffer());
+    let screen = lines.join("\n");
+    let whole = format!("{said}: run meteo migrate");
+    let at = lines.iter().position(|l| l.contains(&whole));
+    assert!(
+        at.is_some_and(|line| line < 12),
+        "{whole:?} not whole in the top half\n{screen}"
+    );
+    assert!(lines[0].contains("no keyspace"), "{screen}");
+    for wrong in ["DOWN", "does not answer"] {
+        assert!(!screen.contains(wrong), "{wrong:?}\n{screen}");
+    }
 }

@@ -15,7 +15,7 @@ use meteo::secret::Secret;
 use serde_json::{json, Value};
 
 use crate::fake_owm::{Answer, DtModel, FakeOwm};
-use crate::util::{kafka_settings, meteo, run, temp_dir, unique, Run};
+use crate::util::{kafka_settings, meteo, run, run_within, temp_dir, unique, Run};
 
 /// A key no output may ever contain.
 pub(crate) const KEY: &str = "k3y-DISTINCTIVE-7f3a9c0e";
@@ -659,8 +659,9 @@ async fn a_sweep_redirected_to_another_server_fails_that_city_and_sends_the_key_
     assert_eq!(published, [PARIS], "{}", result.describe());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_sweep_against_an_api_nobody_answers_ends_in_seconds_with_the_reason() {
+/// `meteo produce --once` over 100 cities against `api_url`, where no server answers: the
+/// sweep ends in seconds with `reason` in its error line, the outage told once.
+async fn a_sweep_nobody_answers(api_url: &str, reason: &str) {
     let ids: Vec<(i64, String)> = (1..=100).map(|i| (500 + i, format!("Ville {i}"))).collect();
     let list = cities(
         &ids.iter()
@@ -668,22 +669,14 @@ async fn a_sweep_against_an_api_nobody_answers_ends_in_seconds_with_the_reason()
             .collect::<Vec<_>>(),
     );
     let topic = fresh_topic().await;
-    // Port 1 on localhost: every connection is refused.
     let mut cmd = meteo();
     cmd.env("OWM_API_KEY", KEY)
-        .args([
-            "--topic",
-            &topic,
-            "produce",
-            "--once",
-            "--api-url",
-            "http://127.0.0.1:1",
-        ])
+        .args(["--topic", &topic, "produce", "--once", "--api-url", api_url])
         .arg("--cities")
         .arg(&list);
-    let result = run(cmd);
+    let result = run_within(cmd, Duration::from_secs(60));
     result.assert_fails_with(&[
-        "the sweep stopped early (the API cannot be reached: connection refused",
+        &format!("the sweep stopped early (the API cannot be reached: {reason}"),
         "100 cities brought no reading",
         "90 more",
     ]);
@@ -705,6 +698,24 @@ async fn a_sweep_against_an_api_nobody_answers_ends_in_seconds_with_the_reason()
         "{}",
         result.describe()
     );
+    assert!(
+        !result.stderr.contains("temporary failure"),
+        "no per-city warnings\n{}",
+        result.describe()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sweep_against_an_api_nobody_answers_ends_in_seconds_with_the_reason() {
+    // Port 1 on localhost: every connection is refused.
+    a_sweep_nobody_answers("http://127.0.0.1:1", "connection refused").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sweep_against_an_api_host_that_does_not_resolve_ends_in_seconds_like_a_refused_one() {
+    // `.invalid` never resolves (RFC 6761), with or without a name server: as on a machine
+    // without DNS, where the default api.openweathermap.org cannot be looked up.
+    a_sweep_nobody_answers("http://api.openweathermap.invalid", "host not found").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

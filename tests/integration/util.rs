@@ -155,6 +155,20 @@ pub fn run(mut cmd: Command) -> Run {
     }
 }
 
+/// [`run`], but a command still running after `limit` is killed and fails the test, rather
+/// than hanging it.
+pub fn run_within(cmd: Command, limit: Duration) -> Run {
+    let start = Instant::now();
+    let mut background = Background::start(cmd);
+    let code = background.wait(limit);
+    Run {
+        code,
+        stdout: background.stdout(),
+        stderr: background.stderr(),
+        took: start.elapsed(),
+    }
+}
+
 /// `meteo migrate` into a fresh keyspace and topic; returns (keyspace, topic).
 pub fn migrated(extra: &[&str]) -> (String, String) {
     let keyspace = unique("t");

@@ -9,6 +9,7 @@ use ratatui::widgets::Widget;
 use super::format::cut;
 use super::Look;
 use crate::dash::app::{App, Connection};
+use crate::dash::refresh::Failure;
 use crate::dash::text::clean;
 
 /// The keys the footer names, with what they do.
@@ -42,6 +43,18 @@ impl Widget for Footer<'_> {
                 Span::styled("Esc", key),
                 Span::raw(" clear"),
             ])
+        } else if let Connection::Down {
+            error: Failure::NoKeyspace(why),
+            ..
+        } = &app.connection
+        {
+            // What to do, alone, so that it fits whole: the refresh still looks again, and
+            // the screen fills once `meteo migrate` has run.
+            let room = usize::from(area.width);
+            Line::from(Span::styled(
+                cut(&clean(why), room, look.glyphs.ellipsis).into_owned(),
+                look.fg(Color::Yellow).add_modifier(Modifier::BOLD),
+            ))
         } else if let Connection::Down { error, .. } = &app.connection {
             let retrying = Span::styled(
                 format!(

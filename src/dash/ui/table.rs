@@ -158,7 +158,8 @@ fn empty_message(app: &App, look: Look) -> Option<String> {
             Connection::Down {
                 error: Failure::NoKeyspace(why),
                 ..
-            } => format!("no data yet: {why}"),
+            // Alone, so that it fits whole at 80 columns: it says what to do.
+            } => why.clone(),
             Connection::Down { .. } => "no data yet: Cassandra does not answer".to_string(),
             _ => format!("no readings for {} yet", app.settings.country),
         })

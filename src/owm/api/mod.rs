@@ -193,6 +193,9 @@ pub struct Client {
 impl Client {
     pub fn new(config: ApiConfig) -> Self {
         let agent_config = ureq::Agent::config_builder()
+            // A name server that never answers ends as Timeout(Resolve), which is
+            // "unreachable"; without its own limit it would end as the global one, "transient".
+            .timeout_resolve(Some(config.timeout))
             .timeout_connect(Some(config.timeout))
             .timeout_recv_response(Some(config.timeout))
             .timeout_recv_body(Some(config.timeout))
@@ -336,13 +339,14 @@ impl Client {
                 ApiError::Unreachable { detail }
             }
             ureq::Error::Io(io)
-                if matches!(
-                    io.kind(),
-                    ErrorKind::ConnectionRefused
-                        | ErrorKind::HostUnreachable
-                        | ErrorKind::NetworkUnreachable
-                        | ErrorKind::AddrNotAvailable
-                ) =>
+                if is_lookup_failure(&io)
+                    || matches!(
+                        io.kind(),
+                        ErrorKind::ConnectionRefused
+                            | ErrorKind::HostUnreachable
+                            | ErrorKind::NetworkUnreachable
+                            | ErrorKind::AddrNotAvailable
+                    ) =>
             {
                 ApiError::Unreachable { detail }
             }
@@ -361,10 +365,24 @@ impl Client {
                 "connection refused".to_string()
             }
             ureq::Error::HostNotFound => "host not found".to_string(),
+            // The resolver's reason tells a wrong name from no name server.
+            ureq::Error::Io(io) if is_lookup_failure(io) => {
+                let text = io.to_string();
+                let reason = text.rsplit(": ").next().unwrap_or_default();
+                format!("host not found: {reason}")
+            }
             other => other.to_string(),
         };
         format!("{what} ({})", self.url)
     }
+}
+
+/// Whether an I/O error is a failed name lookup (no such host, or no name server at all).
+/// ureq hands on the resolver's error as it is, and std gives getaddrinfo's failures a kind
+/// that cannot be matched on stable Rust, so its fixed wording is the only mark.
+fn is_lookup_failure(io: &std::io::Error) -> bool {
+    io.to_string()
+        .starts_with("failed to lookup address information")
 }
 
 /// `Retry-After`: delay-seconds or an HTTP date, as RFC 9110 allows.
@@ -473,6 +491,21 @@ mod tests {
         let err = client.fetch(2988507, "FR").unwrap_err();
         assert_eq!(err.class(), ErrorClass::Retry, "{err}");
         assert_eq!(err.label(), "unreachable", "{err}");
+        assert!(!format!("{err} {err:?}").contains("DISTINCTIVEKEY123"));
+    }
+
+    #[test]
+    fn a_host_that_does_not_resolve_is_unreachable_like_a_refused_port() {
+        // `.invalid` never resolves (RFC 6761), whether a name server answers or none is set.
+        let client = Client::new(ApiConfig {
+            base_url: "http://api.openweathermap.invalid".into(),
+            key: Secret::new("DISTINCTIVEKEY123"),
+            lang: "fr".into(),
+            timeout: Duration::from_secs(5),
+        });
+        let err = client.fetch(2988507, "FR").unwrap_err();
+        assert_eq!(err.label(), "unreachable", "{err}");
+        assert!(err.to_string().contains("host not found"), "{err}");
         assert!(!format!("{err} {err:?}").contains("DISTINCTIVEKEY123"));
     }
 }
