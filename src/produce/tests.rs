@@ -550,3 +550,36 @@ async fn an_unreachable_api_is_said_once_reminded_each_minute_and_said_back() {
     published.dedup();
     assert_eq!(published, [1, 2, 3], "{}", report.summary());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reading_the_consumer_would_refuse_is_skipped_not_published() {
+    // A city list made outside `city::load` (which cleans names): the engine still checks
+    // each reading by the consumer's rules before publishing it, whatever the source.
+    let mut list = cities(2);
+    list[1].name = "Mons-en-Barœ\u{9c}ul".into();
+    let (publisher, mut received) = Channel::new(false);
+    let (_trigger, shutdown) = Shutdown::manual();
+    let report = run(
+        producer(
+            Arc::new(Synthetic::new(7, CADENCE)),
+            publisher,
+            list,
+            None,
+            true,
+        ),
+        shutdown,
+    )
+    .await;
+    let readings = drain(&mut received);
+    assert_eq!(readings.len(), 1);
+    assert_eq!(readings[0].city_id, 1);
+    assert_eq!(report.stats.errors.get("bad_answer"), Some(&1));
+    assert!(
+        report
+            .failed
+            .iter()
+            .any(|(id, _, why)| *id == 2 && why.contains("city_name holds control characters")),
+        "{:?}",
+        report.failed
+    );
+}

@@ -720,11 +720,34 @@ async fn hostile_text_from_the_api_or_the_city_list_reaches_no_terminal() {
             message: HOSTILE.into(),
         }],
     );
-    let list = cities(&[(1, escaped_name), (2, "Hostile")]);
     let topic = fresh_topic().await;
 
+    // In the city list, the name is refused before any call, with where it is.
+    let result = run(produce(
+        &topic,
+        &fake,
+        &cities(&[(1, escaped_name), (2, "Hostile")]),
+        &["--once"],
+    ));
+    result.assert_fails_with(&["entry 0 (id 1): name holds control characters"]);
+    assert_eq!(
+        terminal_controls(&result.stderr),
+        [],
+        "{}",
+        result.describe()
+    );
+
+    // From the API, the city is skipped (never published) and the reason printed safely.
+    let list = cities(&[(1, "Paris"), (2, "Hostile")]);
     let result = run(produce(&topic, &fake, &list, &["--once"]));
     result.assert_fails_with(&["Paris (1)", "Hostile (2)"]);
+    assert!(
+        result
+            .stdout
+            .contains("failed: Paris (1): unusable answer: `name` holds control characters"),
+        "{}",
+        result.describe()
+    );
     assert_no_key(&result);
     for (what, text) in [("stdout", &result.stdout), ("stderr", &result.stderr)] {
         assert_eq!(terminal_controls(text), [], "{what}\n{}", result.describe());
