@@ -153,7 +153,7 @@ pub fn check(text: &str, max_chars: usize) -> Result<(), TextProblem> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const MAX: usize = 200;
