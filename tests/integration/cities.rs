@@ -1,7 +1,8 @@
 //! `meteo cities` end to end: the real OpenWeatherMap list (figures the issue fixes), the
 //! download path against a local HTTP server, and every bad input the command must refuse
 //! with one clear line and exit 1 (or 2 for usage errors). Needs neither Kafka nor
-//! Cassandra: only the real list (`METEO_TEST_CITY_LIST`, default `../shared/data/`).
+//! Cassandra: only the real list (`METEO_TEST_CITY_LIST`, else `.cache/` as `scripts/city-list`
+//! fills it).
 
 mod support;
 
