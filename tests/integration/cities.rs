@@ -135,6 +135,23 @@ fn without_duplicates_the_real_list_has_one_paris_one_saint_etienne_and_the_big_
     );
     // Distinct villages of one name, far apart, all stay.
     assert!(count("Saint-Sauveur") > 5);
+    // The entry with a C1 control is cleaned, said so, and merged with its plain twin
+    // (id 2993207, "Mons-en-Baroeul", 1.1 km away): 12,574 French cities, not 12,575.
+    assert_eq!(count("Mons-en-Barœul"), 1);
+    assert_eq!(count("Mons-en-Baroeul"), 0);
+    assert_eq!(cities.len(), 12_574);
+    assert!(
+        out.stderr
+            .contains("(line 138683, id 6617196): name cleaned to \"Mons-en-Barœul\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("skipped 4 bad entries, cleaned 8 names"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// The invariant of the text rule over the whole real list, kept to seconds in a debug
