@@ -515,6 +515,40 @@ async fn without_a_key_the_readings_are_synthetic_and_a_seed_repeats_them() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_list_from_an_older_meteo_cities_is_cleaned_and_every_reading_passes_the_consumer() {
+    // What `meteo cities` kept before the text rule: the real list's C1 control, a line
+    // separator, a variation selector.
+    let list = cities(&[
+        (6617196, "Mons-en-Barœ\u{9c}ul"),
+        (PARIS, "Paris\u{2028}"),
+        (LYON, "Lyon\u{FE0F}"),
+    ]);
+    let topic = fresh_topic().await;
+    let mut cmd = meteo();
+    cmd.args([
+        "--topic",
+        &topic,
+        "produce",
+        "--once",
+        "--source",
+        "synthetic",
+    ])
+    .arg("--cities")
+    .arg(&list);
+    run(cmd).assert_ok();
+
+    let mut names = Vec::new();
+    for (key, value) in read_topic(&topic) {
+        let value = value.to_string();
+        let reading = Reading::from_message(Some(key.as_bytes()), Some(value.as_bytes()))
+            .unwrap_or_else(|why| panic!("the consumer would refuse {value}: {why}"));
+        names.push(reading.city_name);
+    }
+    names.sort();
+    assert_eq!(names, ["Lyon", "Mons-en-Barœul", "Paris"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_missing_or_malformed_city_list_is_named_in_one_error_line() {
     let fake = FakeOwm::start(DtModel::Fixed(1795895400));
     let missing = temp_dir("nolist").join("absent.json");
