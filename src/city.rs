@@ -4,8 +4,14 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use std::borrow::Cow;
+
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
+
+use crate::model::text;
+use crate::model::{clean_country, CITY_ID_RANGE, MAX_NAME_CHARS};
+use crate::text::printable;
 
 /// One city: an entry of OpenWeatherMap's list, and of the producer's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,6 +23,40 @@ pub struct City {
     pub country: String,
     pub lat: f64,
     pub lon: f64,
+}
+
+impl City {
+    /// The city as meteo passes it on, by the rules the consumer checks readings against
+    /// ([`crate::model`]): the id in [`CITY_ID_RANGE`], the name cleaned by the text rule
+    /// ([`text::clean`]), the country, when there is one, a two-letter code in capitals.
+    /// Also whether the name was changed; or what is wrong, in a few words.
+    pub fn cleaned(mut self) -> Result<(City, bool), String> {
+        if !CITY_ID_RANGE.contains(&self.id) {
+            return Err(format!(
+                "id {} is outside {}..={}",
+                self.id,
+                CITY_ID_RANGE.start(),
+                CITY_ID_RANGE.end()
+            ));
+        }
+        if !self.country.is_empty() {
+            self.country = clean_country(&self.country).ok_or_else(|| {
+                format!(
+                    "country {:?} is not a two-letter code such as FR",
+                    printable(&self.country)
+                )
+            })?;
+        }
+        let changed = match text::clean(&self.name, MAX_NAME_CHARS) {
+            Ok(Cow::Borrowed(_)) => false,
+            Ok(Cow::Owned(name)) => {
+                self.name = name;
+                true
+            }
+            Err(problem) => return Err(format!("name {problem}")),
+        };
+        Ok((self, changed))
+    }
 }
 
 /// Reads and checks a city list: valid JSON, every entry complete, ids unique, coordinates on
@@ -44,15 +84,16 @@ pub fn parse(text: &str) -> anyhow::Result<Vec<City>> {
         bail!("it holds no city");
     }
     let mut ids = HashSet::new();
-    for (index, city) in cities.iter().enumerate() {
+    let mut clean = Vec::with_capacity(cities.len());
+    for (index, city) in cities.into_iter().enumerate() {
         if !ids.insert(city.id) {
             bail!("entry {index}: city id {} appears twice", city.id);
         }
         if city.id <= 0 {
             bail!("entry {index}: city id {} is not positive", city.id);
         }
-        if city.name.trim().is_empty() || city.country.trim().is_empty() {
-            bail!("entry {index} (id {}): empty name or country", city.id);
+        if city.country.trim().is_empty() {
+            bail!("entry {index} (id {}): empty country", city.id);
         }
         if !(-90.0..=90.0).contains(&city.lat) || !(-180.0..=180.0).contains(&city.lon) {
             bail!(
@@ -62,8 +103,18 @@ pub fn parse(text: &str) -> anyhow::Result<Vec<City>> {
                 city.lon
             );
         }
+        // The rules of the readings, so that no reading of this city is refused later; a
+        // list made by an older `meteo cities` may hold a name the text rule cleans.
+        let id = city.id;
+        let (city, changed) = city
+            .cleaned()
+            .map_err(|problem| anyhow::anyhow!("entry {index} (id {id}): {problem}"))?;
+        if changed {
+            tracing::info!(city_id = id, name = %city.name, "city name cleaned by the text rule");
+        }
+        clean.push(city);
     }
-    Ok(cities)
+    Ok(clean)
 }
 
 /// A French city, for the tests of every module that takes cities.
@@ -104,5 +155,31 @@ mod tests {
         assert!(parse(twice).unwrap_err().to_string().contains("twice"));
         let off = r#"[{"id": 1, "name": "A", "country": "FR", "lat": 91, "lon": 1}]"#;
         assert!(parse(off).unwrap_err().to_string().contains("globe"));
+    }
+
+    #[test]
+    fn names_are_cleaned_by_the_text_rule_or_the_list_is_refused() {
+        let cities = parse(
+            r#"[{"id": 6617196, "name": "Mons-en-Barœ\u009cul", "country": "fr", "lat": 50.6, "lon": 3.1},
+                {"id": 2, "name": " Lyon\u2028", "country": "FR", "lat": 45.7, "lon": 4.8}]"#,
+        )
+        .unwrap();
+        assert_eq!(cities[0].name, "Mons-en-Barœul");
+        assert_eq!(cities[0].country, "FR");
+        assert_eq!(cities[1].name, "Lyon");
+        for (name, why) in [
+            ("\\u3164", "name is blank"),
+            ("Paris\\u001b[2J", "name holds control characters"),
+        ] {
+            let list =
+                format!(r#"[{{"id": 7, "name": "{name}", "country": "FR", "lat": 1, "lon": 1}}]"#);
+            let err = parse(&list).unwrap_err().to_string();
+            assert_eq!(err, format!("entry 0 (id 7): {why}"));
+        }
+        let big = r#"[{"id": 1000000000, "name": "A", "country": "FR", "lat": 1, "lon": 1}]"#;
+        assert!(parse(big)
+            .unwrap_err()
+            .to_string()
+            .contains("outside 1..=999999999"));
     }
 }

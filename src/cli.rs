@@ -198,9 +198,14 @@ pub enum Command {
     /// name then id. The output is written to a temporary file and renamed, so an interrupted
     /// run never leaves half a file. A summary goes to stderr.
     ///
+    /// Names: whitespace made single spaces, C1 controls and invisible characters (zero-width,
+    /// bidi controls, variation selectors, fillers, tags) dropped; an entry whose name holds
+    /// other controls or is blank once cleaned is skipped as a bad entry, with its id.
+    ///
     /// Near-duplicates: the list repeats some places a few metres apart (Paris 4 times). Of
-    /// the entries of one country whose names are equal ignoring case, accents and hyphens,
-    /// the spelling with the most accented letters is preferred, then the lowest id; taken in
+    /// the entries of one country whose names are equal ignoring case, accents and hyphens
+    /// (œ and oe, æ and ae, ß and ss alike), the spelling with the most accented letters is
+    /// preferred, then the lowest id; taken in
     /// that order, an entry is dropped when an entry already kept lies within 10 km of it.
     /// Namesakes further apart (Saint-Sauveur, 14 villages) are all kept.
     #[command(verbatim_doc_comment)]

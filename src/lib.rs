@@ -28,8 +28,8 @@ pub mod logging;
 pub mod outage;
 // Metrics and health of produce and consume, served over HTTP with --metrics-addr.
 pub mod metrics;
-// The reading (message schema 1) and its validation; the country code. Depends on nothing of
-// ours.
+// The reading (message schema 1), its validation, the country code, and the one text rule
+// every door applies (model::text). Depends on nothing of ours.
 pub mod model;
 // OpenWeatherMap: the city list (streamed, selected, de-duplicated) and the Current Weather
 // API client.

@@ -1,5 +1,6 @@
 //! Text from outside made safe to print ([`printable`]), and names folded for searches
-//! ([`fold_name`]). Pure; depends on nothing else in meteo.
+//! ([`fold_name`]). Pure; the invisible characters are those of the text rule
+//! ([`crate::model::text`]), the only thing of meteo used here.
 
 /// `text` from outside (an API's error message, a city name) made safe for a terminal, on one
 /// line: escape sequences removed whole (ECMA-48 CSI, OSC, DCS and the other string controls,
@@ -39,17 +40,10 @@ const ST: char = '\u{9c}';
 
 type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
 
-/// Characters that are not controls but change how the text around them is shown: bidi
-/// embeddings, overrides and isolates, zero-width characters, the byte-order mark,
-/// interlinear annotations.
+/// Characters that are not controls but change how the text around them is shown (bidi
+/// controls, zero-width characters, the byte-order mark...): the text rule's.
 fn is_invisible(c: char) -> bool {
-    matches!(c,
-        '\u{00ad}'
-        | '\u{200b}'..='\u{200f}'
-        | '\u{202a}'..='\u{202e}'
-        | '\u{2060}'..='\u{206f}'
-        | '\u{feff}'
-        | '\u{fff9}'..='\u{fffb}')
+    crate::model::text::is_invisible(c)
 }
 
 /// Skips what follows an ESC.
@@ -94,8 +88,9 @@ fn skip_string(chars: &mut Chars<'_>) {
 }
 
 /// A name as people search for it: lower case, without accents, with hyphens, apostrophes
-/// and runs of spaces turned into one space. `Saint-Étienne` and `saint  etienne` both fold
-/// to `saint etienne`.
+/// and runs of spaces turned into one space, without the characters the text rule drops.
+/// `Saint-Étienne` and `saint  etienne` both fold to `saint etienne`; the ligatures are
+/// their letters (`œ`/`oe`, `æ`/`ae`, `ß`/`ss`), so `Mons-en-Barœul` is `Mons-en-Baroeul`.
 ///
 /// Accents are removed by a table of the Latin letters (Latin-1 and Latin Extended-A, which
 /// cover French and the other European languages of the list) plus the combining marks of
@@ -111,6 +106,9 @@ pub fn fold_name(name: &str) -> String {
         }
         if ('\u{300}'..='\u{36f}').contains(&c) {
             continue; // a combining accent of decomposed (NFD) text
+        }
+        if crate::model::text::is_dropped(c) {
+            continue; // shows nothing: `Barœ\u{9c}ul` is `Barœul`
         }
         if pending_space {
             out.push(' ');
@@ -216,6 +214,10 @@ mod tests {
         assert_eq!(fold_name("L'Haÿ-les-Roses"), "l hay les roses");
         assert_eq!(fold_name("ÎLE-DE-FRANCE"), "ile de france");
         assert_eq!(fold_name("Œuilly"), "oeuilly");
+        assert_eq!(fold_name("Mons-en-Barœul"), fold_name("Mons-en-Baroeul"));
+        assert_eq!(fold_name("Æbeltoft"), fold_name("aebeltoft"));
+        assert_eq!(fold_name("Großenhain"), fold_name("Grossenhain"));
+        assert_eq!(fold_name("GROẞENHAIN"), fold_name("grossenhain"));
         assert_eq!(fold_name("Łódź"), "lodz");
         assert_eq!(fold_name("Gorkhā"), "gorkha");
     }
@@ -223,6 +225,12 @@ mod tests {
     #[test]
     fn folding_drops_combining_accents_of_decomposed_text() {
         assert_eq!(fold_name("Saint-E\u{301}tienne"), "saint etienne");
+    }
+
+    #[test]
+    fn folding_ignores_what_the_text_rule_drops() {
+        assert_eq!(fold_name("Mons-en-Barœ\u{9c}ul"), "mons en baroeul");
+        assert_eq!(fold_name("Pa\u{200B}ris\u{FE0F}\u{E0041}"), "paris");
     }
 
     #[test]

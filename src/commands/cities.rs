@@ -76,20 +76,25 @@ pub fn run(args: CitiesSettings) -> anyhow::Result<()> {
     }
     let written = written.place;
     eprintln!(
-        "meteo: read {} cities from {}; kept {} ({}), dropped {} near-duplicates, skipped {} bad entries; wrote {written} in {:.2} s",
+        "meteo: read {} cities from {}; kept {} ({}), dropped {} near-duplicates, skipped {} bad entries, cleaned {} names; wrote {written} in {:.2} s",
         HumanCount(report.entries),
         args.from,
         HumanCount(selected.cities.len() as u64),
         describe(selection),
         HumanCount(selected.duplicates_dropped as u64),
         HumanCount(report.bad),
+        HumanCount(report.cleaned),
         started.elapsed().as_secs_f64(),
     );
     Ok(())
 }
 
 /// Warns about the first bad entries and counts the rest; with `--strict`, any is an error.
+/// Notes the first names the text rule cleaned (the summary counts them all).
 fn report_bad_entries(args: &CitiesSettings, report: &ReadReport) -> anyhow::Result<()> {
+    for cleaned in &report.first_cleaned {
+        eprintln!("meteo: note: {}: {cleaned}", args.from);
+    }
     for bad in &report.first_bad {
         eprintln!("meteo: warning: {}: skipped {bad}", args.from);
     }

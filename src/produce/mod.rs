@@ -220,6 +220,16 @@ impl<P: Publish> Run<P> {
                 tracing::info!(down_for_s = down_for.as_secs(), "weather API answers again");
             }
         }
+        // The consumer's rules, checked here for every source: a reading meteo publishes is
+        // never dead-lettered by meteo. One that breaks them is a bad answer, skipped.
+        let now_wall = (self.clock)();
+        let result = result.and_then(|reading| match reading.validate_at(now_wall) {
+            Ok(()) => Ok(reading),
+            Err(why) => Err(SourceError::Skip {
+                label: "bad_answer",
+                why: format!("not a valid reading: {why}"),
+            }),
+        });
         let reading = match result {
             Ok(reading) => reading,
             Err(err) => {
@@ -230,7 +240,7 @@ impl<P: Publish> Run<P> {
         };
         let outcome = Outcome::Observation {
             dt: reading.observed_at.timestamp(),
-            now_unix: (self.clock)().timestamp(),
+            now_unix: now_wall.timestamp(),
         };
         match self.scheduler.record(city_id, now, outcome, rand::random()) {
             Verdict::Publish { .. } => {

@@ -616,3 +616,102 @@ async fn an_unreachable_api_is_said_once_reminded_each_minute_and_said_back() {
     published.dedup();
     assert_eq!(published, [1, 2, 3], "{}", report.summary());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reading_the_consumer_would_refuse_is_skipped_not_published() {
+    // A city list made outside `city::load` (which cleans names): the engine still checks
+    // each reading by the consumer's rules before publishing it, whatever the source.
+    let mut list = cities(2);
+    list[1].name = "Mons-en-Barœ\u{9c}ul".into();
+    let (publisher, mut received) = Channel::new(false);
+    let (_trigger, shutdown) = Shutdown::manual();
+    let report = run(
+        producer(
+            Arc::new(Synthetic::new(7, CADENCE)),
+            publisher,
+            list,
+            None,
+            true,
+        ),
+        shutdown,
+    )
+    .await;
+    let readings = drain(&mut received);
+    assert_eq!(readings.len(), 1);
+    assert_eq!(readings[0].city_id, 1);
+    assert_eq!(report.stats.errors.get("bad_answer"), Some(&1));
+    assert!(
+        report
+            .failed
+            .iter()
+            .any(|(id, _, why)| *id == 2 && why.contains("city_name holds control characters")),
+        "{:?}",
+        report.failed
+    );
+}
+
+/// The invariant of the text rule, as a property: whatever a city list entry or an API answer
+/// holds, a reading the producer can make of it (synthetic from the cities `meteo cities` and
+/// the producer's list let through, or parsed from the answer) passes the consumer's
+/// validation of the message it is published as.
+#[test]
+fn every_reading_the_producer_can_make_passes_the_consumers_validation() {
+    use rand::{RngExt, SeedableRng};
+
+    use crate::model::text::tests::arbitrary_text;
+    use crate::owm::api::parse_current;
+    use crate::owm::cities::read_cities;
+
+    let consumer_accepts = |reading: &Reading| {
+        let key = reading.city_id.to_string();
+        let value = serde_json::to_vec(reading).unwrap();
+        if let Err(why) = Reading::from_message(Some(key.as_bytes()), Some(&value)) {
+            panic!("the consumer refuses {reading:?}: {why}");
+        }
+    };
+    let answer: serde_json::Value =
+        serde_json::from_str(include_str!("../../tests/data/owm/weather_2988507.json")).unwrap();
+    let synthetic = Synthetic::new(7, CADENCE);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(26);
+    let (mut published, mut refused) = (0, 0);
+    for _ in 0..2_000 {
+        let name = arbitrary_text(&mut rng, 10);
+        let country = ["FR", "fr", " De ", "FRA", "", "F1", "É"][rng.random_range(0..7)];
+        let id: i64 = rng.random_range(1..=1_100_000_000);
+        let (lat, lon) = (
+            rng.random_range(-90.0..=90.0),
+            rng.random_range(-180.0..=180.0),
+        );
+
+        // Synthetic: the entry through `meteo cities`, then the producer's list, then a reading.
+        let entry = serde_json::json!([{
+            "id": id, "name": name, "country": country, "coord": {"lat": lat, "lon": lon}
+        }]);
+        let mut kept = Vec::new();
+        read_cities(entry.to_string().as_bytes(), |city| kept.push(city)).unwrap();
+        for city in kept.into_iter().filter(|c| !c.country.is_empty()) {
+            let list = crate::city::parse(&serde_json::to_string(&[&city]).unwrap())
+                .expect("a city `meteo cities` wrote is one the producer reads");
+            let now = Utc::now() - chrono::Duration::seconds(rng.random_range(0..86_400 * 365));
+            consumer_accepts(&synthetic.current(&list[0], now));
+            published += 1;
+        }
+
+        // The API: an answer whose text fields are anything.
+        let mut body = answer.clone();
+        body["name"] = name.clone().into();
+        body["sys"]["country"] = country.into();
+        body["weather"][0]["description"] = arbitrary_text(&mut rng, 10).into();
+        body["weather"][0]["main"] = arbitrary_text(&mut rng, 6).into();
+        let body = serde_json::to_vec(&body).unwrap();
+        match parse_current(&body, 2988507, "FR", Utc::now()) {
+            Ok(reading) => {
+                consumer_accepts(&reading);
+                published += 1;
+            }
+            Err(_) => refused += 1,
+        }
+    }
+    // Both outcomes were exercised, or the property says little.
+    assert!(published > 500 && refused > 500, "{published} / {refused}");
+}

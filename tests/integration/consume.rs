@@ -164,6 +164,45 @@ async fn poison_records_go_to_the_dead_letter_topic_and_the_rest_is_stored() {
             ),
         ));
     }
+    // Text that once passed both ends (invisible characters) and the real list's C1 control:
+    // dead-lettered with the rule it breaks.
+    let mut reasons: HashMap<KeyValue, &str> = HashMap::new();
+    for (field, text, reason) in [
+        (
+            "city_name",
+            "\u{3164}",
+            "city_name breaks the rule: no invisible characters",
+        ),
+        (
+            "city_name",
+            "Paris\u{2028}",
+            "city_name breaks the rule: one space between words",
+        ),
+        (
+            "city_name",
+            "Nice\u{FE0F}",
+            "city_name breaks the rule: no invisible characters",
+        ),
+        (
+            "city_name",
+            "Mons-en-Barœ\u{9c}ul",
+            "city_name holds control characters",
+        ),
+        (
+            "weather_description",
+            "pluie\u{034F}",
+            "weather_description breaks the rule: no invisible characters",
+        ),
+        (
+            "weather_main",
+            "Rain\u{E0041}\u{E007F}",
+            "weather_main breaks the rule: no invisible characters",
+        ),
+    ] {
+        let record = (key.clone(), json(&|v| v[field] = text.into()));
+        reasons.insert(record.clone(), reason);
+        poison.push(("text rule", record));
+    }
     // Interleave: valid readings of other cities between every poison record.
     let mut records = Vec::new();
     let mut valid_sent = Vec::new();
@@ -223,6 +262,10 @@ async fn poison_records_go_to_the_dead_letter_topic_and_the_rest_is_stored() {
             })
             .unwrap_or_else(|| panic!("{what}: not in the dead-letter topic unchanged"));
         assert!(!found["meteo.error"].is_empty(), "{what}");
+        if let Some(reason) = reasons.get(record) {
+            let error = &found["meteo.error"];
+            assert!(error.starts_with(reason), "{what}: {error}");
+        }
         assert_eq!(found["meteo.topic"], topic, "{what}");
         assert!(found["meteo.partition"].parse::<i32>().is_ok(), "{what}");
         assert!(found["meteo.offset"].parse::<i64>().is_ok(), "{what}");

@@ -515,6 +515,40 @@ async fn without_a_key_the_readings_are_synthetic_and_a_seed_repeats_them() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_list_from_an_older_meteo_cities_is_cleaned_and_every_reading_passes_the_consumer() {
+    // What `meteo cities` kept before the text rule: the real list's C1 control, a line
+    // separator, a variation selector.
+    let list = cities(&[
+        (6617196, "Mons-en-Barœ\u{9c}ul"),
+        (PARIS, "Paris\u{2028}"),
+        (LYON, "Lyon\u{FE0F}"),
+    ]);
+    let topic = fresh_topic().await;
+    let mut cmd = meteo();
+    cmd.args([
+        "--topic",
+        &topic,
+        "produce",
+        "--once",
+        "--source",
+        "synthetic",
+    ])
+    .arg("--cities")
+    .arg(&list);
+    run(cmd).assert_ok();
+
+    let mut names = Vec::new();
+    for (key, value) in read_topic(&topic) {
+        let value = value.to_string();
+        let reading = Reading::from_message(Some(key.as_bytes()), Some(value.as_bytes()))
+            .unwrap_or_else(|why| panic!("the consumer would refuse {value}: {why}"));
+        names.push(reading.city_name);
+    }
+    names.sort();
+    assert_eq!(names, ["Lyon", "Mons-en-Barœul", "Paris"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_missing_or_malformed_city_list_is_named_in_one_error_line() {
     let fake = FakeOwm::start(DtModel::Fixed(1795895400));
     let missing = temp_dir("nolist").join("absent.json");
@@ -731,11 +765,34 @@ async fn hostile_text_from_the_api_or_the_city_list_reaches_no_terminal() {
             message: HOSTILE.into(),
         }],
     );
-    let list = cities(&[(1, escaped_name), (2, "Hostile")]);
     let topic = fresh_topic().await;
 
+    // In the city list, the name is refused before any call, with where it is.
+    let result = run(produce(
+        &topic,
+        &fake,
+        &cities(&[(1, escaped_name), (2, "Hostile")]),
+        &["--once"],
+    ));
+    result.assert_fails_with(&["entry 0 (id 1): name holds control characters"]);
+    assert_eq!(
+        terminal_controls(&result.stderr),
+        [],
+        "{}",
+        result.describe()
+    );
+
+    // From the API, the city is skipped (never published) and the reason printed safely.
+    let list = cities(&[(1, "Paris"), (2, "Hostile")]);
     let result = run(produce(&topic, &fake, &list, &["--once"]));
     result.assert_fails_with(&["Paris (1)", "Hostile (2)"]);
+    assert!(
+        result
+            .stdout
+            .contains("failed: Paris (1): unusable answer: `name` holds control characters"),
+        "{}",
+        result.describe()
+    );
     assert_no_key(&result);
     for (what, text) in [("stdout", &result.stdout), ("stderr", &result.stderr)] {
         assert_eq!(terminal_controls(text), [], "{what}\n{}", result.describe());

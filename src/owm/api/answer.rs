@@ -4,8 +4,12 @@
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 
+use std::borrow::Cow;
+
 use super::ApiError;
-use crate::model::{Reading, SCHEMA_VERSION, SOURCE_OWM};
+use crate::model::text::{self, TextProblem};
+use crate::model::{clean_country, Reading, MAX_NAME_CHARS, SCHEMA_VERSION, SOURCE_OWM};
+use crate::text::printable;
 
 /// The `message` of an error body, when there is one; whole (see [`ApiError::made_safe`]).
 pub(super) fn api_message(body: &[u8]) -> Option<String> {
@@ -51,6 +55,29 @@ fn unix_time(value: &Value, path: &[&str]) -> Option<DateTime<Utc>> {
     Utc.timestamp_opt(seconds as i64, 0).single()
 }
 
+/// A text field made what the consumer accepts ([`text::clean`]): cleaned, or the answer
+/// refused with the field and the reason (the city is skipped this turn, never published).
+fn clean_field(field: &str, value: &str, max_chars: usize) -> Result<String, ApiError> {
+    text::clean(value, max_chars)
+        .map(Cow::into_owned)
+        .map_err(|problem| bad(format!("`{field}` {problem}")))
+}
+
+/// An optional text of the first `weather` entry, cleaned; blank means none.
+fn optional_field(
+    weather: &Value,
+    key: &str,
+    max_chars: usize,
+) -> Result<Option<String>, ApiError> {
+    match text(weather, &[key]) {
+        None => Ok(None),
+        Some(value) => match text::clean(&value, max_chars) {
+            Err(TextProblem::Blank) => Ok(None),
+            _ => clean_field(&format!("weather.{key}"), &value, max_chars).map(Some),
+        },
+    }
+}
+
 /// Parses a 200 body into a reading. Lenient as the API is: only `id`, `name`, `dt` and
 /// `main.temp` are required by the API's contract, and `main.humidity` by schema 1; every
 /// other field may be missing or of an unexpected type and becomes `null`.
@@ -83,9 +110,8 @@ pub fn parse_current(
             "asked for city {city_id}, the answer is for city {id}"
         )));
     }
-    let name = text(&value, &["name"])
-        .filter(|n| !n.trim().is_empty())
-        .ok_or_else(|| bad("no `name`"))?;
+    let name = text(&value, &["name"]).ok_or_else(|| bad("no `name`"))?;
+    let name = clean_field("name", &name, MAX_NAME_CHARS)?;
     let observed_at = unix_time(&value, &["dt"]).ok_or_else(|| bad("no `dt`"))?;
     let temperature = number(&value, &["main", "temp"]).ok_or_else(|| bad("no `main.temp`"))?;
     let humidity = integer(&value, &["main", "humidity"])
@@ -102,9 +128,15 @@ pub fn parse_current(
         source: Some(SOURCE_OWM.to_string()),
         city_id,
         city_name: name,
-        country: text(&value, &["sys", "country"])
-            .filter(|c| !c.trim().is_empty())
-            .unwrap_or_else(|| country.to_string()),
+        country: match text(&value, &["sys", "country"]).filter(|c| !c.trim().is_empty()) {
+            Some(code) => clean_country(&code).ok_or_else(|| {
+                bad(format!(
+                    "`sys.country` {:?} is not a two-letter code",
+                    printable(&code)
+                ))
+            })?,
+            None => country.to_string(),
+        },
         lat: number(&value, &["coord", "lat"]),
         lon: number(&value, &["coord", "lon"]),
         observed_at,
@@ -125,9 +157,9 @@ pub fn parse_current(
         snow_1h: number(&value, &["snow", "1h"]),
         snow_3h: number(&value, &["snow", "3h"]),
         weather_id: integer(&weather, &["id"]),
-        weather_main: text(&weather, &["main"]),
-        weather_description: text(&weather, &["description"]),
-        weather_icon: text(&weather, &["icon"]),
+        weather_main: optional_field(&weather, "main", MAX_NAME_CHARS)?,
+        weather_description: optional_field(&weather, "description", MAX_NAME_CHARS)?,
+        weather_icon: optional_field(&weather, "icon", MAX_NAME_CHARS)?,
         sunrise: unix_time(&value, &["sys", "sunrise"]),
         sunset: unix_time(&value, &["sys", "sunset"]),
         timezone: integer(&value, &["timezone"]),
@@ -200,6 +232,49 @@ mod tests {
         let r = parse_current(ACCENTS.as_bytes(), 2980291, "FR", now()).unwrap();
         assert_eq!(r.city_name, "Saint-Étienne");
         assert_eq!(r.weather_description.as_deref(), Some("ciel dégagé"));
+    }
+
+    #[test]
+    fn text_fields_are_cleaned_by_the_text_rule_or_the_answer_is_refused() {
+        let dirty = FULL
+            .replace("\"name\":\"Paris\"", "\"name\":\"Pa\\u200bris\\ufe0f\"")
+            .replace("légère pluie", "légère\\u2028pluie\\udb40\\udc41 ")
+            .replace("\"country\":\"FR\"", "\"country\":\"fr\"")
+            .replace("\"main\":\"Rain\"", "\"main\":\"\\u3164\"");
+        assert_ne!(dirty, FULL);
+        let r = parse_current(dirty.as_bytes(), 2988507, "FR", now()).unwrap();
+        assert_eq!(r.city_name, "Paris");
+        assert_eq!(r.weather_description.as_deref(), Some("légère pluie"));
+        assert_eq!(r.country, "FR");
+        assert_eq!(r.weather_main, None, "blank once cleaned: none");
+        for (from, to, why) in [
+            (
+                "\"name\":\"Paris\"",
+                "\"name\":\"\\u3164\"",
+                "`name` is blank",
+            ),
+            (
+                "\"name\":\"Paris\"",
+                "\"name\":\"P\\u001b[2J\"",
+                "`name` holds control characters",
+            ),
+            (
+                "légère pluie",
+                "pluie\\u0007",
+                "`weather.description` holds control characters",
+            ),
+            (
+                "\"country\":\"FR\"",
+                "\"country\":\"FRA\"",
+                "`sys.country` \"FRA\" is not a two-letter code",
+            ),
+        ] {
+            let body = FULL.replace(from, to);
+            assert_ne!(body, FULL, "{from} not found");
+            let err = parse_current(body.as_bytes(), 2988507, "FR", now()).unwrap_err();
+            assert_eq!(err.class(), ErrorClass::Skip);
+            assert!(err.to_string().contains(why), "{why}: {err}");
+        }
     }
 
     #[test]

@@ -70,6 +70,24 @@ mod tests {
     }
 
     #[test]
+    fn ligatures_and_their_letters_are_one_name_for_the_rule() {
+        // The real list's two entries for one town, 1.1 km apart.
+        let cities = vec![
+            city(2993207, "Mons-en-Baroeul", 50.633331, 3.11667),
+            city(6617196, "Mons-en-Barœul", 50.642101, 3.1085),
+            city(1, "Grossenhain", 51.29, 13.53),
+            city(2, "Großenhain", 51.29, 13.53),
+            city(3, "Aebeltoft", 56.19, 10.67),
+            city(4, "Æbeltoft", 56.19, 10.67),
+        ];
+        let (kept, dropped) = drop_near_duplicates(cities);
+        assert_eq!(dropped, 3);
+        let mut names: Vec<&str> = kept.iter().map(|c| c.name.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["Großenhain", "Mons-en-Barœul", "Æbeltoft"]);
+    }
+
+    #[test]
     fn namesakes_further_apart_than_ten_km_are_all_kept() {
         let cities = vec![
             city(1, "Saint-Sauveur", 45.0, 1.0),

@@ -12,12 +12,10 @@ use crate::city::City;
 /// One element of the array, decoded.
 #[derive(Debug, PartialEq)]
 pub(super) enum Entry {
-    City(City),
+    /// A city, and whether the text rule changed its name.
+    City { city: City, cleaned: bool },
     /// Not a usable city: `id` when it had a usable one (the quickest way to find it).
-    Bad {
-        id: Option<u64>,
-        problem: String,
-    },
+    Bad { id: Option<u64>, problem: String },
 }
 
 /// Decodes one element of the array. An error is a syntax error, which ends the read; every
@@ -34,8 +32,10 @@ pub(super) fn decode(element: &[u8]) -> serde_json::Result<Entry> {
     match serde_json::from_slice::<RawEntry>(element) {
         Ok(raw) => {
             let id = raw.id.as_ref().and_then(Value::as_u64);
-            Ok(match raw.into_city() {
-                Ok(city) => Entry::City(city),
+            // The rules every door applies (`City::cleaned`), so that no city passed on is
+            // refused later by the producer or the consumer.
+            Ok(match raw.into_city().and_then(City::cleaned) {
+                Ok((city, cleaned)) => Entry::City { city, cleaned },
                 Err(problem) => Entry::Bad { id, problem },
             })
         }
@@ -83,12 +83,7 @@ impl RawEntry {
         };
         let name = match self.name {
             None => return Err("no name".into()),
-            Some(Value::String(s)) if s.chars().count() > crate::model::MAX_NAME_CHARS => {
-                return Err(format!(
-                    "name longer than {} characters",
-                    crate::model::MAX_NAME_CHARS
-                ))
-            }
+            // Length, controls and blanks: the text rule's, in `City::cleaned`.
             Some(Value::String(s)) => s,
             Some(other) => return Err(format!("name is {} instead of a string", describe(&other))),
         };
@@ -157,7 +152,7 @@ mod tests {
     fn problem(element: &str) -> String {
         match decode(element.as_bytes()).unwrap() {
             Entry::Bad { problem, .. } => problem,
-            Entry::City(city) => panic!("{element} was read as {city:?}"),
+            Entry::City { city, .. } => panic!("{element} was read as {city:?}"),
         }
     }
 
@@ -167,13 +162,16 @@ mod tests {
                         "name": "Lyon", "id": 2996944}"#;
         assert_eq!(
             decode(entry.as_bytes()).unwrap(),
-            Entry::City(City {
-                id: 2996944,
-                name: "Lyon".into(),
-                country: "FR".into(),
-                lat: 45.75,
-                lon: 4.85,
-            })
+            Entry::City {
+                city: City {
+                    id: 2996944,
+                    name: "Lyon".into(),
+                    country: "FR".into(),
+                    lat: 45.75,
+                    lon: 4.85,
+                },
+                cleaned: false
+            }
         );
     }
 
@@ -183,11 +181,63 @@ mod tests {
             r#"{"id": 1, "name": "A", "coord": {"lat": 1, "lon": 1}}"#,
             r#"{"id": 1, "name": "A", "country": null, "coord": {"lat": 1, "lon": 1}}"#,
         ] {
-            let Entry::City(city) = decode(entry.as_bytes()).unwrap() else {
+            let Entry::City { city, .. } = decode(entry.as_bytes()).unwrap() else {
                 panic!("{entry} was refused");
             };
             assert_eq!(city.country, "");
         }
+    }
+
+    #[test]
+    fn the_real_lists_c1_control_is_cleaned_and_marked_so() {
+        let entry = r#"{"id": 6617196, "name": "Mons-en-Barœ\u009cul", "country": "FR",
+                        "coord": {"lon": 3.1085, "lat": 50.642101}}"#;
+        let Entry::City { city, cleaned } = decode(entry.as_bytes()).unwrap() else {
+            panic!("refused");
+        };
+        assert_eq!((city.name.as_str(), cleaned), ("Mons-en-Barœul", true));
+    }
+
+    #[test]
+    fn names_the_text_rule_refuses_are_bad_entries_with_their_id() {
+        for (name, why) in [
+            ("", "name is blank"),
+            ("\\u3164", "name is blank"),
+            ("\\ufe0f\\u200b", "name is blank"),
+            ("Paris\\u001b[2J", "name holds control characters"),
+            ("Lyon\\u0007", "name holds control characters"),
+        ] {
+            let entry = format!(
+                r#"{{"id": 7, "name": "{name}", "country": "FR", "coord": {{"lat": 1, "lon": 1}}}}"#
+            );
+            assert_eq!(
+                decode(entry.as_bytes()).unwrap(),
+                Entry::Bad {
+                    id: Some(7),
+                    problem: why.into()
+                },
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ids_and_countries_follow_the_rules_of_a_reading() {
+        assert_eq!(
+            problem(
+                r#"{"id": 1000000000, "name": "A", "country": "FR", "coord": {"lat": 1, "lon": 1}}"#
+            ),
+            "id 1000000000 is outside 1..=999999999"
+        );
+        assert_eq!(
+            problem(r#"{"id": 1, "name": "A", "country": "FRA", "coord": {"lat": 1, "lon": 1}}"#),
+            "country \"FRA\" is not a two-letter code such as FR"
+        );
+        let entry = r#"{"id": 1, "name": "A", "country": "fr", "coord": {"lat": 1, "lon": 1}}"#;
+        let Entry::City { city, .. } = decode(entry.as_bytes()).unwrap() else {
+            panic!("refused");
+        };
+        assert_eq!(city.country, "FR");
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub struct ReadReport {
     pub bad: u64,
     /// The first [`BAD_ENTRIES_REPORTED`] bad entries.
     pub first_bad: Vec<BadEntry>,
+    /// Cities whose name the text rule changed ([`crate::model::text::clean`]).
+    pub cleaned: u64,
+    /// The first [`BAD_ENTRIES_REPORTED`] of them; `problem` holds the name once cleaned.
+    pub first_cleaned: Vec<BadEntry>,
 }
 
 /// Reads a city list as a stream, handing each valid city to `on_city` and skipping (and
@@ -63,7 +67,20 @@ pub fn read_cities<R: BufRead>(
     })? {
         report.entries += 1;
         match entry {
-            Entry::City(city) => on_city(city),
+            Entry::City { city, cleaned } => {
+                if cleaned {
+                    report.cleaned += 1;
+                    if report.first_cleaned.len() < BAD_ENTRIES_REPORTED {
+                        report.first_cleaned.push(BadEntry {
+                            index: report.entries,
+                            line,
+                            id: u64::try_from(city.id).ok(),
+                            problem: format!("name cleaned to {:?}", city.name),
+                        });
+                    }
+                }
+                on_city(city)
+            }
             Entry::Bad { id, problem } => {
                 report.bad += 1;
                 if report.first_bad.len() < BAD_ENTRIES_REPORTED {
@@ -277,13 +294,23 @@ mod tests {
     }
 
     #[test]
-    fn nameless_entries_are_read_as_cities() {
-        // Well-formed: the selection, not the reader, leaves them out.
-        let (cities, report) =
-            read(r#"[{"id": 5, "name": "", "country": "FR", "coord": {"lat": 1, "lon": 1}}]"#)
-                .unwrap();
-        assert_eq!(report.bad, 0);
-        assert_eq!(cities[0].name, "");
+    fn nameless_entries_are_bad_entries_and_cleaned_names_are_counted() {
+        let (cities, report) = read(
+            r#"[{"id": 5, "name": "", "country": "FR", "coord": {"lat": 1, "lon": 1}},
+                {"id": 6617196, "name": "Mons-en-Barœ\u009cul", "country": "FR", "coord": {"lat": 1, "lon": 1}}]"#,
+        )
+        .unwrap();
+        assert_eq!(report.bad, 1);
+        assert_eq!(
+            report.first_bad[0].to_string(),
+            "entry 1 (line 1, id 5): name is blank"
+        );
+        assert_eq!(cities.len(), 1);
+        assert_eq!(report.cleaned, 1);
+        assert_eq!(
+            report.first_cleaned[0].to_string(),
+            "entry 2 (line 2, id 6617196): name cleaned to \"Mons-en-Barœul\""
+        );
     }
 
     #[test]
@@ -304,7 +331,7 @@ mod tests {
             report.first_bad
         );
         assert!(
-            report.first_bad[1].problem.contains("longer than 200"),
+            report.first_bad[1].problem.contains("is longer than 200"),
             "{:?}",
             report.first_bad
         );

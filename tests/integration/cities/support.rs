@@ -42,20 +42,22 @@ pub fn run(cmd: &mut Command) -> Run {
     }
 }
 
-/// OpenWeatherMap's real city list: `METEO_TEST_CITY_LIST`, else `../shared/data/` beside
-/// the crate. Missing, it fails the test and says where to get it: these tests never skip.
+/// OpenWeatherMap's real city list: `METEO_TEST_CITY_LIST`, else the cache that
+/// `scripts/city-list` fills (`.cache/city.list.json.gz`). Missing, it fails the test with one
+/// line saying how to provide it: these tests never skip.
 pub fn real_city_list() -> PathBuf {
+    const URL: &str = "http://bulk.openweathermap.org/sample/city.list.json.gz";
+    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/city.list.json.gz");
     let path = match std::env::var_os("METEO_TEST_CITY_LIST") {
         Some(path) => PathBuf::from(path),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/city.list.json.gz"),
+        None => cache.clone(),
     };
     assert!(
         path.is_file(),
-        "the real city list is missing at {}: copy shared/data/city.list.json.gz there \
-         (OpenWeatherMap's http://bulk.openweathermap.org/sample/city.list.json.gz, \
-         sha256 f90a38eb9f0c63020683b16363a3ccd2a737c21b5eb59150a1044f847bf258c4), \
-         or set METEO_TEST_CITY_LIST to its path",
-        path.display()
+        "the real city list is missing at {}: set METEO_TEST_CITY_LIST to a copy of {URL}, \
+         or run scripts/city-list to download it into {}",
+        path.display(),
+        cache.display()
     );
     path
 }

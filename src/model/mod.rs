@@ -4,6 +4,11 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+// The one rule for text from outside: what every door cleans and the consumer checks.
+pub mod text;
+
+use text::TextProblem;
+
 /// The message schema this code writes and accepts.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -213,7 +218,7 @@ impl Reading {
 
     /// Checks the rules of docs/design.md: every number finite and within its physical range,
     /// times between 2000 and an hour ahead of `now`, text of bounded length without control,
-    /// bidi or zero-width characters. The producer and the consumer both call it.
+    /// invisible characters ([`text::check`]). The producer and the consumer both call it.
     pub fn validate_at(&self, now: DateTime<Utc>) -> Result<(), InvalidReading> {
         if self.schema != SCHEMA_VERSION {
             return Err(InvalidReading::WrongSchema(self.schema.to_string()));
@@ -221,10 +226,7 @@ impl Reading {
         if !CITY_ID_RANGE.contains(&self.city_id) {
             return Err(out_of_range("city_id", self.city_id, "1..=999999999"));
         }
-        if self.city_name.trim().is_empty() {
-            return Err(InvalidReading::Empty("city_name"));
-        }
-        if self.country.len() != 2 || !self.country.chars().all(|c| c.is_ascii_uppercase()) {
+        if !is_country_code(&self.country) {
             return Err(InvalidReading::BadCountry(
                 self.country
                     .chars()
@@ -395,30 +397,34 @@ fn out_of_range(field: &'static str, value: impl std::fmt::Display, range: &str)
     }
 }
 
-/// Text ends up on terminals and in tables: bounded, and without control characters or the
-/// invisible ones that reorder or hide text (bidi overrides, zero-width characters).
+/// Text ends up on terminals and in tables: exactly what [`text::clean`] leaves, which is
+/// what the producer and `meteo cities` pass on.
 fn check_text(field: &'static str, text: &str, max_chars: usize) -> Result<(), InvalidReading> {
-    if text.chars().any(char::is_control) {
-        return Err(InvalidReading::ControlCharacters(field));
-    }
-    if text.chars().any(is_invisible_format) {
-        return Err(InvalidReading::BadText {
+    text::check(text, max_chars).map_err(|problem| match problem {
+        TextProblem::Controls => InvalidReading::ControlCharacters(field),
+        TextProblem::Blank => InvalidReading::Empty(field),
+        TextProblem::TooLong(max_chars) => InvalidReading::TooLong { field, max_chars },
+        TextProblem::Invisible => InvalidReading::BadText {
             field,
-            rule: "no bidi overrides or zero-width characters",
-        });
-    }
-    if text.chars().count() > max_chars {
-        return Err(InvalidReading::TooLong { field, max_chars });
-    }
-    Ok(())
+            rule: "no invisible characters (zero-width, bidi controls, variation selectors, tags, fillers)",
+        },
+        TextProblem::Spacing => InvalidReading::BadText {
+            field,
+            rule: "one space between words, none at the ends",
+        },
+    })
 }
 
-/// Unicode format characters (category Cf) that change how text is shown without showing.
-pub fn is_invisible_format(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}'
-        | '\u{E0001}' | '\u{E0020}'..='\u{E007F}')
+/// A country as a reading holds it: two ASCII capitals, such as `FR`.
+pub fn is_country_code(country: &str) -> bool {
+    country.len() == 2 && country.chars().all(|c| c.is_ascii_uppercase())
+}
+
+/// `country` as a reading holds it (trimmed, upper case), or `None` when it is not a
+/// two-letter code.
+pub fn clean_country(country: &str) -> Option<String> {
+    let code = country.trim().to_ascii_uppercase();
+    is_country_code(&code).then_some(code)
 }
 
 #[cfg(test)]
@@ -650,6 +656,30 @@ pub(crate) mod tests {
                 "{fine}"
             );
         }
+    }
+
+    #[test]
+    fn invisible_characters_that_once_passed_are_refused_in_every_text_field() {
+        for field in ["city_name", "weather_main", "weather_description"] {
+            for sneaky in [
+                "\u{3164}",
+                "Paris\u{2028}",
+                "Pa\u{034F}ris",
+                "Paris\u{FE0F}",
+                "Paris\u{E0041}\u{E007F}",
+                "Mons-en-Barœ\u{9c}ul",
+                " Paris",
+                "Saint  Denis",
+            ] {
+                let err = Reading::from_json(&with(field, sneaky.into()))
+                    .err()
+                    .unwrap_or_else(|| panic!("{field} = {sneaky:?} accepted"));
+                assert!(err.to_string().starts_with(field), "{sneaky:?}: {err}");
+            }
+        }
+        let err =
+            Reading::from_json(&with("city_name", "Mons-en-Barœ\u{9c}ul".into())).unwrap_err();
+        assert_eq!(err.to_string(), "city_name holds control characters");
     }
 
     #[test]
