@@ -14,6 +14,7 @@ mod dash;
 mod e2e;
 mod hostile;
 mod kafka_roundtrip;
+mod limits;
 mod metrics;
 mod migrate;
 mod produce;
