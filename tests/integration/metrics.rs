@@ -179,3 +179,133 @@ fn a_bad_metrics_address_is_one_line_before_any_work() {
         );
     }
 }
+
+/// The metrics server in this process, with small limits so the tests are quick: its port.
+async fn small_server() -> u16 {
+    use meteo::metrics::{server, Metrics, Role};
+    let listener = server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let metrics: &'static Metrics = Box::leak(Box::new(Metrics::new(Role::Consume, "t")));
+    let limits = server::Limits {
+        max_connections: 8,
+        header_read_timeout: Duration::from_secs(1),
+        connection_deadline: Duration::from_secs(3),
+    };
+    tokio::spawn(server::serve_with(listener, metrics, limits));
+    port
+}
+
+/// Whether the server closed the connection (end of stream or reset) within `limit`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn half_sent_requests_and_connections_over_the_cap_are_closed_by_the_server() {
+    use tokio::io::AsyncWriteExt as _;
+    let port = small_server().await;
+    let started = Instant::now();
+    let mut half_sent = Vec::new();
+    for _ in 0..200 {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        // Never finished: no blank line after the headers.
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            .await
+            .unwrap();
+        half_sent.push(stream);
+    }
+    // 8 within the header timeout (1 s), the other 192 at once; none is left open.
+    let closed = futures::future::join_all(
+        half_sent
+            .iter_mut()
+            .map(|s| closed_within(s, Duration::from_secs(3))),
+    )
+    .await;
+    assert_eq!(closed.iter().filter(|c| **c).count(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Idle connections over the cap are closed at once, those within it at the timeout; a
+    // scrape is answered once the slots are free, during the attack.
+    let mut idle = Vec::new();
+    for _ in 0..100 {
+        idle.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap(),
+        );
+    }
+    let at_once = futures::future::join_all(
+        idle.iter_mut()
+            .map(|s| closed_within(s, Duration::from_millis(500))),
+    )
+    .await;
+    assert!(
+        at_once.iter().filter(|c| **c).count() >= 92,
+        "{} of 100 closed at once",
+        at_once.iter().filter(|c| **c).count()
+    );
+    let answered = tokio::task::spawn_blocking(move || {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if status(port, "/metrics") == 200 {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    })
+    .await
+    .unwrap();
+    assert!(answered, "no scrape answered within 5 s of the attack");
+    drop(idle);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn methods_other_than_get_and_head_get_405() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let port = small_server().await;
+    let ask = |method: &'static str| async move {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let request =
+            format!("{method} /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut answer))
+            .await
+            .expect("an answer, then the connection closed")
+            .unwrap();
+        answer
+    };
+    for method in ["POST", "PUT", "DELETE", "PATCH"] {
+        let answer = ask(method).await;
+        assert!(answer.starts_with("HTTP/1.1 405"), "{method}: {answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("allow: get, head"),
+            "{answer}"
+        );
+    }
+    let answer = ask("GET").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("meteo_consume_records_total"), "{answer}");
+    let answer = ask("HEAD").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(!answer.contains("meteo_consume_records_total"), "{answer}");
+}
