@@ -387,6 +387,40 @@ fn a_hundred_thousand_namesakes_far_apart_are_all_kept_without_quadratic_time() 
 }
 
 #[test]
+fn a_list_matching_more_than_500000_cities_is_refused() {
+    // A small gzip that keeps expanding into tiny matching entries: without a cap each one
+    // would be kept (a 1 GiB bomb of them is some 2 GB of cities).
+    use std::io::Write;
+    let dir = TempDir::new("many");
+    let path = dir.join("many.json.gz");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&path).unwrap(),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(b"[").unwrap();
+    for id in 1..=500_001 {
+        let comma = if id > 1 { "," } else { "" };
+        write!(
+            gz,
+            r#"{comma}{{"id":{id},"name":"A","country":"FR","coord":{{"lat":1,"lon":1}}}}"#
+        )
+        .unwrap();
+    }
+    gz.write_all(b"]").unwrap();
+    gz.finish().unwrap();
+    let out = run(meteo()
+        .args(["cities", "--keep-duplicates", "--out", "-", "--from"])
+        .arg(&path));
+    assert_fails(&out, 1);
+    assert!(
+        error_line(&out).contains("more than 500,000 cities match"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+}
+
+#[test]
 fn names_are_found_ignoring_case_accents_and_hyphens() {
     let dir = TempDir::new("name");
     let source = dir.write("list.json", SMALL_LIST.as_bytes());

@@ -18,4 +18,4 @@ pub use crate::text::fold_name;
 pub use dedup::{drop_near_duplicates, DUPLICATE_RADIUS_KM};
 pub use geometry::{distance_km, Near, Point};
 pub use read::{read_cities, BadEntry, ListError, ReadReport, BAD_ENTRIES_REPORTED};
-pub use select::{sort_by_name, Selected, Selection};
+pub use select::{sort_by_name, Selected, Selection, MAX_MATCHED};
