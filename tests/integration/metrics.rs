@@ -270,11 +270,17 @@ async fn half_sent_requests_and_connections_over_the_cap_are_closed_by_the_serve
             std::thread::sleep(Duration::from_millis(100));
         }
         false
-    })
-    .await
-    .unwrap();
-    assert!(answered, "no scrape answered within 5 s of the attack");
-    drop(idle);
+    });
+    let all_closed = futures::future::join_all(
+        idle.iter_mut()
+            .map(|s| closed_within(s, Duration::from_secs(3))),
+    )
+    .await;
+    assert_eq!(all_closed.iter().filter(|c| **c).count(), 100);
+    assert!(
+        answered.await.unwrap(),
+        "no scrape answered within 5 s of the attack"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
