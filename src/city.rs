@@ -7,6 +7,8 @@ use std::path::Path;
 use std::borrow::Cow;
 
 use anyhow::{bail, Context};
+
+use crate::files::{read_bounded_text, CITY_LIST_LIMIT};
 use serde::{Deserialize, Serialize};
 
 use crate::model::text;
@@ -62,7 +64,7 @@ impl City {
 /// Reads and checks a city list: valid JSON, every entry complete, ids unique, coordinates on
 /// the globe. The error names the file and, for JSON errors, the line.
 pub fn load(path: &Path) -> anyhow::Result<Vec<City>> {
-    let text = std::fs::read_to_string(path).with_context(|| {
+    let text = read_bounded_text(path, CITY_LIST_LIMIT, "city list").with_context(|| {
         format!(
             "reading the city list {} (make one with `meteo cities`, or set --cities / METEO_CITIES)",
             path.display()
@@ -132,6 +134,19 @@ pub(crate) fn french(id: i64, name: &str, lat: f64, lon: f64) -> City {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_city_list_that_is_not_a_regular_file_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = format!("{:#}", load(dir.path()).unwrap_err());
+        assert!(
+            err.contains(&format!(
+                "city list {} is not a regular file",
+                dir.path().display()
+            )),
+            "{err}"
+        );
+    }
 
     #[test]
     fn a_list_of_complete_entries_is_read() {

@@ -12,6 +12,8 @@ pub mod city;
 pub mod cli;
 // One `run` per subcommand and its settings: glue, the only place where the modules meet.
 pub mod commands;
+// Files read with a size limit, and only when regular. A leaf.
+pub mod files;
 // The terminal dashboard: app state, refresh task, drawing. Reads Cassandra only.
 pub mod dash;
 // Kafka: its settings (brokers, topic) and the clients built from them, topic

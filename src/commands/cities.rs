@@ -34,12 +34,26 @@ pub fn run(args: CitiesSettings) -> anyhow::Result<()> {
     let reader = source::open(&args.from, args.timeout, progress::on_stderr())
         .context("cannot get the city list")?;
     let mut matched = Vec::new();
+    let mut too_many = false;
     let report = cities::read_cities(reader, |city| {
         if selection.matches(&city) {
-            matched.push(city);
+            // Past the cap the rest is only counted through: memory stays bounded.
+            if matched.len() < cities::MAX_MATCHED {
+                matched.push(city);
+            } else {
+                too_many = true;
+            }
         }
     })
     .with_context(|| format!("reading the city list {}", args.from))?;
+    if too_many {
+        bail!(
+            "more than {} cities match {} in {}: not a list meteo can use (narrow the selection)",
+            HumanCount(cities::MAX_MATCHED as u64),
+            describe(selection),
+            args.from
+        );
+    }
     report_bad_entries(&args, &report)?;
 
     if matched.is_empty() {

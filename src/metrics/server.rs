@@ -1,17 +1,22 @@
 //! The HTTP side: `/metrics`, `/healthz` and `/readyz` served by hyper's HTTP/1 server on the
-//! address given, bound at start so a bad address fails before any work.
+//! address given, bound at start so a bad address fails before any work. Bounded so a client
+//! cannot hold it, or the process's file descriptors and memory: a few dozen connections at
+//! most (the rest closed at once), headers within seconds, each connection over within
+//! seconds, one request per connection, and GET or HEAD only.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use super::health::{liveness, readiness};
 use super::registry::Metrics;
@@ -30,8 +35,39 @@ pub fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("listening for metrics on {addr} (--metrics-addr)"))
 }
 
-/// Serves each connection on its own task, until the process ends.
+/// How much of the process one client, or many, may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections open at once; one more is closed as soon as accepted. A scrape takes
+    /// milliseconds, so a few dozen leave room for Prometheus, probes and people.
+    pub max_connections: usize,
+    /// From accepting a connection to the end of its request's headers.
+    pub header_read_timeout: Duration,
+    /// From accepting a connection to its close, whatever it does (a body sent slowly, an
+    /// answer never read).
+    pub connection_deadline: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 32,
+            header_read_timeout: Duration::from_secs(5),
+            connection_deadline: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves with the default [`Limits`] until the process ends.
 pub async fn serve(listener: TcpListener, metrics: &'static Metrics) {
+    serve_with(listener, metrics, Limits::default()).await;
+}
+
+/// Serves each connection on its own task, at most `limits.max_connections` at once.
+pub async fn serve_with(listener: TcpListener, metrics: &'static Metrics, limits: Limits) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut refused = Warning::new(WARN_EVERY);
+    let mut failed = Warning::new(WARN_EVERY);
     // Out of file descriptors, say: the next accept may work, but not in a busy loop.
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     loop {
@@ -41,20 +77,76 @@ pub async fn serve(listener: TcpListener, metrics: &'static Metrics) {
                 stream
             }
             Err(err) => {
-                tracing::warn!(%err, "metrics endpoint: accept failed");
+                if let Some(suppressed) = failed.note(Instant::now()) {
+                    tracing::warn!(%err, suppressed, "metrics endpoint: accept failed");
+                }
                 backoff.wait().await;
                 continue;
             }
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            // Dropped: closed at once, so a flood costs one descriptor for an instant each.
+            drop(stream);
+            if let Some(suppressed) = refused.note(Instant::now()) {
+                tracing::warn!(
+                    max = limits.max_connections,
+                    suppressed,
+                    "metrics endpoint: too many connections, closing new ones"
+                );
+            }
+            continue;
+        };
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| answer(request, metrics));
-            let served = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-            if let Err(err) = served {
-                tracing::debug!(%err, "metrics endpoint: connection ended");
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                // One request per connection: no idle keep-alive holds a slot between scrapes.
+                .keep_alive(false)
+                .serve_connection(TokioIo::new(stream), service);
+            match tokio::time::timeout(limits.connection_deadline, connection).await {
+                Ok(Err(err)) => tracing::debug!(%err, "metrics endpoint: connection ended"),
+                Err(_) => tracing::debug!("metrics endpoint: connection cut at its deadline"),
+                Ok(Ok(())) => {}
             }
+            drop(slot);
         });
+    }
+}
+
+/// The shortest time between two warnings of one kind.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// A warning said at most once per period, with how many were kept quiet since the last one.
+#[derive(Debug)]
+struct Warning {
+    every: Duration,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl Warning {
+    fn new(every: Duration) -> Self {
+        Self {
+            every,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// One more occurrence at `now`: `Some(suppressed since the last warning)` when it is
+    /// to be said, `None` when it is to be counted only.
+    fn note(&mut self, now: Instant) -> Option<u64> {
+        match self.last {
+            Some(last) if now.saturating_duration_since(last) < self.every => {
+                self.suppressed += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
     }
 }
 
@@ -62,6 +154,16 @@ async fn answer(
     request: Request<Incoming>,
     metrics: &'static Metrics,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+        let mut response = Response::new(Full::new(Bytes::from_static(
+            b"method not allowed: GET or HEAD only\n",
+        )));
+        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        let headers = response.headers_mut();
+        headers.insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(PLAIN));
+        return Ok(response);
+    }
     let accept = request.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
     let (status, content_type, body) = route(request.uri().path(), accept, metrics, Instant::now());
     let mut response = Response::new(Full::new(Bytes::from(body)));
@@ -172,6 +274,19 @@ mod tests {
         assert!(wants_openmetrics(Some(
             "Application/OpenMetrics-Text ; q=0.8"
         )));
+    }
+
+    #[test]
+    fn a_warning_is_said_once_a_minute_with_the_count_kept_quiet() {
+        let start = Instant::now();
+        let mut warning = Warning::new(WARN_EVERY);
+        assert_eq!(warning.note(start), Some(0));
+        for second in 1..60 {
+            assert_eq!(warning.note(start + Duration::from_secs(second)), None);
+        }
+        assert_eq!(warning.note(start + Duration::from_secs(60)), Some(59));
+        assert_eq!(warning.note(start + Duration::from_secs(61)), None);
+        assert_eq!(warning.note(start + Duration::from_secs(200)), Some(1));
     }
 
     #[test]

@@ -2,18 +2,24 @@
 //! magic bytes and decompressed as a stream; progress goes to the caller's [`Progress`].
 
 use std::fmt;
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use flate2::bufread::MultiGzDecoder;
 
+use crate::files::{open_regular, FileError, Size};
+
 /// OpenWeatherMap's bulk download of every city it knows (about 40 MB of JSON, gzipped).
 pub const DEFAULT_CITY_LIST_URL: &str = "http://bulk.openweathermap.org/sample/city.list.json.gz";
 
 /// The first two bytes of every gzip stream (RFC 1952).
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// The most a city list may hold once decompressed, so a gzip bomb or an endless download
+/// ends (the real list is 30 MB). Memory is bounded apart from this: one entry at a time,
+/// each at most 64 KiB, and only the matching cities are kept.
+pub const MAX_LIST_BYTES: u64 = 1024 * 1024 * 1024;
 
 /// Big reads: the list is read once, front to back.
 const BUFFER_SIZE: usize = 256 * 1024;
@@ -84,6 +90,8 @@ pub enum OpenError {
         #[source]
         source: io::Error,
     },
+    #[error(transparent)]
+    NotRegular(FileError),
     #[error("{url} answered HTTP {status}{reason}")]
     Status {
         url: String,
@@ -105,21 +113,26 @@ pub fn open(
 ) -> Result<Box<dyn BufRead>, OpenError> {
     match source {
         Source::File(path) => {
-            let file = File::open(path).map_err(|source| OpenError::File {
+            let file = open_regular(path, "city list").map_err(|err| match err {
+                FileError::Io { source, .. } => OpenError::File {
+                    path: path.clone(),
+                    source,
+                },
+                other => OpenError::NotRegular(other),
+            })?;
+            let stream = sniff(file).map_err(|source| OpenError::File {
                 path: path.clone(),
                 source,
             })?;
-            sniff(file).map_err(|source| OpenError::File {
-                path: path.clone(),
-                source,
-            })
+            Ok(Box::new(Capped::new(stream, MAX_LIST_BYTES)))
         }
         Source::Url(url) => {
             let body = fetch(url, timeout, progress)?;
-            sniff(body).map_err(|err| OpenError::Download {
+            let stream = sniff(body).map_err(|err| OpenError::Download {
                 url: url.clone(),
                 detail: err.to_string(),
-            })
+            })?;
+            Ok(Box::new(Capped::new(stream, MAX_LIST_BYTES)))
         }
     }
 }
@@ -196,6 +209,59 @@ fn sniff<R: Read + 'static>(mut raw: R) -> io::Result<Box<dyn BufRead>> {
         Ok(Box::new(BufReader::with_capacity(BUFFER_SIZE, gunzip)))
     } else {
         Ok(Box::new(buffered))
+    }
+}
+
+/// A stream that fails once more than `limit` bytes came through: a gzip bomb or an endless
+/// download ends there, named, instead of being read for ever.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R: BufRead> Capped<R> {
+    fn new(inner: R, limit: u64) -> Self {
+        Self {
+            inner,
+            left: limit,
+            limit,
+        }
+    }
+}
+
+impl<R: BufRead> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Capped<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        let (left, limit) = (self.left, self.limit);
+        let buf = self.inner.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(buf);
+        }
+        if left == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the city list is larger than {} once decompressed (the limit for a city list)",
+                    Size(limit)
+                ),
+            ));
+        }
+        Ok(&buf[..buf.len().min(usize::try_from(left).unwrap_or(usize::MAX))])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.left = self.left.saturating_sub(amount as u64);
+        self.inner.consume(amount);
     }
 }
 
@@ -284,6 +350,38 @@ mod tests {
         let mut out = Vec::new();
         reader.read_to_end(&mut out)?;
         Ok(out)
+    }
+
+    #[test]
+    fn a_source_that_is_not_a_regular_file_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        for path in [dir.path(), std::path::Path::new("/dev/zero")] {
+            let source = Source::File(path.to_path_buf());
+            let err = open(&source, Duration::from_secs(1), Box::new(NoProgress))
+                .err()
+                .unwrap()
+                .to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "city list {} is not a regular file (a directory, a device or a pipe)",
+                    path.display()
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_list_larger_than_its_limit_once_decompressed_fails_at_the_limit() {
+        let text = vec![b' '; 10_000];
+        let capped = Capped::new(sniff(io::Cursor::new(gzip(&text))).unwrap(), 4096);
+        let err = read_all(Box::new(capped)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the city list is larger than 4 KiB once decompressed (the limit for a city list)"
+        );
+        let capped = Capped::new(sniff(io::Cursor::new(gzip(&text))).unwrap(), 10_000);
+        assert_eq!(read_all(Box::new(capped)).unwrap(), text);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use cdrs_tokio::consistency::Consistency;
 
+use crate::files::{read_bounded_text, KAFKA_CONFIG_LIMIT, PASSWORD_FILE_LIMIT};
 use crate::secret::Secret;
 
 /// Reads a password file: its content without the final line break. Names the file, never
@@ -13,8 +14,7 @@ use crate::secret::Secret;
 pub fn parse_password_file(value: &str) -> Result<Secret, String> {
     let path = std::path::Path::new(value);
     let what = "password file";
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("{what} {}: {e}", path.display()))?;
+    let text = read_bounded_text(path, PASSWORD_FILE_LIMIT, what).map_err(|e| e.to_string())?;
     let password = text
         .strip_suffix("\r\n")
         .or_else(|| text.strip_suffix('\n'))
@@ -80,8 +80,8 @@ pub struct KafkaConfigFile {
 /// with `#` are skipped. An error names the file and the line, never a value.
 pub fn parse_kafka_config_file(value: &str) -> Result<KafkaConfigFile, String> {
     let path = PathBuf::from(value);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("Kafka config file {}: {e}", path.display()))?;
+    let text = read_bounded_text(&path, KAFKA_CONFIG_LIMIT, "Kafka config file")
+        .map_err(|e| e.to_string())?;
     let options = parse_kafka_properties(&text).map_err(|line| {
         format!(
             "Kafka config file {}, line {line}: not key=value",
@@ -317,6 +317,41 @@ mod tests {
         for write_only in ["ANY", "EACH_QUORUM"] {
             let err = parse_read_consistency(write_only).unwrap_err();
             assert!(err.contains("for writes only"), "{err}");
+        }
+    }
+
+    #[test]
+    fn password_and_kafka_config_files_over_their_limit_or_not_regular_are_refused_naming_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let password = dir.path().join("password");
+        std::fs::write(&password, "p".repeat(4097)).unwrap();
+        let err = parse_password_file(password.to_str().unwrap()).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "password file {} is larger than 4 KiB (the limit for a password file)",
+                password.display()
+            )
+        );
+        let config = dir.path().join("kafka.properties");
+        std::fs::write(&config, "a=1\n".repeat(300_000)).unwrap();
+        let err = parse_kafka_config_file(config.to_str().unwrap()).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "Kafka config file {} is larger than 1 MiB (the limit for a Kafka config file)",
+                config.display()
+            )
+        );
+        let folder = dir.path().to_str().unwrap();
+        for err in [
+            parse_password_file(folder).unwrap_err(),
+            parse_kafka_config_file(folder).unwrap_err(),
+        ] {
+            assert!(
+                err.ends_with("is not a regular file (a directory, a device or a pipe)"),
+                "{err}"
+            );
         }
     }
 

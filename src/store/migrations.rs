@@ -10,6 +10,8 @@ use cdrs_tokio::types::IntoRustByName;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use crate::files::{read_bounded, FileError, CQL_FILE_LIMIT};
+
 use super::{ddl, query, query_with_values, rows, CassandraSession};
 
 /// The bookkeeping table, created by the migrator itself before any file runs.
@@ -61,6 +63,9 @@ pub enum MigrationError {
     NoStatement(PathBuf),
     #[error("{0}: cannot be read: {1}")]
     Unreadable(PathBuf, String),
+    /// Not a regular file, or over its size limit: the reason names the file.
+    #[error("{0}")]
+    Refused(String),
     #[error("{file} changed after it was applied (recorded checksum {recorded}, now {current}); restore it and put the change in a new file")]
     Changed {
         file: String,
@@ -182,8 +187,12 @@ pub fn load_dir(dir: &Path) -> Result<Vec<MigrationFile>, MigrationError> {
         }
         let version =
             parse_file_name(&file_name).ok_or_else(|| MigrationError::BadName(path.clone()))?;
-        let bytes = std::fs::read(&path)
-            .map_err(|e| MigrationError::Unreadable(path.clone(), e.to_string()))?;
+        let bytes = read_bounded(&path, CQL_FILE_LIMIT, "CQL file").map_err(|e| match e {
+            FileError::Io { source, .. } => {
+                MigrationError::Unreadable(path.clone(), source.to_string())
+            }
+            refused => MigrationError::Refused(refused.to_string()),
+        })?;
         let text = String::from_utf8(bytes.clone())
             .map_err(|_| MigrationError::Unreadable(path.clone(), "not UTF-8 text".into()))?;
         let statements = split_statements(&text);
@@ -392,6 +401,27 @@ fn one_line(statement: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cql_file_over_1_mib_or_not_regular_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("001_big.cql");
+        std::fs::write(&big, "-".repeat(1024 * 1024 + 1)).unwrap();
+        assert_eq!(
+            load_dir(dir.path()).unwrap_err().to_string(),
+            format!(
+                "CQL file {} is larger than 1 MiB (the limit for a CQL file)",
+                big.display()
+            )
+        );
+        std::fs::remove_file(&big).unwrap();
+        std::fs::create_dir(dir.path().join("002_folder.cql")).unwrap();
+        let err = load_dir(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.ends_with("002_folder.cql is not a regular file (a directory, a device or a pipe)"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn file_names_must_be_number_underscore_name_dot_cql() {

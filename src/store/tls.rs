@@ -12,6 +12,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use super::CassandraTls;
+use crate::files::{read_bounded, PEM_FILE_LIMIT};
 
 /// Where Debian and most Linux distributions keep the trusted CAs.
 const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -25,7 +26,7 @@ pub fn client_config(
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let ca = tls.ca.as_deref().unwrap_or(Path::new(SYSTEM_CA_BUNDLE));
     let mut roots = RootCertStore::empty();
-    let certs = read_certificates(ca, "CASSANDRA_CA (--cassandra-ca)")?;
+    let certs = read_certificates(ca, "CA file", "CASSANDRA_CA (--cassandra-ca)")?;
     let (added, _) = roots.add_parsable_certificates(certs);
     if added == 0 {
         anyhow::bail!(
@@ -48,8 +49,14 @@ pub fn client_config(
         .with_custom_certificate_verifier(verifier);
     let config = match (&tls.cert, &tls.key) {
         (Some(cert), Some(key)) => {
-            let chain = read_certificates(cert, "CASSANDRA_CERT (--cassandra-cert)")?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+            let chain = read_certificates(
+                cert,
+                "certificate file",
+                "CASSANDRA_CERT (--cassandra-cert)",
+            )?;
+            let pem = read_bounded(key, PEM_FILE_LIMIT, "key file")
+                .map_err(|e| anyhow!("{e}; CASSANDRA_KEY (--cassandra-key)"))?;
+            let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
                 anyhow!(
                     "{}: not a PEM private key ({e}); CASSANDRA_KEY (--cassandra-key)",
                     key.display()
@@ -75,10 +82,13 @@ pub fn server_name(node: &str) -> anyhow::Result<ServerName<'static>> {
         .map_err(|_| anyhow!("'{host}' is not a host name TLS can check"))
 }
 
-fn read_certificates(path: &Path, what: &str) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| anyhow!("{}: cannot read it as PEM ({e}); {what}", path.display()))?
-        .collect();
+fn read_certificates(
+    path: &Path,
+    kind: &str,
+    what: &str,
+) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let pem = read_bounded(path, PEM_FILE_LIMIT, kind).map_err(|e| anyhow!("{e}; {what}"))?;
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem).collect();
     certs.map_err(|e| anyhow!("{}: not PEM certificates ({e}); {what}", path.display()))
 }
 
@@ -148,6 +158,37 @@ mod tests {
             server_name("[::1]:9042").unwrap(),
             ServerName::IpAddress(_)
         ));
+    }
+
+    #[test]
+    fn pem_files_over_1_mib_or_not_regular_are_refused_naming_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("ca.pem");
+        std::fs::write(&big, "#".repeat(1024 * 1024 + 1)).unwrap();
+        let tls = CassandraTls {
+            ca: Some(big.clone()),
+            cert: None,
+            key: None,
+            verify_hostname: true,
+        };
+        let err = client_config(&tls, "127.0.0.1:9042")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "CA file {} is larger than 1 MiB (the limit for a CA file); CASSANDRA_CA (--cassandra-ca)",
+                big.display()
+            )
+        );
+        let tls = CassandraTls {
+            ca: Some("/dev/zero".into()),
+            ..tls
+        };
+        let err = client_config(&tls, "127.0.0.1:9042")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/dev/zero is not a regular file"), "{err}");
     }
 
     #[test]

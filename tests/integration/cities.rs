@@ -493,6 +493,76 @@ fn duplicates_are_dropped_by_the_documented_rule_and_counted() {
 }
 
 #[test]
+fn a_hundred_thousand_namesakes_far_apart_are_all_kept_without_quadratic_time() {
+    // 100,000 entries named Paris on a grid from 80°S to 80°N, at least 17 km apart, so none
+    // merge: the list of the issue (774 KB gzipped, 221 s before the grid).
+    let (rows, columns) = (250, 400);
+    let mut json = String::from("[");
+    for row in 0..rows {
+        for column in 0..columns {
+            let id = row * columns + column + 1;
+            let lat = -80.0 + 160.0 * f64::from(row) / f64::from(rows - 1);
+            let lon = -180.0 + 360.0 * f64::from(column) / f64::from(columns);
+            if id > 1 {
+                json.push(',');
+            }
+            json.push_str(&format!(
+                r#"{{"id":{id},"name":"Paris","country":"FR","coord":{{"lon":{lon:.4},"lat":{lat:.4}}}}}"#
+            ));
+        }
+    }
+    json.push(']');
+    let dir = TempDir::new("namesakes");
+    let source = dir.write("list.json.gz", &gzip(json.as_bytes()));
+    let start = std::time::Instant::now();
+    let out = run(meteo()
+        .args(["cities", "--out", "-", "--from"])
+        .arg(&source));
+    assert_succeeds(&out);
+    assert_eq!(cities_of(&out.stdout).len(), 100_000);
+    // Loose (a debug build on a busy machine): the release figure is in the README.
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(60),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_list_matching_more_than_500000_cities_is_refused() {
+    // A small gzip that keeps expanding into tiny matching entries: without a cap each one
+    // would be kept (a 1 GiB bomb of them is some 2 GB of cities).
+    use std::io::Write;
+    let dir = TempDir::new("many");
+    let path = dir.join("many.json.gz");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&path).unwrap(),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(b"[").unwrap();
+    for id in 1..=500_001 {
+        let comma = if id > 1 { "," } else { "" };
+        write!(
+            gz,
+            r#"{comma}{{"id":{id},"name":"A","country":"FR","coord":{{"lat":1,"lon":1}}}}"#
+        )
+        .unwrap();
+    }
+    gz.write_all(b"]").unwrap();
+    gz.finish().unwrap();
+    let out = run(meteo()
+        .args(["cities", "--keep-duplicates", "--out", "-", "--from"])
+        .arg(&path));
+    assert_fails(&out, 1);
+    assert!(
+        error_line(&out).contains("more than 500,000 cities match"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+}
+
+#[test]
 fn names_are_found_ignoring_case_accents_and_hyphens() {
     let dir = TempDir::new("name");
     let source = dir.write("list.json", SMALL_LIST.as_bytes());

@@ -15,6 +15,7 @@ mod docs;
 mod e2e;
 mod hostile;
 mod kafka_roundtrip;
+mod limits;
 mod metrics;
 mod migrate;
 mod produce;

@@ -1,8 +1,9 @@
 //! The metrics endpoint of `meteo produce` and `meteo consume` in the end-to-end pipeline:
 //! what /metrics counts is what happened (checked against the topic, the dead-letter topic
 //! and Cassandra), the exposition parses with Python's prometheus_client in both formats,
-//! /healthz and /readyz answer, every family served is in docs/metrics.md; and a bad
-//! --metrics-addr stops the command before any work.
+//! /healthz and /readyz answer, every family served is in docs/metrics.md; a bad --metrics-addr
+//! stops the command before any work; and no client can hold the endpoint or take the
+//! process's descriptors, memory or pace.
 
 use std::time::{Duration, Instant};
 
@@ -191,4 +192,246 @@ fn a_bad_metrics_address_is_one_line_before_any_work() {
             done.describe()
         );
     }
+}
+
+/// The metrics server in this process, with small limits so the tests are quick: its port.
+async fn small_server() -> u16 {
+    use meteo::metrics::{server, Metrics, Role};
+    let listener = server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let metrics: &'static Metrics = Box::leak(Box::new(Metrics::new(Role::Consume, "t")));
+    let limits = server::Limits {
+        max_connections: 8,
+        header_read_timeout: Duration::from_secs(1),
+        connection_deadline: Duration::from_secs(3),
+    };
+    tokio::spawn(server::serve_with(listener, metrics, limits));
+    port
+}
+
+/// Whether the server closed the connection (end of stream or reset) within `limit`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn half_sent_requests_and_connections_over_the_cap_are_closed_by_the_server() {
+    use tokio::io::AsyncWriteExt as _;
+    let port = small_server().await;
+    let started = Instant::now();
+    let mut half_sent = Vec::new();
+    for _ in 0..200 {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        // Never finished: no blank line after the headers.
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            .await
+            .unwrap();
+        half_sent.push(stream);
+    }
+    // 8 within the header timeout (1 s), the other 192 at once; none is left open.
+    let closed = futures::future::join_all(
+        half_sent
+            .iter_mut()
+            .map(|s| closed_within(s, Duration::from_secs(3))),
+    )
+    .await;
+    assert_eq!(closed.iter().filter(|c| **c).count(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Idle connections over the cap are closed at once, those within it at the timeout; a
+    // scrape is answered once the slots are free, during the attack.
+    let mut idle = Vec::new();
+    for _ in 0..100 {
+        idle.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap(),
+        );
+    }
+    let at_once = futures::future::join_all(
+        idle.iter_mut()
+            .map(|s| closed_within(s, Duration::from_millis(500))),
+    )
+    .await;
+    assert!(
+        at_once.iter().filter(|c| **c).count() >= 92,
+        "{} of 100 closed at once",
+        at_once.iter().filter(|c| **c).count()
+    );
+    let answered = tokio::task::spawn_blocking(move || {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if status(port, "/metrics") == 200 {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    });
+    let all_closed = futures::future::join_all(
+        idle.iter_mut()
+            .map(|s| closed_within(s, Duration::from_secs(3))),
+    )
+    .await;
+    assert_eq!(all_closed.iter().filter(|c| **c).count(), 100);
+    assert!(
+        answered.await.unwrap(),
+        "no scrape answered within 5 s of the attack"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn methods_other_than_get_and_head_get_405() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let port = small_server().await;
+    let ask = |method: &'static str| async move {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let request =
+            format!("{method} /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut answer))
+            .await
+            .expect("an answer, then the connection closed")
+            .unwrap();
+        answer
+    };
+    for method in ["POST", "PUT", "DELETE", "PATCH"] {
+        let answer = ask(method).await;
+        assert!(answer.starts_with("HTTP/1.1 405"), "{method}: {answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("allow: get, head"),
+            "{answer}"
+        );
+    }
+    let answer = ask("GET").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("meteo_consume_records_total"), "{answer}");
+    let answer = ask("HEAD").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(!answer.contains("meteo_consume_records_total"), "{answer}");
+}
+
+/// One unlabelled sample of the consumer's exposition (`process_open_fds`, say), read with
+/// retries: during an attack a scrape may find the slots full for a moment.
+fn sample_of(port: u16, name: &str) -> f64 {
+    let start = Instant::now();
+    loop {
+        if let Some((200, _, text)) = get(port, "/metrics", None) {
+            let found = text.lines().find_map(|line| {
+                let (key, value) = line.split_once(' ')?;
+                (key == name).then(|| value.trim().parse::<f64>().ok())?
+            });
+            return found.unwrap_or_else(|| panic!("no {name} in:\n{text}"));
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no scrape answered in 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_attack_on_the_consumers_metrics_endpoint_takes_no_descriptors_memory_or_pace() {
+    use std::io::Write as _;
+    use std::net::TcpStream;
+    let mut pipeline = Pipeline::new(10);
+    let (producer, consumer) = (free_port(), free_port());
+    pipeline.serve_metrics(producer, consumer);
+    pipeline.start_consumer();
+    pipeline.start_producer();
+    eventually(Duration::from_secs(60), "the consumer ready", || async {
+        status(consumer, "/readyz") == 200
+    })
+    .await;
+    let rows = pipeline
+        .wait_for_rows_above(0, Duration::from_secs(60))
+        .await;
+    let (fds_before, rss_before) = tokio::task::spawn_blocking(move || {
+        (
+            sample_of(consumer, "process_open_fds"),
+            sample_of(consumer, "process_resident_memory_bytes"),
+        )
+    })
+    .await
+    .unwrap();
+
+    // For 12 s, 400 new connections every 200 ms, half of them half-sent requests, the last
+    // 4,000 held open: up to 24,000 connections (fewer on a busy machine).
+    let attack = std::thread::spawn(move || {
+        let mut held = std::collections::VecDeque::new();
+        let start = Instant::now();
+        let mut opened = 0;
+        while start.elapsed() < Duration::from_secs(12) {
+            for i in 0..400 {
+                let Ok(mut stream) = TcpStream::connect(("127.0.0.1", consumer)) else {
+                    continue;
+                };
+                if i % 2 == 0 {
+                    let _ = stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n");
+                }
+                opened += 1;
+                held.push_back(stream);
+                if held.len() > 4000 {
+                    held.pop_front();
+                }
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        opened
+    });
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // During the attack: the descriptors the consumer holds stay within the cap (32) of its
+    // count before, a scrape is answered, and readings are still stored.
+    let fds_during = tokio::task::spawn_blocking(move || sample_of(consumer, "process_open_fds"))
+        .await
+        .unwrap();
+    assert!(
+        fds_during <= fds_before + 40.0,
+        "{fds_during} descriptors during the attack, {fds_before} before"
+    );
+    pipeline
+        .wait_for_rows_above(rows, Duration::from_secs(30))
+        .await;
+    let opened = attack.join().unwrap();
+    assert!(opened > 5_000, "only {opened} connections opened");
+
+    // Afterwards: the memory back near where it was.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let rss_after =
+        tokio::task::spawn_blocking(move || sample_of(consumer, "process_resident_memory_bytes"))
+            .await
+            .unwrap();
+    assert!(
+        rss_after < rss_before + 16e6,
+        "{rss_before} bytes resident before the attack, {rss_after} after"
+    );
+    eprintln!(
+        "attack of {opened} connections: descriptors {fds_before} -> {fds_during}, \
+         resident {:.1} MB -> {:.1} MB",
+        rss_before / 1e6,
+        rss_after / 1e6
+    );
+    pipeline.assert_running();
+    pipeline.finish().await;
+    pipeline.drop_keyspace().await;
 }

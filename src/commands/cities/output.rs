@@ -1,5 +1,6 @@
 //! Where `meteo cities` writes the list: stdout, or a file replaced whole or not at all.
 
+use crate::files::{read_bounded, CITY_LIST_LIMIT};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -141,7 +142,7 @@ impl Output {
 
 /// How many cities a list file holds; `None` when it is not one.
 fn count_cities(path: &Path) -> Option<usize> {
-    let text = std::fs::read(path).ok()?;
+    let text = read_bounded(path, CITY_LIST_LIMIT, "city list").ok()?;
     let list: Vec<serde::de::IgnoredAny> = serde_json::from_slice(&text).ok()?;
     Some(list.len())
 }

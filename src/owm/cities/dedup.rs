@@ -4,7 +4,7 @@
 use std::cmp::Reverse;
 use std::collections::HashMap;
 
-use super::geometry::{distance_km, Point};
+use super::geometry::{distance_km, Point, EARTH_RADIUS_KM};
 use crate::city::City;
 use crate::text::fold_name;
 
@@ -29,19 +29,53 @@ pub fn drop_near_duplicates(cities: Vec<City>) -> (Vec<City>, usize) {
     let mut dropped = 0;
     for (_, mut group) in groups {
         group.sort_by_key(|c| (Reverse(accented_letters(&c.name)), c.id));
-        let first_kept = kept_all.len();
+        // The kept entries of this group by grid cell, so each entry is compared with the few
+        // kept near it rather than with all of them (100,000 namesakes took minutes).
+        let mut cells: HashMap<Cell, Vec<usize>> = HashMap::new();
         for city in group {
-            let duplicate = kept_all[first_kept..].iter().any(|kept: &City| {
-                distance_km(Point::of(kept), Point::of(&city)) <= DUPLICATE_RADIUS_KM
+            let here = Point::of(&city);
+            let cell = cell_of(here);
+            let duplicate = neighbours(cell).any(|near| {
+                cells.get(&near).is_some_and(|kept| {
+                    kept.iter()
+                        .any(|&i| distance_km(Point::of(&kept_all[i]), here) <= DUPLICATE_RADIUS_KM)
+                })
             });
             if duplicate {
                 dropped += 1;
             } else {
+                cells.entry(cell).or_default().push(kept_all.len());
                 kept_all.push(city);
             }
         }
     }
     (kept_all, dropped)
+}
+
+/// A cube of a grid over the space around the Earth, by index along x, y and z.
+type Cell = (i32, i32, i32);
+
+/// The side of a cell: a little more than the radius, so two points within the radius on the
+/// surface (their straight-line distance is at most the great-circle one) lie in the same or
+/// adjacent cells. In 3D rather than latitude and longitude, so the poles and the date line
+/// need no special case.
+const CELL_KM: f64 = DUPLICATE_RADIUS_KM * 1.05;
+
+fn cell_of(point: Point) -> Cell {
+    let (lat, lon) = (point.lat.to_radians(), point.lon.to_radians());
+    let index = |coordinate: f64| (EARTH_RADIUS_KM * coordinate / CELL_KM).floor() as i32;
+    (
+        index(lat.cos() * lon.cos()),
+        index(lat.cos() * lon.sin()),
+        index(lat.sin()),
+    )
+}
+
+/// The cell and the 26 around it.
+fn neighbours((x, y, z): Cell) -> impl Iterator<Item = Cell> {
+    (-1..=1).flat_map(move |dx| {
+        (-1..=1).flat_map(move |dy| (-1..=1).map(move |dz| (x + dx, y + dy, z + dz)))
+    })
 }
 
 fn accented_letters(name: &str) -> usize {
@@ -121,5 +155,50 @@ mod tests {
             drop_near_duplicates(cities).0,
             drop_near_duplicates(reversed).0
         );
+    }
+}
+
+#[cfg(test)]
+mod scale {
+    use super::*;
+    use crate::city::french as city;
+
+    /// `count` entries all named Paris on a grid from 80°S to 80°N, at least 17 km apart.
+    fn paris_grid(count: usize) -> Vec<City> {
+        let columns = 400;
+        let rows = count.div_ceil(columns);
+        (0..count)
+            .map(|i| {
+                let (row, column) = (i / columns, i % columns);
+                let lat = -80.0 + 160.0 * row as f64 / rows.max(2).saturating_sub(1) as f64;
+                let lon = -180.0 + 360.0 * column as f64 / columns as f64;
+                city(i as i64 + 1, "Paris", lat, lon)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_hundred_thousand_namesakes_apart_are_grouped_in_near_linear_time() {
+        let start = std::time::Instant::now();
+        let (kept, dropped) = drop_near_duplicates(paris_grid(100_000));
+        assert_eq!((kept.len(), dropped), (100_000, 0));
+        // Loose on purpose (a debug build on a busy machine); the pairwise check took minutes.
+        assert!(start.elapsed().as_secs() < 30, "{:?}", start.elapsed());
+    }
+
+    #[test]
+    fn namesakes_across_the_date_line_and_near_a_pole_are_still_duplicates() {
+        let cities = vec![
+            city(1, "Paris", 10.0, 179.99),
+            city(2, "Paris", 10.0, -179.99), // 2.2 km from id 1, across the date line
+            city(3, "Paris", 89.99, 0.0),
+            city(4, "Paris", 89.99, 180.0), // 2.2 km from id 3, over the pole
+            city(5, "Paris", -89.999, 90.0),
+            city(6, "Paris", -89.999, -90.0),
+        ];
+        let (kept, dropped) = drop_near_duplicates(cities);
+        let mut ids: Vec<i64> = kept.iter().map(|c| c.id).collect();
+        ids.sort();
+        assert_eq!((ids, dropped), (vec![1, 3, 5], 3));
     }
 }

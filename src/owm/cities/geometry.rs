@@ -4,7 +4,7 @@
 use crate::city::City;
 
 /// Mean Earth radius (IUGG), for the haversine distance.
-const EARTH_RADIUS_KM: f64 = 6371.0088;
+pub(super) const EARTH_RADIUS_KM: f64 = 6371.0088;
 
 /// A position in degrees, checked to be on Earth.
 #[derive(Debug, Clone, Copy, PartialEq)]

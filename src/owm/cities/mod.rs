@@ -19,4 +19,4 @@ pub use dedup::{drop_near_duplicates, DUPLICATE_RADIUS_KM};
 pub use geometry::{distance_km, Near, Point};
 pub use json::ListError;
 pub use read::{read_cities, BadEntry, ReadReport, BAD_ENTRIES_REPORTED};
-pub use select::{sort_by_name, Selected, Selection};
+pub use select::{sort_by_name, Selected, Selection, MAX_MATCHED};

@@ -9,6 +9,10 @@ use crate::city::City;
 use crate::model::CountryCode;
 use crate::text::fold_name;
 
+/// The most cities a selection may match: twice OpenWeatherMap's whole list (209,579), so
+/// a list made of millions of tiny entries cannot make the matches take gigabytes.
+pub const MAX_MATCHED: usize = 500_000;
+
 /// Which cities to keep. Every filter given must match (they are ANDed).
 #[derive(Debug, Clone)]
 pub struct Selection {
