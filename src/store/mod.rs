@@ -4,6 +4,7 @@
 pub mod durable;
 pub mod grouped;
 pub mod migrations;
+pub mod precedence;
 pub mod probe;
 pub mod readings;
 pub mod reconnecting;

@@ -16,6 +16,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt};
 
 use super::grouped::Table;
+use super::precedence;
 use super::{describe, query_with_values, rows, CassandraSession, REQUEST_TIMEOUT};
 use crate::model::{Reading, SCHEMA_VERSION};
 
@@ -28,23 +29,35 @@ const READING_COLUMN_COUNT: usize = 32;
 
 /// Writes readings with statements prepared once. Cheap to share through `Arc`.
 ///
-/// `latest` is written `USING TIMESTAMP` = `observed_at` in microseconds, so an older reading
-/// delivered late or twice never overwrites a newer one. Its absent fields are written as
-/// nulls (a newer reading without rain must clear the old rain), while `readings` leaves them
-/// unset: each row there is written once, and unset values cost no tombstones.
+/// Both tables are written `USING TIMESTAMP` [`precedence::write_timestamp`], so of several
+/// records written to one row the same one wins, whole, whatever their order: in `latest`
+/// the newest observation, and of two records of one observation the later fetch. A whole
+/// record wins its absent fields too: `latest` writes them as nulls (a newer reading without
+/// rain must clear the old rain); `readings` leaves them unset (no tombstone per absent
+/// field) and deletes the row just before its own timestamp, in the same mutation, which
+/// clears what an outranked record wrote and nothing of a record that outranks it.
 pub struct ReadingWriter {
     session: Arc<CassandraSession>,
     insert_reading: PreparedQuery,
+    clear_reading: PreparedQuery,
     insert_latest: PreparedQuery,
 }
 
 impl ReadingWriter {
-    /// Prepares the two inserts. Fails when the tables do not exist (migrate first).
+    /// Prepares the inserts. Fails when the tables do not exist (migrate first).
     pub async fn prepare(session: Arc<CassandraSession>) -> anyhow::Result<Self> {
         let placeholders = vec!["?"; READING_COLUMN_COUNT].join(", ");
         let insert_reading = prepare(
             &session,
-            format!("INSERT INTO readings ({READING_COLUMNS}) VALUES ({placeholders})"),
+            format!(
+                "INSERT INTO readings ({READING_COLUMNS}) VALUES ({placeholders}) USING TIMESTAMP ?"
+            ),
+        )
+        .await?;
+        let clear_reading = prepare(
+            &session,
+            "DELETE FROM readings USING TIMESTAMP ? WHERE city_id = ? AND day = ? AND observed_at = ?"
+                .to_string(),
         )
         .await?;
         let insert_latest = prepare(
@@ -58,58 +71,89 @@ impl ReadingWriter {
         Ok(Self {
             session,
             insert_reading,
+            clear_reading,
             insert_latest,
         })
     }
 
     /// Writes one reading to `readings` and `latest`. Idempotent: writing it again changes
-    /// nothing, and an older reading never replaces a newer one in `latest`.
+    /// nothing, and a record that outranks it is never replaced by it.
     pub async fn write(&self, reading: &Reading, ingested_at: DateTime<Utc>) -> anyhow::Result<()> {
-        let history = values(reading, ingested_at, Value::NotSet);
-        let mut latest = values(reading, ingested_at, Value::Null);
-        latest.push(Value::new(reading.observed_at.timestamp_micros()));
+        let once = std::iter::once(reading);
         let (a, b) = tokio::join!(
-            self.execute(&self.insert_reading, history),
-            self.execute(&self.insert_latest, latest)
+            self.write_rows(Table::Readings, once.clone(), ingested_at),
+            self.write_rows(Table::Latest, once, ingested_at)
         );
-        a.context("writing to readings")?;
-        b.context("writing to latest")?;
+        a?;
+        b?;
         Ok(())
     }
 
     /// Writes these readings' rows of one partition of `table` (see [`super::grouped`]) as one
-    /// request: one row as a plain insert, more as an unlogged batch, which Cassandra applies
-    /// as one mutation. Each `latest` row keeps its own `USING TIMESTAMP` (the batch sets
-    /// none). Idempotent, as [`Self::write`].
+    /// request: one `latest` row as a plain insert, anything else as an unlogged batch, which
+    /// Cassandra applies as one mutation. Each statement carries its own `USING TIMESTAMP`
+    /// (the batch sets none). Idempotent, as [`Self::write`].
     pub async fn write_rows<'a>(
         &self,
         table: Table,
         rows: impl ExactSizeIterator<Item = &'a Reading>,
         ingested_at: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        let (prepared, what) = match table {
-            Table::Readings => (&self.insert_reading, "writing to readings"),
-            Table::Latest => (&self.insert_latest, "writing to latest"),
+        let what = match table {
+            Table::Readings => "writing to readings",
+            Table::Latest => "writing to latest",
         };
-        let row_values = |r: &Reading| match table {
-            Table::Readings => values(r, ingested_at, Value::NotSet),
-            Table::Latest => {
-                let mut v = values(r, ingested_at, Value::Null);
-                v.push(Value::new(r.observed_at.timestamp_micros()));
-                v
+        let mut statements: Vec<(&PreparedQuery, Vec<Value>)> = Vec::with_capacity(2 * rows.len());
+        for r in rows {
+            let timestamp = precedence::write_timestamp(r);
+            match table {
+                Table::Readings => {
+                    statements.push((
+                        &self.clear_reading,
+                        vec![
+                            Value::new(timestamp - 1),
+                            Value::new(r.city_id),
+                            cql_date(r.day()),
+                            Value::new(r.observed_at),
+                        ],
+                    ));
+                    let mut v = values(r, ingested_at, Value::NotSet);
+                    v.push(Value::new(timestamp));
+                    statements.push((&self.insert_reading, v));
+                }
+                Table::Latest => {
+                    let mut v = values(r, ingested_at, Value::Null);
+                    v.push(Value::new(timestamp));
+                    statements.push((&self.insert_latest, v));
+                }
             }
-        };
-        if rows.len() == 1 {
-            let mut rows = rows;
-            let Some(r) = rows.next() else {
+        }
+        if statements.len() == 1 {
+            let Some((prepared, values)) = statements.pop() else {
                 return Ok(());
             };
-            return self.execute(prepared, row_values(r)).await.context(what);
+            return self.execute(prepared, values).await.context(what);
         }
-        let queries = rows
-            .map(|r| BatchQuery {
-                subject: BatchQuerySubj::PreparedId(prepared.id.clone()),
-                values: QueryValues::SimpleValues(row_values(r)),
+        if statements.is_empty() {
+            return Ok(());
+        }
+        let mut prepared_queries = HashMap::new();
+        let queries = statements
+            .into_iter()
+            .map(|(prepared, values)| {
+                // For the driver to prepare it again on a node that lost it.
+                prepared_queries
+                    .entry(prepared.id.clone())
+                    .or_insert_with(|| {
+                        QueryBatchPreparedStatement::new(
+                            prepared.query.clone(),
+                            prepared.keyspace.clone(),
+                        )
+                    });
+                BatchQuery {
+                    subject: BatchQuerySubj::PreparedId(prepared.id.clone()),
+                    values: QueryValues::SimpleValues(values),
+                }
             })
             .collect();
         let batch = QueryBatch {
@@ -122,11 +166,7 @@ impl ReadingWriter {
                 keyspace: None,
                 now_in_seconds: None,
             },
-            // For the driver to prepare it again on a node that lost it.
-            prepared_queries: HashMap::from([(
-                prepared.id.clone(),
-                QueryBatchPreparedStatement::new(prepared.query.clone(), prepared.keyspace.clone()),
-            )]),
+            prepared_queries,
         };
         let params = StatementParamsBuilder::new().idempotent(true).build();
         answered(

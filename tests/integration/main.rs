@@ -13,6 +13,7 @@ mod containers;
 mod dash;
 mod e2e;
 mod hostile;
+mod integrity;
 mod kafka_roundtrip;
 mod metrics;
 mod migrate;

@@ -1,0 +1,138 @@
+//! Data that comes out as it went in: two records of one observation never mix in either
+//! table, a reading from a fast clock is refused, and what others wrote into `latest` (NULL
+//! cells, impossible numbers) is shown as such by `meteo dash`.
+
+use chrono::{Duration, Utc};
+use meteo::model::Reading;
+use meteo::store::grouped::Table;
+use meteo::store::readings::{self, ReadingWriter};
+
+use crate::consume::{consume, logged_number};
+use crate::util::{
+    drop_keyspace, message, migrated, produce, read_topic, reading, run, session, unique,
+};
+
+/// The two records of the issue: one city, one `observed_at`, different values. `b` was
+/// fetched later, so `b` is the one that must be stored, whole: even its absent rain.
+fn rivals(city_id: i64) -> (Reading, Reading) {
+    let mut a = reading(city_id, 30);
+    a.temperature = 10.0;
+    a.humidity = 90;
+    a.weather_description = Some("aaa pluie".into());
+    a.rain_1h = Some(0.5);
+    a.fetched_at = Some(a.observed_at + Duration::minutes(1));
+    let mut b = a.clone();
+    b.temperature = 20.0;
+    b.humidity = 10;
+    b.weather_description = Some("zzz soleil".into());
+    b.rain_1h = None;
+    b.fetched_at = Some(a.observed_at + Duration::minutes(2));
+    (a, b)
+}
+
+/// What both tables hold for `city_id`: its `readings` rows and its `latest` row.
+async fn stored(
+    session: &meteo::store::CassandraSession,
+    city_id: i64,
+    day: chrono::NaiveDate,
+) -> (Vec<Reading>, Option<Reading>) {
+    let history = readings::readings_on(session, city_id, day).await.unwrap();
+    let latest = readings::latest(session, "FR")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.city_id == city_id);
+    (history, latest)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_records_of_one_observation_store_the_later_fetch_whole_in_any_order_and_path() {
+    let (keyspace, _) = migrated(&[]);
+    let session = session(Some(&keyspace)).await;
+    let writer = ReadingWriter::prepare(session.clone()).await.unwrap();
+    // City 1..=2: single writes, both orders; 3..=4: one batch per table, both orders.
+    for city_id in 1..=4 {
+        let (a, b) = rivals(city_id);
+        let order = if city_id % 2 == 1 { [&a, &b] } else { [&b, &a] };
+        if city_id <= 2 {
+            for r in order {
+                writer.write(r, Utc::now()).await.unwrap();
+            }
+        } else {
+            for table in [Table::Readings, Table::Latest] {
+                writer
+                    .write_rows(table, order.into_iter(), Utc::now())
+                    .await
+                    .unwrap();
+            }
+        }
+        let (history, latest) = stored(&session, city_id, a.day()).await;
+        assert_eq!(history, vec![b.clone()], "readings of city {city_id}");
+        assert_eq!(latest, Some(b), "latest of city {city_id}");
+    }
+    drop_keyspace(&keyspace).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_records_of_one_observation_through_the_consumer_store_one_whole_record() {
+    let (keyspace, topic) = migrated(&[]);
+    let (a1, b1) = rivals(11);
+    let (a2, b2) = rivals(12);
+    // Twice each, so some land in one group and some in the next.
+    let sent = [&a1, &b1, &b2, &a2, &a1, &b2];
+    produce(&topic, &sent.map(message)).await;
+    let run = run(consume(
+        &keyspace,
+        &topic,
+        &unique("g"),
+        &["--until-idle", "3s"],
+    ));
+    run.assert_ok();
+    assert_eq!(logged_number(&run.stderr, "dead_lettered"), Some(0));
+    let session = session(Some(&keyspace)).await;
+    for b in [b1, b2] {
+        let (history, latest) = stored(&session, b.city_id, b.day()).await;
+        assert_eq!(history, vec![b.clone()], "readings of city {}", b.city_id);
+        assert_eq!(latest, Some(b.clone()), "latest of city {}", b.city_id);
+    }
+    drop_keyspace(&keyspace).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reading_from_a_fast_clock_is_dead_lettered_and_real_ones_keep_latest() {
+    let (keyspace, topic) = migrated(&[]);
+    let now = Utc::now();
+    let mut fast = reading(21, 0);
+    fast.observed_at = now + Duration::minutes(55);
+    fast.fetched_at = Some(fast.observed_at);
+    fast.temperature = 55.5;
+    let mut real = reading(21, 0);
+    real.temperature = 1.0;
+    produce(&topic, &[message(&fast), message(&real)]).await;
+    let run = run(consume(
+        &keyspace,
+        &topic,
+        &unique("g"),
+        &["--until-idle", "3s"],
+    ));
+    run.assert_ok();
+    assert_eq!(
+        logged_number(&run.stderr, "dead_lettered"),
+        Some(1),
+        "{}",
+        run.describe()
+    );
+    let dead = read_topic(&format!("{topic}.dlq"), 1).await;
+    let error = rdkafka::message::Headers::iter(
+        rdkafka::Message::headers(&dead[0]).expect("dead letter headers"),
+    )
+    .find(|h| h.key == "meteo.error")
+    .and_then(|h| h.value)
+    .map(|v| String::from_utf8_lossy(v).into_owned())
+    .unwrap_or_default();
+    assert!(error.starts_with("observed_at is "), "{error}");
+    let session = session(Some(&keyspace)).await;
+    let (_, latest) = stored(&session, 21, real.day()).await;
+    assert_eq!(latest.map(|r| r.temperature), Some(1.0));
+    drop_keyspace(&keyspace).await;
+}
