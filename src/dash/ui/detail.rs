@@ -123,7 +123,7 @@ fn weather_lines<'a>(look: Look, city: &City, points: Option<&[Point]>) -> Vec<L
     if !range.is_empty() {
         second.push(range);
     }
-    second.push(format!("hum {}%", r.humidity));
+    second.push(format!("hum {}", super::format::humidity(r.humidity)));
     if let Some(p) = r.pressure {
         second.push(format!("{p} hPa"));
     }

@@ -127,7 +127,7 @@ fn row<'a>(app: &App, look: Look, city: &'a City, widths: &[u16]) -> Row<'a> {
                 .map(|f| look.temperature(f))
                 .unwrap_or_default(),
         ),
-        right(format!("{}%", r.humidity)),
+        right(super::format::humidity(r.humidity)),
         Cell::from(look.wind(city)),
         Cell::from(fit(city.description(), DESCRIPTION)),
         right(age(city.age(app.now))),
