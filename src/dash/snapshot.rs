@@ -24,7 +24,8 @@ pub fn write(
     now: DateTime<Utc>,
 ) -> io::Result<()> {
     let mut sorted: Vec<&City> = cities.iter().collect();
-    sorted.sort_by_key(|c| (c.key(), c.id()));
+    // A row without observed_at last: its age is unknown.
+    sorted.sort_by_key(|c| (c.observed_at().is_none(), c.key(), c.id()));
     let t = units.temperature_unit();
     let s = units.speed_unit();
     let one = |v: f64| format!("{v:.1}");
@@ -49,16 +50,16 @@ pub fn write(
             };
             [
                 c.name().to_string(),
-                temperature(r.temperature),
+                c.temperature().map_or_else(|| "-".into(), temperature),
                 r.feels_like.map(temperature).unwrap_or_else(|| "-".into()),
-                humidity(r.humidity),
+                c.humidity().map_or_else(|| "-".into(), humidity),
                 wind,
                 if c.description().is_empty() {
                     "-".into()
                 } else {
                     c.description().to_string()
                 },
-                age(c.age(now)),
+                c.age(now).map_or_else(|| "-".into(), age),
             ]
         })
         .collect();

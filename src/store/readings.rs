@@ -297,25 +297,91 @@ fn values(r: &Reading, ingested_at: DateTime<Utc>, absent: Value) -> Vec<Value> 
     ]
 }
 
-/// A stored row back into a reading. By position, in [`READING_COLUMNS`] order: looking
-/// columns up by name costs a string search per field, which dominated reading a 20,000-row
-/// `latest` partition.
+/// A row as read back, which others may have written (a manual fix, another program, a
+/// partial repair): its reading, and which of the reading's required columns were NULL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    /// A NULL column named in `missing` holds a placeholder here (0, the epoch) that nothing
+    /// may show.
+    pub reading: Reading,
+    pub missing: Missing,
+}
+
+/// Which required columns of a stored row were NULL.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Missing {
+    pub temperature: bool,
+    pub humidity: bool,
+    pub observed_at: bool,
+}
+
+impl Stored {
+    /// `observed_at`, when the row has one.
+    pub fn observed_at(&self) -> Option<DateTime<Utc>> {
+        (!self.missing.observed_at).then_some(self.reading.observed_at)
+    }
+
+    /// The reading, or an error naming the city and the first NULL column.
+    pub fn into_reading(self) -> anyhow::Result<Reading> {
+        let m = self.missing;
+        let null = [
+            (m.observed_at, "observed_at"),
+            (m.temperature, "temperature"),
+            (m.humidity, "humidity"),
+        ]
+        .into_iter()
+        .find_map(|(null, column)| null.then_some(column));
+        match null {
+            Some(column) => Err(anyhow!(
+                "the row of city {} has no {column}",
+                self.reading.city_id
+            )),
+            None => Ok(self.reading),
+        }
+    }
+}
+
+impl From<Reading> for Stored {
+    fn from(reading: Reading) -> Stored {
+        Stored {
+            reading,
+            missing: Missing::default(),
+        }
+    }
+}
+
+/// A stored row back into a reading; an error when a required column is NULL.
 fn from_row(row: &Row) -> anyhow::Result<Reading> {
-    Ok(Reading {
+    stored_from_row(row)?.into_reading()
+}
+
+/// A stored row back into a reading, its NULL required columns noted. By position, in
+/// [`READING_COLUMNS`] order: looking columns up by name costs a string search per field,
+/// which dominated reading a 20,000-row `latest` partition.
+fn stored_from_row(row: &Row) -> anyhow::Result<Stored> {
+    let observed_at: Option<DateTime<Utc>> = row.get_by_index(2)?;
+    let temperature: Option<f64> = row.get_by_index(9)?;
+    let humidity: Option<i32> = row.get_by_index(13)?;
+    let missing = Missing {
+        temperature: temperature.is_none(),
+        humidity: humidity.is_none(),
+        observed_at: observed_at.is_none(),
+    };
+    let reading = Reading {
         schema: SCHEMA_VERSION,
         city_id: row.get_r_by_index(0)?,
-        observed_at: row.get_r_by_index(2)?,
+        observed_at: observed_at.unwrap_or_default(),
         source: row.get_by_index(3)?,
         city_name: row.get_by_index(4)?.unwrap_or_default(),
         country: row.get_by_index(5)?.unwrap_or_default(),
         lat: row.get_by_index(6)?,
         lon: row.get_by_index(7)?,
         fetched_at: row.get_by_index(8)?,
-        temperature: row.get_r_by_index(9)?,
+        temperature: temperature.unwrap_or_default(),
         feels_like: row.get_by_index(10)?,
         temp_min: row.get_by_index(11)?,
         temp_max: row.get_by_index(12)?,
-        humidity: row.get_r_by_index(13)?,
+        humidity: humidity.unwrap_or_default(),
         pressure: row.get_by_index(14)?,
         wind_speed: row.get_by_index(15)?,
         wind_deg: row.get_by_index(16)?,
@@ -333,7 +399,8 @@ fn from_row(row: &Row) -> anyhow::Result<Reading> {
         sunrise: row.get_by_index(28)?,
         sunset: row.get_by_index(29)?,
         timezone: row.get_by_index(30)?,
-    })
+    };
+    Ok(Stored { reading, missing })
 }
 
 /// How many ranges of `city_id` a `latest` partition is read in, all at once. Cassandra reads
@@ -416,16 +483,25 @@ pub async fn latest_in(
     read_latest(session, country, READING_COLUMNS, bounds, from_row).await
 }
 
+/// [`latest_in`] for the dashboard: a row with NULL required columns comes back as it is.
+pub async fn latest_stored_in(
+    session: &CassandraSession,
+    country: &str,
+    bounds: &[i64],
+) -> anyhow::Result<Vec<Stored>> {
+    read_latest(session, country, READING_COLUMNS, bounds, stored_from_row).await
+}
+
 /// `city_id` and `observed_at` of every city of one country: the cheap half of reading a
 /// `latest` partition, to tell which rows changed since the last read. Read in the ranges cut
-/// by `bounds` (see [`slice_bounds`]).
+/// by `bounds` (see [`slice_bounds`]). `observed_at` may be NULL (see [`Stored`]).
 pub async fn latest_versions(
     session: &CassandraSession,
     country: &str,
     bounds: &[i64],
-) -> anyhow::Result<Vec<(i64, DateTime<Utc>)>> {
+) -> anyhow::Result<Vec<(i64, Option<DateTime<Utc>>)>> {
     read_latest(session, country, "city_id, observed_at", bounds, |row| {
-        Ok((row.get_r_by_index(0)?, row.get_r_by_index(1)?))
+        Ok((row.get_r_by_index(0)?, row.get_by_index(1)?))
     })
     .await
 }
@@ -437,6 +513,24 @@ pub async fn latest_of(
     country: &str,
     city_ids: &[i64],
 ) -> anyhow::Result<Vec<Reading>> {
+    read_latest_of(session, country, city_ids, from_row).await
+}
+
+/// [`latest_of`] for the dashboard: a row with NULL required columns comes back as it is.
+pub async fn latest_stored_of(
+    session: &CassandraSession,
+    country: &str,
+    city_ids: &[i64],
+) -> anyhow::Result<Vec<Stored>> {
+    read_latest_of(session, country, city_ids, stored_from_row).await
+}
+
+async fn read_latest_of<T: Send>(
+    session: &CassandraSession,
+    country: &str,
+    city_ids: &[i64],
+    decode: fn(&Row) -> anyhow::Result<T>,
+) -> anyhow::Result<Vec<T>> {
     let chunks = city_ids.chunks(100).map(|chunk| {
         // Integers only: nothing in the list can change the statement.
         let list = chunk
@@ -447,9 +541,9 @@ pub async fn latest_of(
         let cql = format!(
             "SELECT {READING_COLUMNS} FROM latest WHERE country = ? AND city_id IN ({list})"
         );
-        read_rows(session, cql, vec![Value::new(country)], from_row, country)
+        read_rows(session, cql, vec![Value::new(country)], decode, country)
     });
-    let found: Vec<Vec<Reading>> = futures::stream::iter(chunks.collect::<Vec<_>>())
+    let found: Vec<Vec<T>> = futures::stream::iter(chunks.collect::<Vec<_>>())
         .buffer_unordered(LATEST_SLICES)
         .try_collect()
         .await?;

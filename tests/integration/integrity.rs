@@ -136,3 +136,105 @@ async fn a_reading_from_a_fast_clock_is_dead_lettered_and_real_ones_keep_latest(
     assert_eq!(latest.map(|r| r.temperature), Some(1.0));
     drop_keyspace(&keyspace).await;
 }
+
+/// A keyspace whose `latest` holds, beside a whole reading (Paris), rows written by others
+/// with CQL: a NULL temperature, a NULL humidity, a NULL `observed_at`, impossible numbers.
+async fn written_by_others() -> String {
+    let (keyspace, _) = migrated(&[]);
+    let session = session(Some(&keyspace)).await;
+    let writer = ReadingWriter::prepare(session.clone()).await.unwrap();
+    let mut paris = reading(2988507, 5);
+    paris.city_name = "Paris".into();
+    writer.write(&paris, Utc::now()).await.unwrap();
+    for cql in [
+        "INSERT INTO latest (country, city_id, city_name, observed_at, humidity) \
+         VALUES ('FR', 31, 'Sans temp', toTimestamp(now()), 50)",
+        "INSERT INTO latest (country, city_id, city_name, observed_at, temperature) \
+         VALUES ('FR', 32, 'Sans hum', toTimestamp(now()), 12.5)",
+        "INSERT INTO latest (country, city_id, city_name, temperature, humidity) \
+         VALUES ('FR', 33, 'Aaa sans heure', 3.5, 40)",
+        "INSERT INTO latest (country, city_id, city_name, observed_at, temperature, humidity) \
+         VALUES ('FR', 34, 'Chaud', toTimestamp(now()), 1e308, -2147483648)",
+        "INSERT INTO latest (country, city_id, city_name, observed_at, temperature, humidity) \
+         VALUES ('FR', 35, 'Froid', toTimestamp(now()), -1e308, 20)",
+    ] {
+        meteo::store::query(&session, cql).await.unwrap();
+    }
+    keyspace
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn null_cells_and_impossible_numbers_in_latest_show_as_such_in_the_snapshot() {
+    let keyspace = written_by_others().await;
+    let mut cmd = crate::util::meteo();
+    cmd.args(["--keyspace", &keyspace, "dash"]);
+    let out = run(cmd);
+    out.assert_ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 7, "{}", out.describe());
+    let row = |name: &str| -> Vec<&str> {
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} not in\n{}", out.stdout));
+        line[name.len()..]
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect()
+    };
+    // CITY TEMP FEELS HUM WIND WEATHER AGE; absent optional columns are "-" already.
+    assert_eq!(row("Sans temp")[..3], ["-", "-", "50%"], "{}", out.stdout);
+    assert_eq!(row("Sans hum")[..3], ["12.5°C", "-", "-"], "{}", out.stdout);
+    assert_eq!(row("Chaud")[..3], ["out", "-", "out"], "{}", out.stdout);
+    assert_eq!(row("Froid")[..3], ["out", "-", "20%"], "{}", out.stdout);
+    assert_eq!(row("Aaa sans heure").last(), Some(&"-"), "{}", out.stdout);
+    assert!(row("Paris").contains(&"81%"), "{}", out.stdout);
+    // Sorted by name, the row without observed_at last.
+    assert!(lines[6].starts_with("Aaa sans heure"), "{}", out.stdout);
+    assert!(lines.iter().all(|l| l.len() < 120), "{}", out.stdout);
+    drop_keyspace(&keyspace).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn null_cells_in_latest_leave_the_live_view_connected_and_drawn() {
+    use meteo::dash::app::App;
+    use meteo::dash::refresh::{self, CassandraSource, Update};
+    use ratatui::backend::TestBackend;
+    use ratatui::layout::Rect;
+
+    let keyspace = written_by_others().await;
+    let mut source = CassandraSource::new(crate::util::cassandra_settings(&keyspace));
+    let mut app = App::new(
+        meteo::dash::DashSettings::new("FR"),
+        Utc::now(),
+        Rect::new(0, 0, 120, 20),
+    );
+    // Twice: the first read takes every column, the next ones what changed.
+    for _ in 0..2 {
+        let update = refresh::latest_update(&mut source, "FR").await;
+        match &update {
+            Update::Latest { result, .. } => {
+                assert_eq!(result.as_ref().map(Vec::len).ok(), Some(6), "{update:?}")
+            }
+            Update::LatestChanges { .. } => {}
+            other => panic!("{other:?}"),
+        }
+        app.apply(update);
+        let mut terminal = ratatui::Terminal::new(TestBackend::new(120, 20)).unwrap();
+        terminal.draw(|f| f.render_widget(&app, f.area())).unwrap();
+        let screen: String = terminal
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .map(|c| c.symbol())
+            .collect();
+        assert!(!screen.contains("DOWN"), "{screen}");
+        assert!(
+            screen.contains("Sans temp") && screen.contains("out"),
+            "{screen}"
+        );
+    }
+    drop_keyspace(&keyspace).await;
+}
