@@ -15,6 +15,7 @@ use cdrs_tokio::types::IntoRustByIndex;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt};
 
+use super::countries::{Homes, Placement};
 use super::grouped::Table;
 use super::precedence;
 use super::{describe, query_with_values, rows, CassandraSession, REQUEST_TIMEOUT};
@@ -36,11 +37,18 @@ const READING_COLUMN_COUNT: usize = 32;
 /// rain must clear the old rain); `readings` leaves them unset (no tombstone per absent
 /// field) and deletes the row just before its own timestamp, in the same mutation, which
 /// clears what an outranked record wrote and nothing of a record that outranks it.
+///
+/// A city keeps one `latest` row, in the country of its newest reading: see
+/// [`super::countries`]. The countries each city has had a row in are read from
+/// `city_countries` once per city and process, then remembered (a few dozen bytes a city).
 pub struct ReadingWriter {
     session: Arc<CassandraSession>,
     insert_reading: PreparedQuery,
     clear_reading: PreparedQuery,
     insert_latest: PreparedQuery,
+    clear_latest: PreparedQuery,
+    record_country: PreparedQuery,
+    homes: std::sync::Mutex<Homes>,
 }
 
 impl ReadingWriter {
@@ -67,12 +75,25 @@ impl ReadingWriter {
             ),
         )
         .await?;
+        let clear_latest = prepare(
+            &session,
+            "DELETE FROM latest USING TIMESTAMP ? WHERE country = ? AND city_id = ?".to_string(),
+        )
+        .await?;
+        let record_country = prepare(
+            &session,
+            "INSERT INTO city_countries (city_id, country) VALUES (?, ?)".to_string(),
+        )
+        .await?;
         may_write(&session).await?;
         Ok(Self {
             session,
             insert_reading,
             clear_reading,
             insert_latest,
+            clear_latest,
+            record_country,
+            homes: std::sync::Mutex::new(Homes::default()),
         })
     }
 
@@ -103,8 +124,16 @@ impl ReadingWriter {
             Table::Readings => "writing to readings",
             Table::Latest => "writing to latest",
         };
+        let rows: Vec<&Reading> = rows.collect();
         let mut statements: Vec<(&PreparedQuery, Vec<Value>)> = Vec::with_capacity(2 * rows.len());
-        for r in rows {
+        // Requests to other partitions: rows a city left in other countries, new countries.
+        let mut elsewhere: Vec<(&PreparedQuery, Vec<Value>)> = Vec::new();
+        let mut recorded: Vec<(i64, &str)> = Vec::new();
+        let placements = match table {
+            Table::Latest => self.place(&rows).await.context(what)?,
+            Table::Readings => Vec::new(),
+        };
+        for (i, r) in rows.iter().enumerate() {
             let timestamp = precedence::write_timestamp(r);
             match table {
                 Table::Readings => {
@@ -122,10 +151,45 @@ impl ReadingWriter {
                     statements.push((&self.insert_reading, v));
                 }
                 Table::Latest => {
-                    let mut v = values(r, ingested_at, Value::Null);
-                    v.push(Value::new(timestamp));
-                    statements.push((&self.insert_latest, v));
+                    let Some(placement) = placements.get(i) else {
+                        continue;
+                    };
+                    for country in &placement.clear {
+                        elsewhere.push((
+                            &self.clear_latest,
+                            vec![
+                                Value::new(timestamp),
+                                Value::new(country.as_str()),
+                                Value::new(r.city_id),
+                            ],
+                        ));
+                    }
+                    if placement.record {
+                        elsewhere.push((
+                            &self.record_country,
+                            vec![Value::new(r.city_id), Value::new(r.country.as_str())],
+                        ));
+                        recorded.push((r.city_id, r.country.as_str()));
+                    }
+                    if placement.write {
+                        let mut v = values(r, ingested_at, Value::Null);
+                        v.push(Value::new(timestamp));
+                        statements.push((&self.insert_latest, v));
+                    }
                 }
+            }
+        }
+        if !elsewhere.is_empty() {
+            futures::future::try_join_all(
+                elsewhere
+                    .into_iter()
+                    .map(|(prepared, values)| self.execute(prepared, values)),
+            )
+            .await
+            .context(what)?;
+            let mut homes = self.homes.lock().unwrap_or_else(|e| e.into_inner());
+            for (city_id, country) in recorded {
+                homes.recorded(city_id, country);
             }
         }
         if statements.len() == 1 {
@@ -177,6 +241,66 @@ impl ReadingWriter {
             .await,
         )
         .context(what)
+    }
+
+    /// What writing these rows to `latest` takes, city by city (see [`Homes::place`]); the
+    /// countries of a city not met before are read first.
+    async fn place(&self, rows: &[&Reading]) -> anyhow::Result<Vec<Placement>> {
+        let mut unknown: Vec<i64> = {
+            let homes = self.homes.lock().unwrap_or_else(|e| e.into_inner());
+            rows.iter()
+                .map(|r| r.city_id)
+                .filter(|&id| !homes.knows(id))
+                .collect()
+        };
+        unknown.sort_unstable();
+        unknown.dedup();
+        let found =
+            futures::future::try_join_all(unknown.iter().map(|&id| self.homes_of(id))).await?;
+        let mut homes = self.homes.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, found) in unknown.into_iter().zip(found) {
+            homes.learn(id, found);
+        }
+        Ok(rows
+            .iter()
+            .map(|r| homes.place(r.city_id, &r.country, precedence::write_timestamp(r)))
+            .collect())
+    }
+
+    /// The countries `city_id` has had a `latest` row in, each with its row's write
+    /// timestamp (0 when the row is gone).
+    async fn homes_of(&self, city_id: i64) -> anyhow::Result<Vec<(String, i64)>> {
+        let found = rows(
+            query_with_values(
+                &self.session,
+                "SELECT country FROM city_countries WHERE city_id = ?",
+                QueryValues::SimpleValues(vec![Value::new(city_id)]),
+            )
+            .await
+            .with_context(|| format!("reading the countries of city {city_id}"))?,
+        )?;
+        let mut homes = Vec::with_capacity(found.len());
+        for row in &found {
+            let country: String = row.get_r_by_index(0)?;
+            let written = rows(
+                query_with_values(
+                    &self.session,
+                    "SELECT WRITETIME(city_name) FROM latest WHERE country = ? AND city_id = ?",
+                    QueryValues::SimpleValues(vec![
+                        Value::new(country.as_str()),
+                        Value::new(city_id),
+                    ]),
+                )
+                .await
+                .with_context(|| format!("reading city {city_id} in latest of {country}"))?,
+            )?;
+            let newest: Option<i64> = match written.first() {
+                Some(row) => row.get_by_index(0)?,
+                None => None,
+            };
+            homes.push((country, newest.unwrap_or(0)));
+        }
+        Ok(homes)
     }
 
     async fn execute(&self, prepared: &PreparedQuery, values: Vec<Value>) -> anyhow::Result<()> {

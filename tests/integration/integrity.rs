@@ -238,3 +238,88 @@ async fn null_cells_in_latest_leave_the_live_view_connected_and_drawn() {
     }
     drop_keyspace(&keyspace).await;
 }
+
+/// The `latest` partitions of `countries` that hold `city_id`.
+async fn countries_of(
+    session: &meteo::store::CassandraSession,
+    city_id: i64,
+    countries: &[&str],
+) -> Vec<String> {
+    let mut found = Vec::new();
+    for country in countries {
+        let rows = readings::latest(session, country).await.unwrap();
+        if rows.iter().any(|r| r.city_id == city_id) {
+            found.push(country.to_string());
+        }
+    }
+    found
+}
+
+fn in_country(city_id: i64, minutes_ago: i64, country: &str) -> Reading {
+    let mut r = reading(city_id, minutes_ago);
+    r.country = country.into();
+    r
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_city_moved_by_a_newer_reading_leaves_no_row_in_its_old_country() {
+    let (keyspace, _) = migrated(&[]);
+    let session = session(Some(&keyspace)).await;
+    let first = ReadingWriter::prepare(session.clone()).await.unwrap();
+    first
+        .write(&in_country(2988507, 30, "FR"), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(countries_of(&session, 2988507, &["FR", "DE"]).await, ["FR"]);
+    // Another process (nothing remembered): a newer reading marked DE moves Paris.
+    let second = ReadingWriter::prepare(session.clone()).await.unwrap();
+    second
+        .write(&in_country(2988507, 20, "DE"), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(countries_of(&session, 2988507, &["FR", "DE"]).await, ["DE"]);
+    // An older FR reading, late, by either process, does not bring it back.
+    for writer in [&first, &second] {
+        writer
+            .write(&in_country(2988507, 25, "FR"), Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(countries_of(&session, 2988507, &["FR", "DE"]).await, ["DE"]);
+    }
+    // A newer FR reading moves it back.
+    let third = ReadingWriter::prepare(session.clone()).await.unwrap();
+    third
+        .write(&in_country(2988507, 10, "FR"), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(countries_of(&session, 2988507, &["FR", "DE"]).await, ["FR"]);
+    drop_keyspace(&keyspace).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn through_the_consumer_a_city_shows_only_in_the_country_of_its_newest_reading() {
+    let (keyspace, topic) = migrated(&[]);
+    let sent = [
+        in_country(41, 30, "FR"),
+        in_country(41, 20, "DE"),
+        in_country(42, 20, "DE"),
+        in_country(42, 30, "FR"),
+    ];
+    produce(&topic, &sent.each_ref().map(message)).await;
+    let run = run(consume(
+        &keyspace,
+        &topic,
+        &unique("g"),
+        &["--until-idle", "3s"],
+    ));
+    run.assert_ok();
+    let session = session(Some(&keyspace)).await;
+    for city in [41, 42] {
+        assert_eq!(
+            countries_of(&session, city, &["FR", "DE"]).await,
+            ["DE"],
+            "city {city}"
+        );
+    }
+    drop_keyspace(&keyspace).await;
+}
