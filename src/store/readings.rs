@@ -675,7 +675,7 @@ async fn read_latest_of<T: Send>(
 }
 
 /// One city's readings observed at or after `since`, newest first: the `readings` partitions
-/// of each UTC day from `since` to now.
+/// of each UTC day from `since` to now. Rows with a NULL required column are left out.
 pub async fn history(
     session: &CassandraSession,
     city_id: i64,
@@ -700,8 +700,12 @@ pub async fn history(
             .await
             .with_context(|| format!("reading readings of city {city_id} on {day}"))?,
         )?;
+        // A row others wrote without a temperature or humidity has no point on a chart.
         for row in &found {
-            out.push(from_row(row)?);
+            let stored = stored_from_row(row)?;
+            if stored.missing == Missing::default() {
+                out.push(stored.reading);
+            }
         }
         day = match day.pred_opt() {
             Some(d) => d,

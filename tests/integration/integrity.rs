@@ -323,3 +323,27 @@ async fn through_the_consumer_a_city_shows_only_in_the_country_of_its_newest_rea
     }
     drop_keyspace(&keyspace).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_history_row_with_a_null_temperature_is_left_out_of_the_chart_not_an_error() {
+    let (keyspace, _) = migrated(&[]);
+    let session = session(Some(&keyspace)).await;
+    let writer = ReadingWriter::prepare(session.clone()).await.unwrap();
+    let whole = reading(51, 20);
+    writer.write(&whole, Utc::now()).await.unwrap();
+    let day = Utc::now().format("%Y-%m-%d");
+    meteo::store::query(
+        &session,
+        &format!(
+            "INSERT INTO readings (city_id, day, observed_at, city_name, humidity) \
+             VALUES (51, '{day}', toTimestamp(now()), 'Ville 51', 50)"
+        ),
+    )
+    .await
+    .unwrap();
+    let found = readings::history(&session, 51, Utc::now() - Duration::hours(24))
+        .await
+        .unwrap();
+    assert_eq!(found, vec![whole]);
+    drop_keyspace(&keyspace).await;
+}
