@@ -179,27 +179,30 @@ impl ReadingWriter {
                 }
             }
         }
-        if !elsewhere.is_empty() {
-            futures::future::try_join_all(
-                elsewhere
-                    .into_iter()
-                    .map(|(prepared, values)| self.execute(prepared, values)),
-            )
-            .await
-            .context(what)?;
+        // The other partitions' requests go beside this partition's, not before it.
+        let side = futures::future::try_join_all(
+            elsewhere
+                .into_iter()
+                .map(|(prepared, values)| self.execute(prepared, values)),
+        );
+        tokio::try_join!(side, self.send(statements)).context(what)?;
+        if !recorded.is_empty() {
             let mut homes = self.homes.lock().unwrap_or_else(|e| e.into_inner());
             for (city_id, country) in recorded {
                 homes.recorded(city_id, country);
             }
         }
-        if statements.len() == 1 {
-            let Some((prepared, values)) = statements.pop() else {
-                return Ok(());
+        Ok(())
+    }
+
+    /// Sends statements of one partition as one request: one as a plain statement, more as
+    /// an unlogged batch.
+    async fn send(&self, mut statements: Vec<(&PreparedQuery, Vec<Value>)>) -> anyhow::Result<()> {
+        if statements.len() <= 1 {
+            return match statements.pop() {
+                Some((prepared, values)) => self.execute(prepared, values).await,
+                None => Ok(()),
             };
-            return self.execute(prepared, values).await.context(what);
-        }
-        if statements.is_empty() {
-            return Ok(());
         }
         let mut prepared_queries = HashMap::new();
         let queries = statements
@@ -240,7 +243,6 @@ impl ReadingWriter {
             )
             .await,
         )
-        .context(what)
     }
 
     /// What writing these rows to `latest` takes, city by city (see [`Homes::place`]); the
