@@ -40,7 +40,7 @@ const READING_COLUMN_COUNT: usize = 32;
 ///
 /// A city keeps one `latest` row, in the country of its newest reading: see
 /// [`super::countries`]. The countries each city has had a row in are read from
-/// `city_countries` once per city and process, then remembered (a few dozen bytes a city).
+/// `city_countries` once per city and process, then remembered (about 150 bytes a city).
 pub struct ReadingWriter {
     session: Arc<CassandraSession>,
     insert_reading: PreparedQuery,
