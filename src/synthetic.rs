@@ -330,7 +330,9 @@ mod tests {
         let start = at("2026-01-01T00:00:00Z").timestamp();
         for c in &cities {
             for k in 0..(365 * 4) {
-                let r = source.reading(c, start + k * 6 * 3600, at("2026-01-01T00:00:00Z"));
+                let dt = start + k * 6 * 3600;
+                let fetched = Utc.timestamp_opt(dt + 60, 0).unwrap();
+                let r = source.reading(c, dt, fetched);
                 r.validate_at(at("2027-01-02T00:00:00Z")).unwrap();
                 assert_eq!(r.source.as_deref(), Some("synthetic"));
                 assert!(r.weather_description.is_some());

@@ -8,7 +8,7 @@ use anyhow::Context;
 use chrono::Utc;
 
 use crate::dash::city::City;
-use crate::dash::refresh::{CassandraSource, Source};
+use crate::dash::refresh::{CassandraSource, Latest, Source};
 use crate::dash::{self, DashSettings};
 use crate::shutdown::Shutdown;
 use crate::store::CassandraSettings;
@@ -40,11 +40,16 @@ pub async fn run(args: DashCommandSettings, shutdown: Shutdown) -> anyhow::Resul
 /// One read, one table on stdout. Unlike the live view this fails (exit 1) when Cassandra
 /// does not answer: a script must know the table is missing.
 async fn snapshot(settings: DashSettings, mut source: CassandraSource) -> anyhow::Result<()> {
-    let found = source.latest(settings.country.as_str()).await?;
+    // Through `latest_changes`, as the live view: rows with NULL columns are shown, not an
+    // error. The first answer of a new source is always the whole partition.
+    let found = match source.latest_changes(settings.country.as_str()).await? {
+        Latest::All(found) => found,
+        Latest::Changes { changed, .. } => changed,
+    };
     if found.is_empty() {
         tracing::warn!(country = %settings.country, "no readings yet");
     }
-    let cities: Vec<City> = found.into_iter().map(City::new).collect();
+    let cities: Vec<City> = found.into_iter().map(City::stored).collect();
     let mut out = std::io::stdout().lock();
     match dash::snapshot::write(&mut out, &cities, settings.units, Utc::now()) {
         // `meteo dash | head` closes the pipe early: that is the reader's choice, not a failure.

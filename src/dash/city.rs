@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::text::{clean, fold};
 use crate::model::{Reading, SOURCE_SYNTHETIC};
+use crate::store::readings::{Missing, Stored};
 
 /// One city's newest reading, as the dashboard shows it. Built off the UI loop (in the refresh
 /// task), so the loop only swaps lists.
@@ -15,6 +16,9 @@ pub struct City {
     pub reading: Reading,
     /// The [`fold`]ed name: the search and sort key.
     key: String,
+    /// The required columns the stored row had NULL: their values in `reading` are
+    /// placeholders, shown as "-" (see the accessors below).
+    pub missing: Missing,
 }
 
 impl City {
@@ -32,7 +36,31 @@ impl City {
         City {
             key: fold(&reading.city_name),
             reading,
+            missing: Missing::default(),
         }
+    }
+
+    /// A row as read from `latest`, NULL columns and all.
+    pub fn stored(row: Stored) -> City {
+        City {
+            missing: row.missing,
+            ..City::new(row.reading)
+        }
+    }
+
+    /// The temperature, when the row has one.
+    pub fn temperature(&self) -> Option<f64> {
+        (!self.missing.temperature).then_some(self.reading.temperature)
+    }
+
+    /// The humidity, when the row has one.
+    pub fn humidity(&self) -> Option<i32> {
+        (!self.missing.humidity).then_some(self.reading.humidity)
+    }
+
+    /// When it was observed, when the row says.
+    pub fn observed_at(&self) -> Option<DateTime<Utc>> {
+        (!self.missing.observed_at).then_some(self.reading.observed_at)
     }
 
     pub fn from_reading(reading: &Reading) -> City {
@@ -76,9 +104,10 @@ impl City {
         Some((self.reading.lon?, self.reading.lat?))
     }
 
-    /// How old the reading is at `now` (zero for a clock ahead of ours).
-    pub fn age(&self, now: DateTime<Utc>) -> chrono::Duration {
-        (now - self.reading.observed_at).max(chrono::Duration::zero())
+    /// How old the reading is at `now` (zero for a clock ahead of ours); `None` when the row
+    /// has no `observed_at`.
+    pub fn age(&self, now: DateTime<Utc>) -> Option<chrono::Duration> {
+        Some((now - self.observed_at()?).max(chrono::Duration::zero()))
     }
 }
 
@@ -127,10 +156,10 @@ mod tests {
     fn a_reading_from_a_clock_ahead_of_ours_is_zero_old() {
         let city = City::new(reading(1, "Paris", 7.0, -10));
         let now = crate::dash::fixtures::now();
-        assert_eq!(city.age(now), chrono::Duration::zero());
+        assert_eq!(city.age(now), Some(chrono::Duration::zero()));
         assert_eq!(
             City::new(reading(1, "Paris", 7.0, 10)).age(now),
-            chrono::Duration::minutes(10)
+            Some(chrono::Duration::minutes(10))
         );
     }
 }

@@ -12,6 +12,7 @@ use tokio::time::MissedTickBehavior;
 
 use super::city::{City, Point};
 use crate::model::Reading;
+use crate::store::readings::Stored;
 use crate::store::{self, readings, CassandraSession, CassandraSettings};
 
 /// How far back the chart goes.
@@ -30,7 +31,10 @@ pub trait Source: Send {
         &mut self,
         country: &str,
     ) -> impl Future<Output = anyhow::Result<Latest>> + Send {
-        async move { self.latest(country).await.map(Latest::All) }
+        async move {
+            let found = self.latest(country).await?;
+            Ok(Latest::All(found.into_iter().map(Stored::from).collect()))
+        }
     }
     /// One city's readings of the last [`HISTORY`], in any order.
     fn history(
@@ -39,14 +43,14 @@ pub trait Source: Send {
     ) -> impl Future<Output = anyhow::Result<Vec<Reading>>> + Send;
 }
 
-/// The answer of [`Source::latest_changes`].
+/// The answer of [`Source::latest_changes`]: rows as stored, NULL columns noted.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Latest {
     /// Every city's newest reading.
-    All(Vec<Reading>),
+    All(Vec<Stored>),
     /// The readings new or newer since the previous answer, and the cities gone since.
     Changes {
-        changed: Vec<Reading>,
+        changed: Vec<Stored>,
         removed: Vec<i64>,
     },
 }
@@ -132,7 +136,7 @@ pub struct CassandraSource {
     settings: CassandraSettings,
     session: Option<Arc<CassandraSession>>,
     /// The rows read so far, by city, for the country of the last refresh.
-    known: HashMap<i64, Reading>,
+    known: HashMap<i64, Stored>,
     known_country: String,
 }
 
@@ -194,10 +198,16 @@ impl CassandraSource {
 
 impl Source for CassandraSource {
     async fn latest(&mut self, country: &str) -> anyhow::Result<Vec<Reading>> {
-        match self.latest_changes(country).await? {
-            Latest::All(found) => Ok(found),
-            Latest::Changes { .. } => Ok(self.known.values().cloned().collect()),
+        // Whole readings only: a row with a NULL required column is an error here; the
+        // dashboard reads through `latest_changes`, which keeps such rows.
+        if let Latest::All(found) = self.latest_changes(country).await? {
+            return found.into_iter().map(Stored::into_reading).collect();
         }
+        self.known
+            .values()
+            .cloned()
+            .map(Stored::into_reading)
+            .collect()
     }
 
     /// Brings [`Self::known`] up to date with the partition, and says what changed.
@@ -209,9 +219,12 @@ impl Source for CassandraSource {
         if self.known.is_empty() {
             // Nothing to compare with yet: one read of every column beats two.
             let found = self
-                .with_session(|s| async move { readings::latest(&s, country).await })
+                .with_session(|s| async move { readings::latest_stored_in(&s, country, &[]).await })
                 .await?;
-            self.known = found.iter().map(|r| (r.city_id, r.clone())).collect();
+            self.known = found
+                .iter()
+                .map(|r| (r.reading.city_id, r.clone()))
+                .collect();
             return Ok(Latest::All(found));
         }
         let bounds = readings::slice_bounds(self.known.keys().copied(), readings::LATEST_SLICES);
@@ -224,7 +237,7 @@ impl Source for CassandraSource {
             .filter(|(id, observed_at)| {
                 self.known
                     .get(id)
-                    .is_none_or(|r| r.observed_at != *observed_at)
+                    .is_none_or(|r| r.observed_at() != *observed_at)
             })
             .map(|(id, _)| *id)
             .collect();
@@ -232,10 +245,12 @@ impl Source for CassandraSource {
         if !stale.is_empty() {
             let stale = &stale;
             changed = self
-                .with_session(|s| async move { readings::latest_of(&s, country, stale).await })
+                .with_session(
+                    |s| async move { readings::latest_stored_of(&s, country, stale).await },
+                )
                 .await?;
-            for reading in &changed {
-                self.known.insert(reading.city_id, reading.clone());
+            for row in &changed {
+                self.known.insert(row.reading.city_id, row.clone());
             }
         }
         // Cities no longer in the partition go too. Every id read is known by now, so equal
@@ -270,11 +285,11 @@ pub async fn latest_update<S: Source>(source: &mut S, country: &str) -> Update {
     match result {
         Ok(Latest::All(found)) => Update::Latest {
             at,
-            result: Ok(found.into_iter().map(City::new).collect()),
+            result: Ok(found.into_iter().map(City::stored).collect()),
         },
         Ok(Latest::Changes { changed, removed }) => Update::LatestChanges {
             at,
-            changed: changed.into_iter().map(City::new).collect(),
+            changed: changed.into_iter().map(City::stored).collect(),
             removed,
         },
         Err(e) => Update::Latest {
@@ -384,7 +399,7 @@ mod tests {
                     removed: vec![],
                 }
             } else {
-                Latest::All(found)
+                Latest::All(found.into_iter().map(Stored::from).collect())
             })
         }
 

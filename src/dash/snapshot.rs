@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use ratatui::text::Span;
 
 use super::city::City;
-use super::ui::format::{age, wind_from};
+use super::ui::format::{age, humidity, in_range, wind_from};
 use super::Units;
+use crate::model::{TEMPERATURE_RANGE_C, WIND_RANGE_MS};
 
 const HEADERS: [&str; 7] = ["CITY", "TEMP", "FEELS", "HUM", "WIND", "WEATHER", "AGE"];
 /// Columns aligned to the right (numbers).
@@ -23,35 +24,42 @@ pub fn write(
     now: DateTime<Utc>,
 ) -> io::Result<()> {
     let mut sorted: Vec<&City> = cities.iter().collect();
-    sorted.sort_by_key(|c| (c.key(), c.id()));
+    // A row without observed_at last: its age is unknown.
+    sorted.sort_by_key(|c| (c.observed_at().is_none(), c.key(), c.id()));
     let t = units.temperature_unit();
     let s = units.speed_unit();
     let one = |v: f64| format!("{v:.1}");
+    let temperature = |c: f64| {
+        in_range(c, &TEMPERATURE_RANGE_C, |c| {
+            format!("{}{t}", one(units.temperature(c)))
+        })
+    };
+    let speed = |v: f64| {
+        in_range(v, &WIND_RANGE_MS, |v| {
+            format!("{} {s}", one(units.speed(v)))
+        })
+    };
     let rows: Vec<[String; 7]> = sorted
         .iter()
         .map(|c| {
             let r = &c.reading;
             let wind = match (r.wind_speed, r.wind_deg) {
-                (Some(v), Some(d)) => {
-                    format!("{} {s} from {}", one(units.speed(v)), wind_from(d))
-                }
-                (Some(v), None) => format!("{} {s}", one(units.speed(v))),
+                (Some(v), Some(d)) => format!("{} from {}", speed(v), wind_from(d)),
+                (Some(v), None) => speed(v),
                 _ => "-".into(),
             };
             [
                 c.name().to_string(),
-                format!("{}{t}", one(units.temperature(r.temperature))),
-                r.feels_like
-                    .map(|f| format!("{}{t}", one(units.temperature(f))))
-                    .unwrap_or_else(|| "-".into()),
-                format!("{}%", r.humidity),
+                c.temperature().map_or_else(|| "-".into(), temperature),
+                r.feels_like.map(temperature).unwrap_or_else(|| "-".into()),
+                c.humidity().map_or_else(|| "-".into(), humidity),
                 wind,
                 if c.description().is_empty() {
                     "-".into()
                 } else {
                     c.description().to_string()
                 },
-                age(c.age(now)),
+                c.age(now).map_or_else(|| "-".into(), age),
             ]
         })
         .collect();
@@ -129,6 +137,23 @@ mod tests {
         assert!(!text.contains('\x1b') && !text.contains('\r'), "{text:?}");
         assert!(text.contains("Rouen") && text.contains("50.0°F") && text.contains("mph"));
         assert!(text.lines().nth(1).unwrap().contains("pluie"));
+    }
+
+    #[test]
+    fn impossible_values_show_as_out_of_range_never_as_a_cut_number() {
+        let mut hot = reading(1, "Chaud", 1e308, 1);
+        hot.humidity = i32::MIN;
+        hot.feels_like = Some(f64::NAN);
+        hot.wind_speed = Some(1e308);
+        let cold = reading(2, "Froid", -1e308, 1);
+        let text = render(&[City::new(hot), City::new(cold)], Units::Metric);
+        let lines: Vec<&str> = text.lines().collect();
+        for line in &lines[1..] {
+            assert!(line.contains("out"), "{text}");
+            assert!(!line.contains("8336") && !line.contains("648"), "{text}");
+            assert!(line.len() < 80, "{text}");
+        }
+        assert!(lines[1].starts_with("Chaud") && lines[1].matches("out").count() == 4);
     }
 
     #[test]

@@ -132,6 +132,8 @@ pub enum InvalidReading {
     KeyMismatch { key: String, city_id: i64 },
     #[error("value of {0} bytes is larger than {MAX_MESSAGE_BYTES}")]
     TooLarge(usize),
+    #[error("observed_at is {observed}, more than {MAX_AHEAD_MINUTES} minutes after fetched_at {fetched}")]
+    ObservedAfterFetch { observed: String, fetched: String },
 }
 
 /// Whether `text` is `number` written in decimal as `i64::to_string` writes it, without
@@ -217,8 +219,9 @@ impl Reading {
     }
 
     /// Checks the rules of docs/design.md: every number finite and within its physical range,
-    /// times between 2000 and an hour ahead of `now`, text of bounded length without control,
-    /// invisible characters ([`text::check`]). The producer and the consumer both call it.
+    /// times between 2000 and [`MAX_AHEAD_MINUTES`] ahead of `now` (and `observed_at` at most as
+    /// much after `fetched_at`), text of bounded length without control or invisible characters
+    /// ([`text::check`]). The producer and the consumer both call it.
     pub fn validate_at(&self, now: DateTime<Utc>) -> Result<(), InvalidReading> {
         if self.schema != SCHEMA_VERSION {
             return Err(InvalidReading::WrongSchema(self.schema.to_string()));
@@ -344,7 +347,8 @@ impl Reading {
                 }
             }
         }
-        let latest = now + chrono::Duration::hours(MAX_AHEAD_HOURS);
+        let ahead = chrono::Duration::minutes(MAX_AHEAD_MINUTES);
+        let latest = now + ahead;
         let times = [
             ("observed_at", Some(self.observed_at), latest),
             ("fetched_at", self.fetched_at, latest),
@@ -361,6 +365,14 @@ impl Reading {
                         range: format!("2000-01-01 to {}", latest.format("%Y-%m-%d %H:%M UTC")),
                     });
                 }
+            }
+        }
+        if let Some(fetched) = self.fetched_at {
+            if self.observed_at > fetched + ahead {
+                return Err(InvalidReading::ObservedAfterFetch {
+                    observed: self.observed_at.to_rfc3339(),
+                    fetched: fetched.to_rfc3339(),
+                });
             }
         }
         Ok(())
@@ -380,9 +392,10 @@ const PRECIPITATION_TEXT: &str = "0..=1000 mm";
 pub const MAX_NAME_CHARS: usize = 200;
 const MAX_SOURCE_CHARS: usize = 32;
 const MAX_ICON_CHARS: usize = 8;
-/// How far ahead of the local clock an observation may be (clocks drift; stations do not
-/// observe the future).
-pub const MAX_AHEAD_HOURS: i64 = 1;
+/// How far ahead of the local clock an observation may be, and how far after its own fetch:
+/// clocks drift a little, stations do not observe the future. `latest` keeps the newest
+/// observation, so one from a fast clock would hold a city's row until real time caught up.
+pub const MAX_AHEAD_MINUTES: i64 = 10;
 
 /// 2000-01-01T00:00:00Z: no reading is older.
 pub fn earliest_time() -> DateTime<Utc> {
@@ -586,7 +599,7 @@ pub(crate) mod tests {
         let now = r.observed_at;
         assert_eq!(r.validate_at(now), Ok(()));
         let mut ahead = r.clone();
-        ahead.observed_at = now + chrono::Duration::minutes(61);
+        ahead.observed_at = now + chrono::Duration::minutes(11);
         let err = ahead.validate_at(now).unwrap_err();
         assert!(
             matches!(
@@ -598,7 +611,8 @@ pub(crate) mod tests {
             ),
             "{err}"
         );
-        ahead.observed_at = now + chrono::Duration::minutes(59);
+        ahead.observed_at = now + chrono::Duration::minutes(9);
+        ahead.fetched_at = Some(now);
         assert_eq!(ahead.validate_at(now), Ok(()));
         let mut year_3000 = r.clone();
         year_3000.fetched_at = "3000-01-01T00:00:00Z".parse().ok();
@@ -615,6 +629,47 @@ pub(crate) mod tests {
             .to_string()
             .contains("2000-01-01"));
         assert!(Reading::from_json(&with("observed_at", "3000-01-01T00:00:00Z".into())).is_err());
+    }
+
+    #[test]
+    fn a_reading_more_than_ten_minutes_ahead_of_the_clock_is_rejected() {
+        let r = Reading::from_json(PARIS.as_bytes()).unwrap();
+        let now = r.fetched_at.unwrap();
+        // The reading of the issue: a fast clock 55 minutes ahead.
+        let mut ahead = r.clone();
+        ahead.observed_at = now + chrono::Duration::minutes(55);
+        ahead.fetched_at = Some(ahead.observed_at);
+        let err = ahead.validate_at(now).unwrap_err().to_string();
+        assert!(err.contains("observed_at"), "{err}");
+        ahead.observed_at = now + chrono::Duration::minutes(11);
+        ahead.fetched_at = None;
+        assert!(ahead.validate_at(now).is_err());
+        ahead.observed_at = now + chrono::Duration::minutes(10);
+        assert_eq!(ahead.validate_at(now), Ok(()));
+        let mut fetched_ahead = r.clone();
+        fetched_ahead.fetched_at = Some(now + chrono::Duration::minutes(11));
+        let err = fetched_ahead.validate_at(now).unwrap_err().to_string();
+        assert!(err.contains("fetched_at"), "{err}");
+    }
+
+    #[test]
+    fn an_observation_later_than_its_own_fetch_by_more_than_ten_minutes_is_rejected() {
+        let r = Reading::from_json(PARIS.as_bytes()).unwrap();
+        let fetched = r.fetched_at.unwrap();
+        let now = fetched + chrono::Duration::hours(3);
+        let mut late = r.clone();
+        late.observed_at = fetched + chrono::Duration::minutes(11);
+        let err = late.validate_at(now).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "observed_at is {}, more than 10 minutes after fetched_at {}",
+                late.observed_at.to_rfc3339(),
+                fetched.to_rfc3339()
+            )
+        );
+        late.observed_at = fetched + chrono::Duration::minutes(10);
+        assert_eq!(late.validate_at(now), Ok(()));
     }
 
     #[test]

@@ -46,9 +46,13 @@ pub const CAPS: Caps = Caps {
 /// local deletion time (`Cell.dataSize`).
 const CELL_OVERHEAD: usize = 16;
 
+/// What a `readings` row's deletion just before its insert adds (see
+/// [`super::readings::ReadingWriter`]): a timestamp and a deletion time.
+const ROW_DELETION: usize = CELL_OVERHEAD;
+
 /// A row's size as Cassandra measures it against the batch threshold, from above: numbers
 /// counted as 8 bytes, text by its UTF-8 length. `latest` writes absent fields as nulls (a
-/// cell each), `readings` leaves them unset (no cell).
+/// cell each), `readings` leaves them unset (no cell) and deletes the row first.
 pub fn row_bytes(r: &Reading, table: Table) -> usize {
     let texts = [
         Some(&r.city_name),
@@ -93,7 +97,7 @@ pub fn row_bytes(r: &Reading, table: Table) -> usize {
         + present_texts * CELL_OVERHEAD
         + text_bytes;
     match table {
-        Table::Readings => present,
+        Table::Readings => present + ROW_DELETION,
         Table::Latest => present + (absent_numbers + absent_texts) * CELL_OVERHEAD,
     }
 }
@@ -276,10 +280,10 @@ mod tests {
             with_rain - 8,
             "a null cell, no value"
         );
-        // Paris has no gust, rain or snow: five nulls in latest, nothing in readings.
+        // Paris has no gust, rain or snow: five nulls in latest, a row deletion in readings.
         assert_eq!(
             row_bytes(&r, Table::Latest) - row_bytes(&r, Table::Readings),
-            5 * CELL_OVERHEAD
+            5 * CELL_OVERHEAD - ROW_DELETION
         );
     }
 }

@@ -1,9 +1,11 @@
 //! Cassandra: the session and its time-limited requests, schema migrations, the readings
 //! tables and writes that outlast an outage. Knows nothing of Kafka or the weather API.
 
+pub mod countries;
 pub mod durable;
 pub mod grouped;
 pub mod migrations;
+pub mod precedence;
 pub mod probe;
 pub mod readings;
 pub mod reconnecting;

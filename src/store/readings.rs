@@ -15,7 +15,9 @@ use cdrs_tokio::types::IntoRustByIndex;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt};
 
+use super::countries::{Homes, Placement};
 use super::grouped::Table;
+use super::precedence;
 use super::{describe, query_with_values, rows, CassandraSession, REQUEST_TIMEOUT};
 use crate::model::{Reading, SCHEMA_VERSION};
 
@@ -28,23 +30,42 @@ const READING_COLUMN_COUNT: usize = 32;
 
 /// Writes readings with statements prepared once. Cheap to share through `Arc`.
 ///
-/// `latest` is written `USING TIMESTAMP` = `observed_at` in microseconds, so an older reading
-/// delivered late or twice never overwrites a newer one. Its absent fields are written as
-/// nulls (a newer reading without rain must clear the old rain), while `readings` leaves them
-/// unset: each row there is written once, and unset values cost no tombstones.
+/// Both tables are written `USING TIMESTAMP` [`precedence::write_timestamp`], so of several
+/// records written to one row the same one wins, whole, whatever their order: in `latest`
+/// the newest observation, and of two records of one observation the later fetch. A whole
+/// record wins its absent fields too: `latest` writes them as nulls (a newer reading without
+/// rain must clear the old rain); `readings` leaves them unset (no tombstone per absent
+/// field) and deletes the row just before its own timestamp, in the same mutation, which
+/// clears what an outranked record wrote and nothing of a record that outranks it.
+///
+/// A city keeps one `latest` row, in the country of its newest reading: see
+/// [`super::countries`]. The countries each city has had a row in are read from
+/// `city_countries` once per city and process, then remembered (about 150 bytes a city).
 pub struct ReadingWriter {
     session: Arc<CassandraSession>,
     insert_reading: PreparedQuery,
+    clear_reading: PreparedQuery,
     insert_latest: PreparedQuery,
+    clear_latest: PreparedQuery,
+    record_country: PreparedQuery,
+    homes: std::sync::Mutex<Homes>,
 }
 
 impl ReadingWriter {
-    /// Prepares the two inserts. Fails when the tables do not exist (migrate first).
+    /// Prepares the inserts. Fails when the tables do not exist (migrate first).
     pub async fn prepare(session: Arc<CassandraSession>) -> anyhow::Result<Self> {
         let placeholders = vec!["?"; READING_COLUMN_COUNT].join(", ");
         let insert_reading = prepare(
             &session,
-            format!("INSERT INTO readings ({READING_COLUMNS}) VALUES ({placeholders})"),
+            format!(
+                "INSERT INTO readings ({READING_COLUMNS}) VALUES ({placeholders}) USING TIMESTAMP ?"
+            ),
+        )
+        .await?;
+        let clear_reading = prepare(
+            &session,
+            "DELETE FROM readings USING TIMESTAMP ? WHERE city_id = ? AND day = ? AND observed_at = ?"
+                .to_string(),
         )
         .await?;
         let insert_latest = prepare(
@@ -54,62 +75,152 @@ impl ReadingWriter {
             ),
         )
         .await?;
+        let clear_latest = prepare(
+            &session,
+            "DELETE FROM latest USING TIMESTAMP ? WHERE country = ? AND city_id = ?".to_string(),
+        )
+        .await?;
+        let record_country = prepare(
+            &session,
+            "INSERT INTO city_countries (city_id, country) VALUES (?, ?)".to_string(),
+        )
+        .await?;
         may_write(&session).await?;
         Ok(Self {
             session,
             insert_reading,
+            clear_reading,
             insert_latest,
+            clear_latest,
+            record_country,
+            homes: std::sync::Mutex::new(Homes::default()),
         })
     }
 
     /// Writes one reading to `readings` and `latest`. Idempotent: writing it again changes
-    /// nothing, and an older reading never replaces a newer one in `latest`.
+    /// nothing, and a record that outranks it is never replaced by it.
     pub async fn write(&self, reading: &Reading, ingested_at: DateTime<Utc>) -> anyhow::Result<()> {
-        let history = values(reading, ingested_at, Value::NotSet);
-        let mut latest = values(reading, ingested_at, Value::Null);
-        latest.push(Value::new(reading.observed_at.timestamp_micros()));
+        let once = std::iter::once(reading);
         let (a, b) = tokio::join!(
-            self.execute(&self.insert_reading, history),
-            self.execute(&self.insert_latest, latest)
+            self.write_rows(Table::Readings, once.clone(), ingested_at),
+            self.write_rows(Table::Latest, once, ingested_at)
         );
-        a.context("writing to readings")?;
-        b.context("writing to latest")?;
+        a?;
+        b?;
         Ok(())
     }
 
     /// Writes these readings' rows of one partition of `table` (see [`super::grouped`]) as one
-    /// request: one row as a plain insert, more as an unlogged batch, which Cassandra applies
-    /// as one mutation. Each `latest` row keeps its own `USING TIMESTAMP` (the batch sets
-    /// none). Idempotent, as [`Self::write`].
+    /// request: one `latest` row as a plain insert, anything else as an unlogged batch, which
+    /// Cassandra applies as one mutation. Each statement carries its own `USING TIMESTAMP`
+    /// (the batch sets none). Idempotent, as [`Self::write`].
     pub async fn write_rows<'a>(
         &self,
         table: Table,
         rows: impl ExactSizeIterator<Item = &'a Reading>,
         ingested_at: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        let (prepared, what) = match table {
-            Table::Readings => (&self.insert_reading, "writing to readings"),
-            Table::Latest => (&self.insert_latest, "writing to latest"),
+        let what = match table {
+            Table::Readings => "writing to readings",
+            Table::Latest => "writing to latest",
         };
-        let row_values = |r: &Reading| match table {
-            Table::Readings => values(r, ingested_at, Value::NotSet),
-            Table::Latest => {
-                let mut v = values(r, ingested_at, Value::Null);
-                v.push(Value::new(r.observed_at.timestamp_micros()));
-                v
+        let rows: Vec<&Reading> = rows.collect();
+        let mut statements: Vec<(&PreparedQuery, Vec<Value>)> = Vec::with_capacity(2 * rows.len());
+        // Requests to other partitions: rows a city left in other countries, new countries.
+        let mut elsewhere: Vec<(&PreparedQuery, Vec<Value>)> = Vec::new();
+        let mut recorded: Vec<(i64, &str)> = Vec::new();
+        let placements = match table {
+            Table::Latest => self.place(&rows).await.context(what)?,
+            Table::Readings => Vec::new(),
+        };
+        for (i, r) in rows.iter().enumerate() {
+            let timestamp = precedence::write_timestamp(r);
+            match table {
+                Table::Readings => {
+                    statements.push((
+                        &self.clear_reading,
+                        vec![
+                            Value::new(timestamp - 1),
+                            Value::new(r.city_id),
+                            cql_date(r.day()),
+                            Value::new(r.observed_at),
+                        ],
+                    ));
+                    let mut v = values(r, ingested_at, Value::NotSet);
+                    v.push(Value::new(timestamp));
+                    statements.push((&self.insert_reading, v));
+                }
+                Table::Latest => {
+                    let Some(placement) = placements.get(i) else {
+                        continue;
+                    };
+                    for country in &placement.clear {
+                        elsewhere.push((
+                            &self.clear_latest,
+                            vec![
+                                Value::new(timestamp),
+                                Value::new(country.as_str()),
+                                Value::new(r.city_id),
+                            ],
+                        ));
+                    }
+                    if placement.record {
+                        elsewhere.push((
+                            &self.record_country,
+                            vec![Value::new(r.city_id), Value::new(r.country.as_str())],
+                        ));
+                        recorded.push((r.city_id, r.country.as_str()));
+                    }
+                    if placement.write {
+                        let mut v = values(r, ingested_at, Value::Null);
+                        v.push(Value::new(timestamp));
+                        statements.push((&self.insert_latest, v));
+                    }
+                }
             }
-        };
-        if rows.len() == 1 {
-            let mut rows = rows;
-            let Some(r) = rows.next() else {
-                return Ok(());
-            };
-            return self.execute(prepared, row_values(r)).await.context(what);
         }
-        let queries = rows
-            .map(|r| BatchQuery {
-                subject: BatchQuerySubj::PreparedId(prepared.id.clone()),
-                values: QueryValues::SimpleValues(row_values(r)),
+        // The other partitions' requests go beside this partition's, not before it.
+        let side = futures::future::try_join_all(
+            elsewhere
+                .into_iter()
+                .map(|(prepared, values)| self.execute(prepared, values)),
+        );
+        tokio::try_join!(side, self.send(statements)).context(what)?;
+        if !recorded.is_empty() {
+            let mut homes = self.homes.lock().unwrap_or_else(|e| e.into_inner());
+            for (city_id, country) in recorded {
+                homes.recorded(city_id, country);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends statements of one partition as one request: one as a plain statement, more as
+    /// an unlogged batch.
+    async fn send(&self, mut statements: Vec<(&PreparedQuery, Vec<Value>)>) -> anyhow::Result<()> {
+        if statements.len() <= 1 {
+            return match statements.pop() {
+                Some((prepared, values)) => self.execute(prepared, values).await,
+                None => Ok(()),
+            };
+        }
+        let mut prepared_queries = HashMap::new();
+        let queries = statements
+            .into_iter()
+            .map(|(prepared, values)| {
+                // For the driver to prepare it again on a node that lost it.
+                prepared_queries
+                    .entry(prepared.id.clone())
+                    .or_insert_with(|| {
+                        QueryBatchPreparedStatement::new(
+                            prepared.query.clone(),
+                            prepared.keyspace.clone(),
+                        )
+                    });
+                BatchQuery {
+                    subject: BatchQuerySubj::PreparedId(prepared.id.clone()),
+                    values: QueryValues::SimpleValues(values),
+                }
             })
             .collect();
         let batch = QueryBatch {
@@ -122,11 +233,7 @@ impl ReadingWriter {
                 keyspace: None,
                 now_in_seconds: None,
             },
-            // For the driver to prepare it again on a node that lost it.
-            prepared_queries: HashMap::from([(
-                prepared.id.clone(),
-                QueryBatchPreparedStatement::new(prepared.query.clone(), prepared.keyspace.clone()),
-            )]),
+            prepared_queries,
         };
         let params = StatementParamsBuilder::new().idempotent(true).build();
         answered(
@@ -136,7 +243,66 @@ impl ReadingWriter {
             )
             .await,
         )
-        .context(what)
+    }
+
+    /// What writing these rows to `latest` takes, city by city (see [`Homes::place`]); the
+    /// countries of a city not met before are read first.
+    async fn place(&self, rows: &[&Reading]) -> anyhow::Result<Vec<Placement>> {
+        let mut unknown: Vec<i64> = {
+            let homes = self.homes.lock().unwrap_or_else(|e| e.into_inner());
+            rows.iter()
+                .map(|r| r.city_id)
+                .filter(|&id| !homes.knows(id))
+                .collect()
+        };
+        unknown.sort_unstable();
+        unknown.dedup();
+        let found =
+            futures::future::try_join_all(unknown.iter().map(|&id| self.homes_of(id))).await?;
+        let mut homes = self.homes.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, found) in unknown.into_iter().zip(found) {
+            homes.learn(id, found);
+        }
+        Ok(rows
+            .iter()
+            .map(|r| homes.place(r.city_id, &r.country, precedence::write_timestamp(r)))
+            .collect())
+    }
+
+    /// The countries `city_id` has had a `latest` row in, each with its row's write
+    /// timestamp (0 when the row is gone).
+    async fn homes_of(&self, city_id: i64) -> anyhow::Result<Vec<(String, i64)>> {
+        let found = rows(
+            query_with_values(
+                &self.session,
+                "SELECT country FROM city_countries WHERE city_id = ?",
+                QueryValues::SimpleValues(vec![Value::new(city_id)]),
+            )
+            .await
+            .with_context(|| format!("reading the countries of city {city_id}"))?,
+        )?;
+        let mut homes = Vec::with_capacity(found.len());
+        for row in &found {
+            let country: String = row.get_r_by_index(0)?;
+            let written = rows(
+                query_with_values(
+                    &self.session,
+                    "SELECT WRITETIME(city_name) FROM latest WHERE country = ? AND city_id = ?",
+                    QueryValues::SimpleValues(vec![
+                        Value::new(country.as_str()),
+                        Value::new(city_id),
+                    ]),
+                )
+                .await
+                .with_context(|| format!("reading city {city_id} in latest of {country}"))?,
+            )?;
+            let newest: Option<i64> = match written.first() {
+                Some(row) => row.get_by_index(0)?,
+                None => None,
+            };
+            homes.push((country, newest.unwrap_or(0)));
+        }
+        Ok(homes)
     }
 
     async fn execute(&self, prepared: &PreparedQuery, values: Vec<Value>) -> anyhow::Result<()> {
@@ -257,25 +423,91 @@ fn values(r: &Reading, ingested_at: DateTime<Utc>, absent: Value) -> Vec<Value> 
     ]
 }
 
-/// A stored row back into a reading. By position, in [`READING_COLUMNS`] order: looking
-/// columns up by name costs a string search per field, which dominated reading a 20,000-row
-/// `latest` partition.
+/// A row as read back, which others may have written (a manual fix, another program, a
+/// partial repair): its reading, and which of the reading's required columns were NULL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    /// A NULL column named in `missing` holds a placeholder here (0, the epoch) that nothing
+    /// may show.
+    pub reading: Reading,
+    pub missing: Missing,
+}
+
+/// Which required columns of a stored row were NULL.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Missing {
+    pub temperature: bool,
+    pub humidity: bool,
+    pub observed_at: bool,
+}
+
+impl Stored {
+    /// `observed_at`, when the row has one.
+    pub fn observed_at(&self) -> Option<DateTime<Utc>> {
+        (!self.missing.observed_at).then_some(self.reading.observed_at)
+    }
+
+    /// The reading, or an error naming the city and the first NULL column.
+    pub fn into_reading(self) -> anyhow::Result<Reading> {
+        let m = self.missing;
+        let null = [
+            (m.observed_at, "observed_at"),
+            (m.temperature, "temperature"),
+            (m.humidity, "humidity"),
+        ]
+        .into_iter()
+        .find_map(|(null, column)| null.then_some(column));
+        match null {
+            Some(column) => Err(anyhow!(
+                "the row of city {} has no {column}",
+                self.reading.city_id
+            )),
+            None => Ok(self.reading),
+        }
+    }
+}
+
+impl From<Reading> for Stored {
+    fn from(reading: Reading) -> Stored {
+        Stored {
+            reading,
+            missing: Missing::default(),
+        }
+    }
+}
+
+/// A stored row back into a reading; an error when a required column is NULL.
 fn from_row(row: &Row) -> anyhow::Result<Reading> {
-    Ok(Reading {
+    stored_from_row(row)?.into_reading()
+}
+
+/// A stored row back into a reading, its NULL required columns noted. By position, in
+/// [`READING_COLUMNS`] order: looking columns up by name costs a string search per field,
+/// which dominated reading a 20,000-row `latest` partition.
+fn stored_from_row(row: &Row) -> anyhow::Result<Stored> {
+    let observed_at: Option<DateTime<Utc>> = row.get_by_index(2)?;
+    let temperature: Option<f64> = row.get_by_index(9)?;
+    let humidity: Option<i32> = row.get_by_index(13)?;
+    let missing = Missing {
+        temperature: temperature.is_none(),
+        humidity: humidity.is_none(),
+        observed_at: observed_at.is_none(),
+    };
+    let reading = Reading {
         schema: SCHEMA_VERSION,
         city_id: row.get_r_by_index(0)?,
-        observed_at: row.get_r_by_index(2)?,
+        observed_at: observed_at.unwrap_or_default(),
         source: row.get_by_index(3)?,
         city_name: row.get_by_index(4)?.unwrap_or_default(),
         country: row.get_by_index(5)?.unwrap_or_default(),
         lat: row.get_by_index(6)?,
         lon: row.get_by_index(7)?,
         fetched_at: row.get_by_index(8)?,
-        temperature: row.get_r_by_index(9)?,
+        temperature: temperature.unwrap_or_default(),
         feels_like: row.get_by_index(10)?,
         temp_min: row.get_by_index(11)?,
         temp_max: row.get_by_index(12)?,
-        humidity: row.get_r_by_index(13)?,
+        humidity: humidity.unwrap_or_default(),
         pressure: row.get_by_index(14)?,
         wind_speed: row.get_by_index(15)?,
         wind_deg: row.get_by_index(16)?,
@@ -293,7 +525,8 @@ fn from_row(row: &Row) -> anyhow::Result<Reading> {
         sunrise: row.get_by_index(28)?,
         sunset: row.get_by_index(29)?,
         timezone: row.get_by_index(30)?,
-    })
+    };
+    Ok(Stored { reading, missing })
 }
 
 /// How many ranges of `city_id` a `latest` partition is read in, all at once. Cassandra reads
@@ -376,16 +609,25 @@ pub async fn latest_in(
     read_latest(session, country, READING_COLUMNS, bounds, from_row).await
 }
 
+/// [`latest_in`] for the dashboard: a row with NULL required columns comes back as it is.
+pub async fn latest_stored_in(
+    session: &CassandraSession,
+    country: &str,
+    bounds: &[i64],
+) -> anyhow::Result<Vec<Stored>> {
+    read_latest(session, country, READING_COLUMNS, bounds, stored_from_row).await
+}
+
 /// `city_id` and `observed_at` of every city of one country: the cheap half of reading a
 /// `latest` partition, to tell which rows changed since the last read. Read in the ranges cut
-/// by `bounds` (see [`slice_bounds`]).
+/// by `bounds` (see [`slice_bounds`]). `observed_at` may be NULL (see [`Stored`]).
 pub async fn latest_versions(
     session: &CassandraSession,
     country: &str,
     bounds: &[i64],
-) -> anyhow::Result<Vec<(i64, DateTime<Utc>)>> {
+) -> anyhow::Result<Vec<(i64, Option<DateTime<Utc>>)>> {
     read_latest(session, country, "city_id, observed_at", bounds, |row| {
-        Ok((row.get_r_by_index(0)?, row.get_r_by_index(1)?))
+        Ok((row.get_r_by_index(0)?, row.get_by_index(1)?))
     })
     .await
 }
@@ -397,6 +639,24 @@ pub async fn latest_of(
     country: &str,
     city_ids: &[i64],
 ) -> anyhow::Result<Vec<Reading>> {
+    read_latest_of(session, country, city_ids, from_row).await
+}
+
+/// [`latest_of`] for the dashboard: a row with NULL required columns comes back as it is.
+pub async fn latest_stored_of(
+    session: &CassandraSession,
+    country: &str,
+    city_ids: &[i64],
+) -> anyhow::Result<Vec<Stored>> {
+    read_latest_of(session, country, city_ids, stored_from_row).await
+}
+
+async fn read_latest_of<T: Send>(
+    session: &CassandraSession,
+    country: &str,
+    city_ids: &[i64],
+    decode: fn(&Row) -> anyhow::Result<T>,
+) -> anyhow::Result<Vec<T>> {
     let chunks = city_ids.chunks(100).map(|chunk| {
         // Integers only: nothing in the list can change the statement.
         let list = chunk
@@ -407,9 +667,9 @@ pub async fn latest_of(
         let cql = format!(
             "SELECT {READING_COLUMNS} FROM latest WHERE country = ? AND city_id IN ({list})"
         );
-        read_rows(session, cql, vec![Value::new(country)], from_row, country)
+        read_rows(session, cql, vec![Value::new(country)], decode, country)
     });
-    let found: Vec<Vec<Reading>> = futures::stream::iter(chunks.collect::<Vec<_>>())
+    let found: Vec<Vec<T>> = futures::stream::iter(chunks.collect::<Vec<_>>())
         .buffer_unordered(LATEST_SLICES)
         .try_collect()
         .await?;
@@ -417,7 +677,7 @@ pub async fn latest_of(
 }
 
 /// One city's readings observed at or after `since`, newest first: the `readings` partitions
-/// of each UTC day from `since` to now.
+/// of each UTC day from `since` to now. Rows with a NULL required column are left out.
 pub async fn history(
     session: &CassandraSession,
     city_id: i64,
@@ -442,8 +702,12 @@ pub async fn history(
             .await
             .with_context(|| format!("reading readings of city {city_id} on {day}"))?,
         )?;
+        // A row others wrote without a temperature or humidity has no point on a chart.
         for row in &found {
-            out.push(from_row(row)?);
+            let stored = stored_from_row(row)?;
+            if stored.missing == Missing::default() {
+                out.push(stored.reading);
+            }
         }
         day = match day.pred_opt() {
             Some(d) => d,

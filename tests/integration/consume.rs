@@ -17,7 +17,7 @@ use crate::util::{
     read_topic, reading, run, session, unique, Background, KeyValue,
 };
 
-fn consume(keyspace: &str, topic: &str, group: &str, extra: &[&str]) -> std::process::Command {
+pub fn consume(keyspace: &str, topic: &str, group: &str, extra: &[&str]) -> std::process::Command {
     let mut cmd = meteo();
     cmd.args([
         "--keyspace",
@@ -33,7 +33,7 @@ fn consume(keyspace: &str, topic: &str, group: &str, extra: &[&str]) -> std::pro
 }
 
 /// The value of `key=` in the last log line that has it.
-fn logged_number(stderr: &str, key: &str) -> Option<u64> {
+pub fn logged_number(stderr: &str, key: &str) -> Option<u64> {
     stderr.lines().rev().find_map(|line| {
         let start = line.find(&format!("{key}="))? + key.len() + 1;
         line[start..]

@@ -524,7 +524,10 @@ async fn a_refresh_reads_again_only_what_changed_and_still_sees_every_change() {
         panic!("changes expected");
     };
     assert_eq!(
-        by_id(changed).keys().copied().collect::<Vec<_>>(),
+        by_id(changed.into_iter().map(|row| row.reading).collect())
+            .keys()
+            .copied()
+            .collect::<Vec<_>>(),
         [2988507, 2995469],
         "Paris (newer) and Marseille (new), not Lyon (older)"
     );

@@ -14,6 +14,7 @@ mod dash;
 mod docs;
 mod e2e;
 mod hostile;
+mod integrity;
 mod kafka_roundtrip;
 mod limits;
 mod metrics;

@@ -30,7 +30,10 @@ async fn migrate_creates_keyspace_tables_and_topics_and_a_second_run_changes_not
         .map(|r| cdrs_tokio::types::IntoRustByName::get_r_by_name(r, "table_name").unwrap())
         .collect();
     names.sort();
-    assert_eq!(names, ["latest", "readings", "schema_migrations"]);
+    assert_eq!(
+        names,
+        ["city_countries", "latest", "readings", "schema_migrations"]
+    );
 
     let partitions =
         meteo::kafka::topic_partitions(&kafka_settings(&topic), Duration::from_secs(10)).unwrap();
@@ -146,7 +149,7 @@ async fn a_cql_error_stops_at_that_file_and_a_fixed_file_continues_from_there() 
     let dir = temp_dir("cql");
     copy_cql(&dir);
     std::fs::write(
-        dir.join("002_bad.cql"),
+        dir.join("099_bad.cql"),
         "CREATE TABLE IF NOT EXISTS extra (id int PRIMARY KEY);\nCREATE TABLE oops (id int PRIMARY KEY, name nosuchtype);\n",
     )
     .unwrap();
@@ -167,7 +170,7 @@ async fn a_cql_error_stops_at_that_file_and_a_fixed_file_continues_from_there() 
     };
 
     let failed = command(&[]);
-    failed.assert_fails_with(&["002_bad.cql", "statement 2", "CREATE TABLE oops"]);
+    failed.assert_fails_with(&["099_bad.cql", "statement 2", "CREATE TABLE oops"]);
     // Cassandra's own message is in the line.
     assert!(
         failed.error_lines()[0].contains("Unknown type"),
@@ -183,25 +186,25 @@ async fn a_cql_error_stops_at_that_file_and_a_fixed_file_continues_from_there() 
         status.describe()
     );
     assert!(
-        status.stdout.contains("pending  002_bad.cql"),
+        status.stdout.contains("pending  099_bad.cql"),
         "{}",
         status.describe()
     );
 
     std::fs::write(
-        dir.join("002_bad.cql"),
+        dir.join("099_bad.cql"),
         "CREATE TABLE IF NOT EXISTS extra (id int PRIMARY KEY);\nCREATE TABLE IF NOT EXISTS oops (id int PRIMARY KEY);\n",
     )
     .unwrap();
     command(&[]).assert_ok();
     let status = command(&["--status"]);
     assert!(
-        status.stdout.contains("applied  002_bad.cql"),
+        status.stdout.contains("applied  099_bad.cql"),
         "{}",
         status.describe()
     );
     assert!(
-        status.stdout.contains("2 applied, 0 pending"),
+        status.stdout.contains("3 applied, 0 pending"),
         "{}",
         status.describe()
     );

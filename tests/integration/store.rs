@@ -111,7 +111,7 @@ async fn latest_read_in_slices_gives_exactly_the_rows_of_one_whole_read() {
         whole.iter().map(|r| r.city_id).collect::<Vec<_>>(),
         ids.to_vec()
     );
-    let versions = |found: Vec<(i64, chrono::DateTime<Utc>)>| {
+    let versions = |found: Vec<(i64, Option<chrono::DateTime<Utc>>)>| {
         let mut ids: Vec<i64> = found.iter().map(|(id, _)| *id).collect();
         ids.sort_unstable();
         ids

@@ -211,6 +211,8 @@ pub fn reading(city_id: i64, minutes_ago: i64) -> meteo::model::Reading {
     r.city_id = city_id;
     r.city_name = format!("Ville {city_id}");
     r.observed_at = chrono::DateTime::from_timestamp(now - now % 60 - minutes_ago * 60, 0).unwrap();
+    // Fetched just after it was observed: an observation after its own fetch is refused.
+    r.fetched_at = Some(r.observed_at + chrono::Duration::seconds(40));
     r.temperature = (city_id % 30) as f64 + minutes_ago as f64 / 100.0;
     r
 }

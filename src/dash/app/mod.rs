@@ -124,14 +124,15 @@ impl App {
         self.connection != Connection::Connecting
     }
 
-    /// Whether a reading is older than the stale limit.
+    /// Whether a reading is older than the stale limit, or of unknown age.
     pub fn is_stale(&self, city: &City) -> bool {
-        city.age(self.now).to_std().unwrap_or_default() > self.settings.stale_after
+        city.age(self.now)
+            .is_none_or(|age| age.to_std().unwrap_or_default() > self.settings.stale_after)
     }
 
     /// The newest and the oldest reading shown.
     pub fn newest_and_oldest(&self) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-        let observed = || self.cities.iter().map(|c| c.reading.observed_at);
+        let observed = || self.cities.iter().filter_map(City::observed_at);
         Some((observed().max()?, observed().min()?))
     }
 

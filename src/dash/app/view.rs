@@ -28,15 +28,21 @@ impl SortKey {
         }
     }
 
-    /// Which of two cities comes first. Ties go by name (and, in name order, by id).
+    /// Which of two cities comes first. Ties go by name (and, in name order, by id). A city
+    /// whose row has no `observed_at` comes after every other, one without a temperature
+    /// after the others by temperature.
     pub fn compare(self, a: &City, b: &City) -> Ordering {
         let by_name = || a.key().cmp(b.key());
-        let (a, b) = (&a.reading, &b.reading);
-        match self {
-            SortKey::Name => by_name().then(a.city_id.cmp(&b.city_id)),
-            SortKey::Temperature => b.temperature.total_cmp(&a.temperature).then_with(by_name),
-            SortKey::Age => b.observed_at.cmp(&a.observed_at).then_with(by_name),
-        }
+        let undated = a.missing.observed_at.cmp(&b.missing.observed_at);
+        undated.then_with(|| match self {
+            SortKey::Name => by_name().then(a.id().cmp(&b.id())),
+            SortKey::Temperature => match (a.temperature(), b.temperature()) {
+                (Some(x), Some(y)) => y.total_cmp(&x),
+                (x, y) => y.is_some().cmp(&x.is_some()),
+            }
+            .then_with(by_name),
+            SortKey::Age => b.observed_at().cmp(&a.observed_at()).then_with(by_name),
+        })
     }
 
     pub fn label(self) -> &'static str {

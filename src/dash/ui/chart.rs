@@ -25,15 +25,22 @@ impl Widget for HistoryChart<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let look = self.look;
         let hours = |at: DateTime<Utc>| (at - self.now).num_seconds() as f64 / 3600.0;
+        // A point out of the documented range (a row written by others) would stretch the
+        // axis to 1e308: it is left out.
+        let plausible = |c: &f64| crate::model::TEMPERATURE_RANGE_C.contains(c);
         let temps: Vec<(f64, f64)> = self
             .points
             .iter()
+            .filter(|p| plausible(&p.temperature))
             .map(|p| (hours(p.at), look.units.temperature(p.temperature)))
             .collect();
         let feels: Vec<(f64, f64)> = self
             .points
             .iter()
-            .filter_map(|p| Some((hours(p.at), look.units.temperature(p.feels_like?))))
+            .filter_map(|p| {
+                let f = p.feels_like.filter(plausible)?;
+                Some((hours(p.at), look.units.temperature(f)))
+            })
             .collect();
         let (lo, hi) = temps
             .iter()

@@ -89,11 +89,13 @@ fn weather_lines<'a>(look: Look, city: &City, points: Option<&[Point]>) -> Vec<L
     let dot = format!(" {} ", look.glyphs.dot);
     let icon = weather_icon(city.icon(), look.ascii);
     let first = Line::from(vec![
-        Span::styled(
-            format!("{} {}{unit}", icon, look.temperature(r.temperature)),
-            look.fg(temperature_color(r.temperature))
-                .add_modifier(Modifier::BOLD),
-        ),
+        match city.temperature() {
+            Some(t) => Span::styled(
+                format!("{} {}{unit}", icon, look.temperature(t)),
+                look.fg(temperature_color(t)).add_modifier(Modifier::BOLD),
+            ),
+            None => Span::raw(format!("{icon} -{unit}")),
+        },
         Span::raw(match r.feels_like {
             Some(f) => format!(" feels {}{unit}", look.temperature(f)),
             None => String::new(),
@@ -123,7 +125,11 @@ fn weather_lines<'a>(look: Look, city: &City, points: Option<&[Point]>) -> Vec<L
     if !range.is_empty() {
         second.push(range);
     }
-    second.push(format!("hum {}%", r.humidity));
+    second.push(format!(
+        "hum {}",
+        city.humidity()
+            .map_or_else(|| "-".into(), super::format::humidity)
+    ));
     if let Some(p) = r.pressure {
         second.push(format!("{p} hPa"));
     }
@@ -148,7 +154,10 @@ fn weather_lines<'a>(look: Look, city: &City, points: Option<&[Point]>) -> Vec<L
             local_clock(set, r.timezone)
         ));
     }
-    third.push(format!("at {} UTC", clock(r.observed_at)));
+    third.push(match city.observed_at() {
+        Some(at) => format!("at {} UTC", clock(at)),
+        None => "at -".to_string(),
+    });
     vec![
         first,
         Line::from(second.join(&dot)),

@@ -7,6 +7,29 @@ use chrono::{DateTime, Utc};
 use ratatui::style::Color;
 use ratatui::text::Span;
 
+/// What a value outside its documented range (docs/design.md, the reading) shows as, in any
+/// column: rows written by others may hold anything, and a number cut to a column's width
+/// (1e308 as "118336.0") would look plausible.
+pub const OUT_OF_RANGE: &str = "out";
+
+/// `value` written by `show` when it is within `range` (so finite), else [`OUT_OF_RANGE`].
+pub fn in_range<T: PartialOrd>(
+    value: T,
+    range: &std::ops::RangeInclusive<T>,
+    show: impl FnOnce(T) -> String,
+) -> String {
+    if range.contains(&value) {
+        show(value)
+    } else {
+        OUT_OF_RANGE.to_string()
+    }
+}
+
+/// A humidity as shown: "81%", or [`OUT_OF_RANGE`].
+pub fn humidity(percent: i32) -> String {
+    in_range(percent, &crate::model::HUMIDITY_RANGE, |h| format!("{h}%"))
+}
+
 /// Temperature colour steps, cold to hot: (upper limit in °C, colour).
 pub const TEMPERATURE_STEPS: &[(f64, Color)] = &[
     (-10.0, Color::Magenta),

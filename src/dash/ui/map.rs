@@ -144,10 +144,11 @@ impl Widget for MapPane<'_> {
         // One list of points per colour step, so the canvas draws a few shapes, not one per city.
         let mut steps: Vec<Vec<(f64, f64)>> = vec![Vec::new(); TEMPERATURE_STEPS.len() + 1];
         for city in app.rows() {
-            if let Some(place) = city.position() {
+            // A city without a temperature has no colour to be drawn in.
+            if let (Some(place), Some(t)) = (city.position(), city.temperature()) {
                 let step = TEMPERATURE_STEPS
                     .iter()
-                    .position(|&(limit, _)| city.reading.temperature < limit)
+                    .position(|&(limit, _)| t < limit)
                     .unwrap_or(TEMPERATURE_STEPS.len());
                 steps[step].push(place);
             }

@@ -67,19 +67,25 @@ impl Look {
         }
     }
 
-    /// A temperature in °C, converted, to a tenth.
+    /// A temperature in °C, converted, to a tenth; [`format::OUT_OF_RANGE`] outside the
+    /// documented range.
     pub fn temperature(self, celsius: f64) -> String {
-        format!("{:.1}", self.units.temperature(celsius))
+        format::in_range(celsius, &crate::model::TEMPERATURE_RANGE_C, |c| {
+            format!("{:.1}", self.units.temperature(c))
+        })
     }
 
-    /// A speed in m/s, converted: to a tenth below 10, whole above.
+    /// A speed in m/s, converted: to a tenth below 10, whole above; out of range as
+    /// [`Self::temperature`].
     pub fn speed(self, metres_per_second: f64) -> String {
-        let v = self.units.speed(metres_per_second);
-        if v < 10.0 {
-            format!("{v:.1}")
-        } else {
-            format!("{v:.0}")
-        }
+        format::in_range(metres_per_second, &crate::model::WIND_RANGE_MS, |m| {
+            let v = self.units.speed(m);
+            if v < 10.0 {
+                format!("{v:.1}")
+            } else {
+                format!("{v:.0}")
+            }
+        })
     }
 
     /// The table's wind cell: speed and direction.
@@ -194,6 +200,30 @@ mod tests {
         for name in ["Brest", "Évry", "Lyon", "Saint-Étienne"] {
             line_with(&buf, name);
         }
+    }
+
+    #[test]
+    fn impossible_values_show_as_out_of_range_in_the_table() {
+        let mut app = loaded(120, 40);
+        let mut hot = crate::dash::fixtures::reading(6, "Chaud", 1e308, 1);
+        hot.humidity = i32::MIN;
+        let cold = crate::dash::fixtures::reading(7, "Froid", -1e308, 1);
+        app.apply(Update::Latest {
+            at: app.now,
+            result: Ok(vec![City::new(hot), City::new(cold)]),
+        });
+        let buf = draw(&app);
+        // The table rows, not the detail pane's title.
+        let (_, chaud) = line_with(&buf, "▶Chaud");
+        // Temperature, feels, humidity; the detail pane beside it: humidity.
+        assert_eq!(chaud.matches("out").count(), 3 + 1, "{chaud}");
+        let (_, froid) = line_with(&buf, "│ Froid");
+        assert!(froid.contains("out"), "{froid}");
+        let screen = text(&buf);
+        assert!(
+            !screen.contains("8336") && !screen.contains("648%"),
+            "{screen}"
+        );
     }
 
     #[test]

@@ -113,24 +113,31 @@ fn row<'a>(app: &App, look: Look, city: &'a City, widths: &[u16]) -> Row<'a> {
     };
     let r = &city.reading;
     let stale = app.is_stale(city);
-    let temp_style = if stale {
-        Style::new()
-    } else {
-        look.fg(temperature_color(r.temperature))
+    let temp_style = match city.temperature() {
+        Some(t) if !stale => look.fg(temperature_color(t)),
+        _ => Style::new(),
     };
     let icon = weather_icon(city.icon(), look.ascii);
     let row = Row::new(vec![
         Cell::from(fit(city.name(), NAME)),
-        right(format!("{icon} {:>5}", look.temperature(r.temperature))).style(temp_style),
+        right(format!(
+            "{icon} {:>5}",
+            city.temperature()
+                .map_or_else(|| "-".into(), |t| look.temperature(t))
+        ))
+        .style(temp_style),
         right(
             r.feels_like
                 .map(|f| look.temperature(f))
                 .unwrap_or_default(),
         ),
-        right(format!("{}%", r.humidity)),
+        right(
+            city.humidity()
+                .map_or_else(|| "-".into(), super::format::humidity),
+        ),
         Cell::from(look.wind(city)),
         Cell::from(fit(city.description(), DESCRIPTION)),
-        right(age(city.age(app.now))),
+        right(city.age(app.now).map_or_else(|| "-".into(), age)),
     ]);
     if stale {
         row.style(

@@ -184,6 +184,18 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_observed_55_minutes_after_its_fetch_is_a_bad_answer_not_a_reading() {
+        let fast = FULL.replace("1795895400", &(now().timestamp() + 55 * 60).to_string());
+        let err = parse_current(fast.as_bytes(), 2988507, "FR", now()).unwrap_err();
+        assert_eq!(err.class(), ErrorClass::Skip, "{err}");
+        assert!(
+            err.to_string()
+                .contains("more than 10 minutes after fetched_at"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_full_answer_fills_every_field_of_the_reading() {
         let r = parse_current(FULL.as_bytes(), 2988507, "XX", now()).unwrap();
         assert_eq!(r.source.as_deref(), Some("owm"));
