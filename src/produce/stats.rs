@@ -67,6 +67,9 @@ pub struct Report {
     pub abandoned_calls: usize,
 }
 
+/// Cities named one by one for one reason; more share one line.
+const FAILED_LISTED: usize = 3;
+
 impl Report {
     /// The summary for stdout, one line each (each ending in a newline): what was called,
     /// what was new, what was published, and what went missing.
@@ -108,10 +111,39 @@ impl Report {
             let name = printable(name);
             let _ = writeln!(out, "dropped: {name} ({id}): unknown to the API (404)");
         }
-        for (id, name, why) in &self.failed {
-            if !self.dropped.iter().any(|(d, _)| d == id) {
+        // One reason shared by many cities (the API unreachable, a refused key) is one line
+        // naming a few, not a line per city; the others keep a line each, in order.
+        let failed: Vec<_> = self
+            .failed
+            .iter()
+            .filter(|(id, _, _)| !self.dropped.iter().any(|(d, _)| d == id))
+            .collect();
+        let mut by_reason: std::collections::HashMap<&str, Vec<_>> = Default::default();
+        for entry in &failed {
+            by_reason.entry(entry.2.as_str()).or_default().push(*entry);
+        }
+        for (id, name, why) in &failed {
+            let Some(same) = by_reason.get(why.as_str()) else {
+                continue; // its reason's line is already out
+            };
+            if same.len() <= FAILED_LISTED {
                 let (name, why) = (printable(name), printable(why));
                 let _ = writeln!(out, "failed: {name} ({id}): {why}");
+            } else {
+                let same = by_reason.remove(why.as_str()).unwrap_or_default();
+                let named: Vec<String> = same
+                    .iter()
+                    .take(FAILED_LISTED)
+                    .map(|(id, name, _)| format!("{} ({id})", printable(name)))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "failed: {} cities, {} and {} more: {}",
+                    same.len(),
+                    named.join(", "),
+                    same.len() - FAILED_LISTED,
+                    printable(why)
+                );
             }
         }
         if let Some(why) = &self.stopped {
@@ -190,6 +222,30 @@ mod tests {
              dropped: Nulle-part (1): unknown to the API (404)\n\
              failed: Lyon (2): temporary failure: HTTP 503\n\
              abandoned: 2 calls unanswered at shutdown\n"
+        );
+    }
+
+    #[test]
+    fn many_cities_failed_for_one_reason_are_one_line_naming_a_few() {
+        let mut report = Report::default();
+        let why = "the API cannot be reached: host not found";
+        report.failed = (1..=126)
+            .map(|id| (id, format!("Ville {id}"), why.to_string()))
+            .collect();
+        report
+            .failed
+            .push((200, "Lyon".into(), "temporary failure: HTTP 503".into()));
+        let summary = report.summary();
+        let failed: Vec<&str> = summary
+            .lines()
+            .filter(|l| l.starts_with("failed: "))
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                "failed: 126 cities, Ville 1 (1), Ville 2 (2), Ville 3 (3) and 123 more: the API cannot be reached: host not found",
+                "failed: Lyon (200): temporary failure: HTTP 503",
+            ]
         );
     }
 

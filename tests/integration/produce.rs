@@ -737,6 +737,18 @@ async fn a_sweep_nobody_answers(api_url: &str, reason: &str) {
         "no per-city warnings\n{}",
         result.describe()
     );
+    // The summary names the reason once for the 100 cities, not a line per city.
+    let failed: Vec<&str> = result
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("failed: "))
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", result.describe());
+    assert!(
+        failed[0].starts_with("failed: 100 cities, Ville 1 (501), ") && failed[0].contains(reason),
+        "{}",
+        result.describe()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
