@@ -238,6 +238,13 @@ pub enum Command {
     /// Namesakes further apart (Saint-Sauveur, 14 villages) are all kept.
     #[command(verbatim_doc_comment, after_help = ENVIRONMENT)]
     Cities(CitiesArgs),
+    /// Write the command-line reference (docs/cli.md) from these definitions.
+    #[command(hide = true)]
+    Docs {
+        /// Where to write; "-" for stdout.
+        #[arg(long, value_name = "PATH", default_value = commands::docs::DEFAULT_OUT)]
+        out: PathBuf,
+    },
     /// GET a URL; exit 0 on a 2xx answer, else 1 (the containers' health checks).
     #[command(hide = true)]
     Probe {
@@ -614,6 +621,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // Blocking file and HTTP work, on this thread: nothing else runs meanwhile.
             Command::Cities(args) => commands::cities::run(args.settings()),
             Command::Probe { url } => commands::probe::run(&url),
+            Command::Docs { out } => {
+                use clap::CommandFactory;
+                commands::docs::run(&Cli::command(), &out)
+            }
             Command::Produce(args) => {
                 commands::produce::run(args.settings(&global), Shutdown::on_signals()?).await
             }

@@ -1,6 +1,6 @@
-//! The hand-written option tables against the command line's own definition (`Cli::command()`):
-//! every environment variable meteo reads is named in docs/design.md and docs/configuration.md,
-//! and where a table gives a default in backquotes it is clap's. (docs/metrics.md is checked
+//! The docs against the command line's own definition (`Cli::command()`): docs/cli.md is what
+//! `meteo docs` writes from it, and every environment variable meteo reads is named in the
+//! hand-written docs/configuration.md, where a table's default in backquotes is clap's. (docs/metrics.md is checked
 //! against what the commands serve, in metrics.rs.) Touches no service.
 
 use clap::CommandFactory;
@@ -90,9 +90,33 @@ fn drift(doc: &str, var_column: usize, default_column: usize) -> Vec<String> {
 }
 
 #[test]
-fn design_md_names_every_variable_with_its_default() {
-    let problems = drift("docs/design.md", 0, 2);
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+fn cli_md_is_what_meteo_docs_writes() {
+    let mut cmd = crate::util::meteo();
+    cmd.args(["docs", "--out", "-"]);
+    let out = crate::util::run(cmd);
+    out.assert_ok();
+    let committed = read("docs/cli.md");
+    if committed != out.stdout {
+        let line = committed
+            .lines()
+            .zip(out.stdout.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| committed.lines().count().min(out.stdout.lines().count()));
+        panic!(
+            "docs/cli.md differs from what the binary says (first at line {}): run `cargo run -- \
+             docs` to regenerate it\n  committed: {:?}\n  generated: {:?}",
+            line + 1,
+            committed.lines().nth(line).unwrap_or("<end>"),
+            out.stdout.lines().nth(line).unwrap_or("<end>"),
+        );
+    }
+    for arg in env_args() {
+        assert!(
+            committed.contains(&format!("`{}`", arg.var)),
+            "docs/cli.md lacks {}",
+            arg.var
+        );
+    }
 }
 
 #[test]
