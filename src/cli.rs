@@ -396,7 +396,8 @@ pub struct DashArgs {
     #[arg(long, value_name = "LEVEL", env = "METEO_READ_CONSISTENCY", default_value = "LOCAL_ONE", value_parser = parse_read_consistency)]
     pub consistency: Consistency,
 
-    /// Draw everything in ASCII: borders, icons, wind (automatic when the locale is not UTF-8).
+    /// Draw everything in ASCII: borders, icons, wind, and names and descriptions without
+    /// accents (automatic when the locale is not UTF-8).
     #[arg(long, env = "METEO_ASCII")]
     pub ascii: bool,
 

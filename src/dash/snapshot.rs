@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use ratatui::text::Span;
 
 use super::city::City;
-use super::ui::format::{age, wind_from};
+use super::ui::format::{age, tenths, wind_from};
 use super::Units;
 
 const HEADERS: [&str; 7] = ["CITY", "TEMP", "FEELS", "HUM", "WIND", "WEATHER", "AGE"];
@@ -26,7 +26,7 @@ pub fn write(
     sorted.sort_by_key(|c| (c.key(), c.id()));
     let t = units.temperature_unit();
     let s = units.speed_unit();
-    let one = |v: f64| format!("{v:.1}");
+    let one = tenths;
     let rows: Vec<[String; 7]> = sorted
         .iter()
         .map(|c| {
