@@ -87,7 +87,8 @@ pub struct GlobalArgs {
     #[arg(long, env = "CASSANDRA_PASSWORD", hide_short_help = true, help_heading = CASSANDRA, hide_env_values = true, value_parser = parse_secret, global = true)]
     pub cassandra_password: Option<Secret>,
 
-    /// A file holding the Cassandra password alone (a final line break is ignored).
+    /// A file holding the Cassandra password alone (a final line break is ignored): the
+    /// recommended way to give it.
     #[arg(long, value_name = "FILE", env = "CASSANDRA_PASSWORD_FILE", hide_short_help = true, help_heading = CASSANDRA, conflicts_with = "cassandra_password", value_parser = parse_password_file, global = true)]
     pub cassandra_password_file: Option<Secret>,
 
@@ -115,13 +116,14 @@ pub struct GlobalArgs {
 
     /// The local datacenter (as the snitch names it, e.g. dc1).
     ///
-    /// Requests go to its nodes only, the others being discovered from the contact points.
+    /// Requests go to its nodes only (replicas first), the others being discovered from the
+    /// contact points. A name no node has is refused at start, naming those there are.
     /// Default: every node.
     #[arg(long = "cassandra-dc", value_name = "NAME", env = "METEO_CASSANDRA_DC", hide_short_help = true, help_heading = CASSANDRA, value_parser = parse_datacenter, global = true)]
     pub cassandra_dc: Option<String>,
 
     /// A librdkafka property, key=value (SASL, TLS, tuning); repeatable. The environment
-    /// variable takes a comma-separated list.
+    /// variable takes a comma-separated list. Values are never printed.
     #[arg(short = 'X', value_name = "KEY=VALUE", env = "METEO_KAFKA_OPTS", hide_short_help = true, help_heading = KAFKA, value_delimiter = ',', value_parser = parse_kafka_option, hide_env_values = true, global = true)]
     pub kafka_options: Vec<(String, Secret)>,
 
@@ -296,6 +298,9 @@ pub struct CitiesArgs {
 
     /// Where to write the list; "-" for stdout. Default: data/cities.<country>.json, e.g.
     /// data/cities.de.json for --country DE.
+    ///
+    /// A closed stdout (piped to `head`) ends quietly; a device such as /dev/null is written
+    /// to, not replaced; replacing a list says so, with its old and new counts.
     #[arg(long, value_name = "PATH", env = "METEO_CITY_OUT")]
     pub out: Option<PathBuf>,
 
@@ -340,7 +345,8 @@ pub struct ConsumeArgs {
     #[arg(long, env = "METEO_GROUP", default_value = "meteo-consumer")]
     pub group: String,
 
-    /// Write requests to Cassandra at once (each a batch of one partition's rows, or one row).
+    /// Write requests to Cassandra at once (each a batch of one partition's rows, or one
+    /// row), from 1 to 4096.
     #[arg(long, env = "METEO_CONCURRENCY", default_value_t = 64, value_parser = parse_concurrency)]
     pub concurrency: usize,
 
@@ -356,8 +362,8 @@ pub struct ConsumeArgs {
     #[arg(long, env = "METEO_STATS_INTERVAL", default_value = "60s", value_parser = parse_duration)]
     pub stats_interval: Duration,
 
-    /// Consistency level of the writes: LOCAL_QUORUM survives one node of three down; ONE is
-    /// faster and weaker.
+    /// Consistency level of the writes (ONE, QUORUM, LOCAL_ONE, ALL, ...): LOCAL_QUORUM
+    /// goes on with one node of three down; ONE is faster and weaker.
     #[arg(long, value_name = "LEVEL", env = "METEO_CONSISTENCY", default_value = "LOCAL_QUORUM", value_parser = parse_write_consistency)]
     pub consistency: Consistency,
 
@@ -376,7 +382,7 @@ pub struct MetricsArgs {
 
 #[derive(Debug, Args)]
 pub struct DashArgs {
-    /// How often to read Cassandra again (e.g. 5s, 500ms, 1m).
+    /// How often to read Cassandra again (e.g. 5s, 500ms, 1m; at least 100ms).
     #[arg(long, env = "METEO_REFRESH", default_value = "5s", value_parser = parse_refresh)]
     pub refresh: Duration,
 
@@ -392,7 +398,8 @@ pub struct DashArgs {
     #[arg(long, env = "METEO_STALE_AFTER", default_value = "1h", value_parser = parse_duration)]
     pub stale_after: Duration,
 
-    /// Consistency level of the reads (LOCAL_ONE: any one node of the local datacenter).
+    /// Consistency level of the reads (LOCAL_ONE: any one node of the local datacenter);
+    /// ANY and EACH_QUORUM are for writes only.
     #[arg(long, value_name = "LEVEL", env = "METEO_READ_CONSISTENCY", default_value = "LOCAL_ONE", value_parser = parse_read_consistency)]
     pub consistency: Consistency,
 
@@ -424,7 +431,9 @@ pub struct MigrateArgs {
     #[arg(long, env = "METEO_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..=10_000))]
     pub partitions: i32,
 
-    /// Replication factor of a newly created topic.
+    /// Replication factor of a newly created topic. A topic with 3 or more replicas gets
+    /// min.insync.replicas = a majority (2 of 3), so acks=all still means two copies and
+    /// one broker may be lost.
     #[arg(long, env = "METEO_TOPIC_REPLICATION_FACTOR", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=100))]
     pub topic_replication_factor: i32,
 
@@ -445,7 +454,8 @@ pub struct ProduceArgs {
 
     /// OpenWeatherMap API key; prefer the variable.
     ///
-    /// Prefer the OWM_API_KEY variable: a flag shows in `ps` and in shell history.
+    /// Prefer the OWM_API_KEY variable: a flag shows in `ps` and in shell history. The key
+    /// is never printed and is redacted from every error.
     #[arg(long, env = "OWM_API_KEY", help_heading = API, hide_env_values = true, value_parser = parse_secret)]
     pub api_key: Option<Secret>,
 
@@ -477,7 +487,8 @@ pub struct ProduceArgs {
     #[arg(long, env = "METEO_SOURCE", value_enum, default_value_t = SourceChoice::Auto)]
     pub source: SourceChoice,
 
-    /// Seed of the synthetic source: the same seed gives the same readings.
+    /// Seed of the synthetic source: the same seed gives the same readings. Default: a
+    /// random seed, logged at start.
     #[arg(long, env = "METEO_SEED")]
     pub seed: Option<u64>,
 
