@@ -31,9 +31,26 @@ use crate::settings::{
 use crate::shutdown::Shutdown;
 use crate::store::{CassandraSettings, CassandraTls, Consistency, Keyspace};
 
+// Help headings: an option is listed under what it talks to, so a command's help reads by topic.
+const KAFKA: &str = "Kafka";
+const CASSANDRA: &str = "Cassandra";
+const API: &str = "Weather API";
+const SCHEDULE: &str = "Schedule";
+const METRICS: &str = "Metrics";
+
+/// Under every command's help: what the environment sets besides the options.
+const ENVIRONMENT: &str = "Environment: RUST_LOG sets the log level (default info, e.g. \
+    RUST_LOG=meteo=debug); NO_COLOR (set, not empty) turns colour off.";
+
 /// Live weather for French cities: OpenWeatherMap -> Kafka -> Cassandra -> terminal.
 #[derive(Debug, Parser)]
-#[command(name = "meteo", version, about, arg_required_else_help = true)]
+#[command(
+    name = "meteo",
+    version,
+    about,
+    arg_required_else_help = true,
+    after_help = ENVIRONMENT
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -43,73 +60,78 @@ pub struct Cli {
 
 /// Options every command understands. Log level: `RUST_LOG` (default `info`).
 #[derive(Debug, Args)]
-#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Kafka bootstrap servers, comma-separated host:port.
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "localhost:9092", value_parser = Brokers::parse, global = true)]
+    #[arg(long, env = "KAFKA_BROKERS", help_heading = KAFKA, default_value = "localhost:9092", value_parser = Brokers::parse, global = true)]
     pub brokers: Brokers,
 
     /// The readings topic; dead letters go to `<topic>.dlq`.
-    #[arg(long, env = "METEO_TOPIC", default_value = "weather.current", value_parser = TopicName::parse, global = true)]
+    #[arg(long, env = "METEO_TOPIC", help_heading = KAFKA, default_value = "weather.current", value_parser = TopicName::parse, global = true)]
     pub topic: TopicName,
 
     /// Cassandra contact points, comma-separated host:port.
-    #[arg(long, env = "CASSANDRA_NODES", default_value = "localhost:9042", value_delimiter = ',', value_parser = parse_host_port, global = true)]
+    #[arg(long, env = "CASSANDRA_NODES", help_heading = CASSANDRA, default_value = "localhost:9042", value_delimiter = ',', value_parser = parse_host_port, global = true)]
     pub cassandra: Vec<String>,
 
     /// Cassandra keyspace.
-    #[arg(long, env = "METEO_KEYSPACE", default_value = "meteo", value_parser = Keyspace::parse, global = true)]
+    #[arg(long, env = "METEO_KEYSPACE", help_heading = CASSANDRA, default_value = "meteo", value_parser = Keyspace::parse, global = true)]
     pub keyspace: Keyspace,
 
     /// Cassandra user (password authentication); needs a password.
-    #[arg(long = "cassandra-user", env = "CASSANDRA_USER", global = true)]
+    #[arg(long = "cassandra-user", env = "CASSANDRA_USER", hide_short_help = true, help_heading = CASSANDRA, global = true)]
     pub cassandra_user: Option<String>,
 
-    /// Cassandra password. Prefer --cassandra-password-file: a password on the command line
-    /// shows in `ps` and in shell history.
-    #[arg(long, env = "CASSANDRA_PASSWORD", hide_env_values = true, value_parser = parse_secret, global = true)]
+    /// Cassandra password; prefer --cassandra-password-file.
+    ///
+    /// A password on the command line shows in `ps` and in shell history.
+    #[arg(long, env = "CASSANDRA_PASSWORD", hide_short_help = true, help_heading = CASSANDRA, hide_env_values = true, value_parser = parse_secret, global = true)]
     pub cassandra_password: Option<Secret>,
 
-    /// A file holding the Cassandra password alone (a final line break is ignored).
-    #[arg(long, value_name = "FILE", env = "CASSANDRA_PASSWORD_FILE", conflicts_with = "cassandra_password", value_parser = parse_password_file, global = true)]
+    /// A file holding the Cassandra password alone (a final line break is ignored): the
+    /// recommended way to give it.
+    #[arg(long, value_name = "FILE", env = "CASSANDRA_PASSWORD_FILE", hide_short_help = true, help_heading = CASSANDRA, conflicts_with = "cassandra_password", value_parser = parse_password_file, global = true)]
     pub cassandra_password_file: Option<Secret>,
 
     /// Speak TLS to Cassandra, checking the nodes' certificates and host names.
-    #[arg(long = "cassandra-tls", env = "CASSANDRA_TLS", global = true)]
+    #[arg(long = "cassandra-tls", env = "CASSANDRA_TLS", hide_short_help = true, help_heading = CASSANDRA, global = true)]
     pub cassandra_tls: bool,
 
     /// The CA that signed the nodes' certificates (PEM); implies --cassandra-tls. Default: the
     /// system's CAs.
-    #[arg(long, value_name = "FILE", env = "CASSANDRA_CA", global = true)]
+    #[arg(long, value_name = "FILE", env = "CASSANDRA_CA", hide_short_help = true, help_heading = CASSANDRA, global = true)]
     pub cassandra_ca: Option<PathBuf>,
 
     /// A client certificate (PEM) for nodes that require one; implies --cassandra-tls.
-    #[arg(long, value_name = "FILE", env = "CASSANDRA_CERT", global = true)]
+    #[arg(long, value_name = "FILE", env = "CASSANDRA_CERT", hide_short_help = true, help_heading = CASSANDRA, global = true)]
     pub cassandra_cert: Option<PathBuf>,
 
     /// The client certificate's private key (PEM).
-    #[arg(long, value_name = "FILE", env = "CASSANDRA_KEY", global = true)]
+    #[arg(long, value_name = "FILE", env = "CASSANDRA_KEY", hide_short_help = true, help_heading = CASSANDRA, global = true)]
     pub cassandra_key: Option<PathBuf>,
 
     /// Accept a node certificate that does not name the host it is reached at (the chain is
     /// still checked).
-    #[arg(long, env = "CASSANDRA_TLS_SKIP_HOSTNAME", global = true)]
+    #[arg(long, env = "CASSANDRA_TLS_SKIP_HOSTNAME", hide_short_help = true, help_heading = CASSANDRA, global = true)]
     pub cassandra_tls_skip_hostname: bool,
 
-    /// The local datacenter (as the snitch names it, e.g. dc1): requests go to its nodes
-    /// only, the others being discovered from the contact points. Default: every node.
-    #[arg(long = "cassandra-dc", value_name = "NAME", env = "METEO_CASSANDRA_DC", value_parser = parse_datacenter, global = true)]
+    /// The local datacenter (as the snitch names it, e.g. dc1).
+    ///
+    /// Requests go to its nodes only (replicas first), the others being discovered from the
+    /// contact points. A name no node has is refused at start, naming those there are.
+    /// Default: every node.
+    #[arg(long = "cassandra-dc", value_name = "NAME", env = "METEO_CASSANDRA_DC", hide_short_help = true, help_heading = CASSANDRA, value_parser = parse_datacenter, global = true)]
     pub cassandra_dc: Option<String>,
 
     /// A librdkafka property, key=value (SASL, TLS, tuning); repeatable. The environment
-    /// variable takes a comma-separated list.
-    #[arg(short = 'X', value_name = "KEY=VALUE", env = "METEO_KAFKA_OPTS", value_delimiter = ',', value_parser = parse_kafka_option, hide_env_values = true, global = true)]
+    /// variable takes a comma-separated list. Values are never printed.
+    #[arg(short = 'X', value_name = "KEY=VALUE", env = "METEO_KAFKA_OPTS", hide_short_help = true, help_heading = KAFKA, value_delimiter = ',', value_parser = parse_kafka_option, hide_env_values = true, global = true)]
     pub kafka_options: Vec<(String, Secret)>,
 
-    /// A librdkafka properties file (`key=value` lines, `#` comments), as kcat's -F reads it:
-    /// the way to pass SASL and TLS settings, secrets and values with commas included. -X
+    /// A librdkafka properties file (`key=value` lines, `#` comments), as kcat's -F reads it.
+    ///
+    /// The way to pass SASL and TLS settings, secrets and values with commas included. -X
     /// options (or METEO_KAFKA_OPTS) are applied after it and win.
-    #[arg(long = "kafka-config", value_name = "FILE", env = "METEO_KAFKA_CONFIG", value_parser = parse_kafka_config_file, global = true)]
+    #[arg(long = "kafka-config", value_name = "FILE", env = "METEO_KAFKA_CONFIG", hide_short_help = true, help_heading = KAFKA, value_parser = parse_kafka_config_file, global = true)]
     pub kafka_config: Option<KafkaConfigFile>,
 }
 
@@ -178,17 +200,30 @@ impl GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create the keyspace and tables (cql/NNN_name.cql, in order) and the Kafka topics.
-    /// Idempotent: a second run changes nothing.
+    /// Create the keyspace, the tables and the Kafka topics.
+    ///
+    /// Applies the migration files (cql/NNN_name.cql) in order and creates the readings topic
+    /// and its dead-letter topic. Idempotent: a second run changes nothing.
+    #[command(after_help = ENVIRONMENT)]
     Migrate(MigrateArgs),
-    /// Live terminal dashboard of the latest readings. When stdout is not a terminal, print
-    /// one snapshot table and exit.
+    /// Live terminal dashboard of the latest readings.
+    ///
+    /// Reads Cassandra only. When stdout is not a terminal, prints one snapshot table and
+    /// exits.
+    #[command(after_help = ENVIRONMENT)]
     Dash(DashArgs),
-    /// Poll the weather API for every city of the list, within the plan's limits, and publish
-    /// each new observation to the topic. Without an API key, synthetic readings.
+    /// Poll the weather API for every city and publish each new observation to Kafka.
+    ///
+    /// Calls the API for every city of the list, within the plan's limits, and publishes each
+    /// new observation to the topic. Without an API key (--source auto) it publishes synthetic
+    /// readings instead.
+    #[command(after_help = ENVIRONMENT)]
     Produce(ProduceArgs),
-    /// Read the topic in a consumer group and write every valid reading to Cassandra; invalid
-    /// records go to the dead-letter topic `<topic>.dlq`.
+    /// Read the topic and write every valid reading to Cassandra.
+    ///
+    /// Reads in a consumer group (several consumers share the partitions), writes every valid
+    /// reading to Cassandra, and sends invalid records to the dead-letter topic `<topic>.dlq`.
+    #[command(after_help = ENVIRONMENT)]
     Consume(ConsumeArgs),
     /// Make the producer's city list from OpenWeatherMap's city.list.json.gz.
     ///
@@ -208,8 +243,15 @@ pub enum Command {
     /// preferred, then the lowest id; taken in
     /// that order, an entry is dropped when an entry already kept lies within 10 km of it.
     /// Namesakes further apart (Saint-Sauveur, 14 villages) are all kept.
-    #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment, after_help = ENVIRONMENT)]
     Cities(CitiesArgs),
+    /// Write the command-line reference (docs/cli.md) from these definitions.
+    #[command(hide = true)]
+    Docs {
+        /// Where to write; "-" for stdout.
+        #[arg(long, value_name = "PATH", default_value = commands::docs::DEFAULT_OUT)]
+        out: PathBuf,
+    },
     /// GET a URL; exit 0 on a 2xx answer, else 1 (the containers' health checks).
     #[command(hide = true)]
     Probe {
@@ -255,12 +297,16 @@ pub struct CitiesArgs {
     #[arg(long, env = "METEO_CITY_KEEP_DUPLICATES")]
     pub keep_duplicates: bool,
 
-    /// Fail (exit 1) on any malformed entry instead of skipping it with a warning.
+    /// Fail (exit 1) on any malformed entry instead of skipping it with a warning; an entry
+    /// the text rule refuses counts (the real list has 4 blank names, in RU, AZ and SY).
     #[arg(long, env = "METEO_CITY_STRICT")]
     pub strict: bool,
 
     /// Where to write the list; "-" for stdout. Default: data/cities.<country>.json, e.g.
     /// data/cities.de.json for --country DE.
+    ///
+    /// A closed stdout (piped to `head`) ends quietly; a device such as /dev/null is written
+    /// to, not replaced; replacing a list says so, with its old and new counts.
     #[arg(long, value_name = "PATH", env = "METEO_CITY_OUT")]
     pub out: Option<PathBuf>,
 
@@ -305,7 +351,8 @@ pub struct ConsumeArgs {
     #[arg(long, env = "METEO_GROUP", default_value = "meteo-consumer")]
     pub group: String,
 
-    /// Write requests to Cassandra at once (each a batch of one partition's rows, or one row).
+    /// Write requests to Cassandra at once (each a batch of one partition's rows, or one
+    /// row), from 1 to 4096.
     #[arg(long, env = "METEO_CONCURRENCY", default_value_t = 64, value_parser = parse_concurrency)]
     pub concurrency: usize,
 
@@ -321,8 +368,8 @@ pub struct ConsumeArgs {
     #[arg(long, env = "METEO_STATS_INTERVAL", default_value = "60s", value_parser = parse_duration)]
     pub stats_interval: Duration,
 
-    /// Consistency level of the writes: LOCAL_QUORUM survives one node of three down; ONE is
-    /// faster and weaker.
+    /// Consistency level of the writes (ONE, QUORUM, LOCAL_ONE, ALL, ...): LOCAL_QUORUM
+    /// goes on with one node of three down; ONE is faster and weaker.
     #[arg(long, value_name = "LEVEL", env = "METEO_CONSISTENCY", default_value = "LOCAL_QUORUM", value_parser = parse_write_consistency)]
     pub consistency: Consistency,
 
@@ -335,13 +382,13 @@ pub struct ConsumeArgs {
 pub struct MetricsArgs {
     /// Serve /metrics (Prometheus), /healthz and /readyz on this address, e.g. 0.0.0.0:9464.
     /// Off when unset.
-    #[arg(long, value_name = "HOST:PORT", env = "METEO_METRICS_ADDR", value_parser = parse_listen_addr)]
+    #[arg(long, value_name = "HOST:PORT", env = "METEO_METRICS_ADDR", help_heading = METRICS, value_parser = parse_listen_addr)]
     pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]
 pub struct DashArgs {
-    /// How often to read Cassandra again (e.g. 5s, 500ms, 1m).
+    /// How often to read Cassandra again (e.g. 5s, 500ms, 1m; at least 100ms).
     #[arg(long, env = "METEO_REFRESH", default_value = "5s", value_parser = parse_refresh)]
     pub refresh: Duration,
 
@@ -357,11 +404,13 @@ pub struct DashArgs {
     #[arg(long, env = "METEO_STALE_AFTER", default_value = "1h", value_parser = parse_duration)]
     pub stale_after: Duration,
 
-    /// Consistency level of the reads (LOCAL_ONE: any one node of the local datacenter).
+    /// Consistency level of the reads (LOCAL_ONE: any one node of the local datacenter);
+    /// ANY and EACH_QUORUM are for writes only.
     #[arg(long, value_name = "LEVEL", env = "METEO_READ_CONSISTENCY", default_value = "LOCAL_ONE", value_parser = parse_read_consistency)]
     pub consistency: Consistency,
 
-    /// Draw everything in ASCII: borders, icons, wind (automatic when the locale is not UTF-8).
+    /// Draw everything in ASCII: borders, icons, wind, and names and descriptions without
+    /// accents (automatic when the locale is not UTF-8).
     #[arg(long, env = "METEO_ASCII")]
     pub ascii: bool,
 
@@ -388,7 +437,9 @@ pub struct MigrateArgs {
     #[arg(long, env = "METEO_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..=10_000))]
     pub partitions: i32,
 
-    /// Replication factor of a newly created topic.
+    /// Replication factor of a newly created topic. A topic with 3 or more replicas gets
+    /// min.insync.replicas = a majority (2 of 3), so acks=all still means two copies and
+    /// one broker may be lost.
     #[arg(long, env = "METEO_TOPIC_REPLICATION_FACTOR", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=100))]
     pub topic_replication_factor: i32,
 
@@ -404,29 +455,33 @@ pub struct ProduceArgs {
     pub cities: PathBuf,
 
     /// Base URL of the weather API; /data/2.5/weather is appended.
-    #[arg(long, env = "OWM_API_URL", default_value = crate::owm::api::DEFAULT_BASE_URL, value_parser = parse_base_url)]
+    #[arg(long, env = "OWM_API_URL", help_heading = API, default_value = crate::owm::api::DEFAULT_BASE_URL, value_parser = parse_base_url)]
     pub api_url: String,
 
-    /// OpenWeatherMap API key. Prefer the OWM_API_KEY variable: a flag shows in `ps` and in
-    /// shell history.
-    #[arg(long, env = "OWM_API_KEY", hide_env_values = true, value_parser = parse_secret)]
+    /// OpenWeatherMap API key; prefer the variable.
+    ///
+    /// Prefer the OWM_API_KEY variable: a flag shows in `ps` and in shell history. The key
+    /// is never printed and is redacted from every error.
+    #[arg(long, env = "OWM_API_KEY", help_heading = API, hide_env_values = true, value_parser = parse_secret)]
     pub api_key: Option<Secret>,
 
-    /// How often each city is refreshed: the API's update cadence. Stretched at start when the
-    /// list cannot be refreshed this often within --rate and --monthly-quota.
-    #[arg(long, env = "METEO_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    /// How often each city is refreshed: the API's update cadence.
+    ///
+    /// Stretched at start when the list cannot be refreshed this often within --rate and
+    /// --monthly-quota.
+    #[arg(long, env = "METEO_INTERVAL", help_heading = SCHEDULE, default_value = "10m", value_parser = parse_duration)]
     pub interval: Duration,
 
     /// API calls per minute, never exceeded in any 60-second window (free plan: 60).
-    #[arg(long, env = "METEO_RATE", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "METEO_RATE", help_heading = SCHEDULE, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate: u32,
 
     /// API calls per 30 days, never exceeded in any 30-day window (free plan: 1,000,000).
-    #[arg(long, env = "METEO_MONTHLY_QUOTA", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "METEO_MONTHLY_QUOTA", help_heading = SCHEDULE, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub monthly_quota: u64,
 
     /// Language of the weather descriptions.
-    #[arg(long, env = "METEO_LANG", default_value = "fr", value_parser = parse_lang)]
+    #[arg(long, env = "METEO_LANG", help_heading = API, default_value = "fr", value_parser = parse_lang)]
     pub lang: String,
 
     /// One sweep over the list, wait for every delivery, print a summary and exit
@@ -438,12 +493,13 @@ pub struct ProduceArgs {
     #[arg(long, env = "METEO_SOURCE", value_enum, default_value_t = SourceChoice::Auto)]
     pub source: SourceChoice,
 
-    /// Seed of the synthetic source: the same seed gives the same readings.
+    /// Seed of the synthetic source: the same seed gives the same readings. Default: a
+    /// random seed, logged at start.
     #[arg(long, env = "METEO_SEED")]
     pub seed: Option<u64>,
 
     /// Time limit for connecting to the API, and again for receiving its answer.
-    #[arg(long, env = "METEO_API_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "METEO_API_TIMEOUT", help_heading = API, default_value = "10s", value_parser = parse_duration)]
     pub api_timeout: Duration,
 
     #[command(flatten)]
@@ -583,6 +639,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // Blocking file and HTTP work, on this thread: nothing else runs meanwhile.
             Command::Cities(args) => commands::cities::run(args.settings()),
             Command::Probe { url } => commands::probe::run(&url),
+            Command::Docs { out } => {
+                use clap::CommandFactory;
+                commands::docs::run(&Cli::command(), &out)
+            }
             Command::Produce(args) => {
                 commands::produce::run(args.settings(&global), Shutdown::on_signals()?).await
             }

@@ -122,6 +122,41 @@ pub fn fold_name(name: &str) -> String {
     out
 }
 
+/// `text` in ASCII, for a terminal whose locale is not UTF-8: accented Latin letters lose
+/// their accents (é->e, ç->c, œ->oe, ß->ss, by the table [`fold_name`] uses), case kept;
+/// typographic quotes and dashes become their ASCII forms; any other character is `?`, so
+/// nothing undrawable reaches the screen and the width stays one column a letter.
+pub fn to_ascii(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+            continue;
+        }
+        if ('\u{300}'..='\u{36f}').contains(&c) {
+            continue; // a combining accent of decomposed (NFD) text
+        }
+        let lower = c.to_lowercase().next().unwrap_or(c);
+        if let Some(plain) = unaccent(lower) {
+            if lower == c {
+                out.push_str(plain);
+            } else {
+                // An upper-case letter: Œ->OE, É->E.
+                out.push_str(&plain.to_uppercase());
+            }
+            continue;
+        }
+        out.push(match c {
+            '\u{2018}' | '\u{2019}' | '\u{2032}' => '\'',
+            '\u{201c}' | '\u{201d}' | '\u{ab}' | '\u{bb}' => '"',
+            '\u{2010}'..='\u{2015}' => '-',
+            '\u{a0}' | '\u{202f}' => ' ',
+            _ => '?',
+        });
+    }
+    out
+}
+
 fn is_separator(c: char) -> bool {
     c.is_whitespace()
         || matches!(
@@ -231,6 +266,19 @@ mod tests {
     fn folding_ignores_what_the_text_rule_drops() {
         assert_eq!(fold_name("Mons-en-Barœ\u{9c}ul"), "mons en baroeul");
         assert_eq!(fold_name("Pa\u{200B}ris\u{FE0F}\u{E0041}"), "paris");
+    }
+
+    #[test]
+    fn ascii_transliterates_latin_letters_keeps_case_and_marks_the_rest() {
+        assert_eq!(to_ascii("Alençon"), "Alencon");
+        assert_eq!(to_ascii("pluie modérée"), "pluie moderee");
+        assert_eq!(to_ascii("ÉVREUX"), "EVREUX");
+        assert_eq!(to_ascii("Œuilly"), "OEuilly");
+        assert_eq!(to_ascii("Straße"), "Strasse");
+        assert_eq!(to_ascii("L\u{2019}Haÿ-les-Roses"), "L'Hay-les-Roses");
+        assert_eq!(to_ascii("Saint-E\u{301}tienne"), "Saint-Etienne");
+        assert_eq!(to_ascii("Москва"), "??????");
+        assert_eq!(to_ascii("Paris"), "Paris");
     }
 
     #[test]

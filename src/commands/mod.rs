@@ -4,6 +4,7 @@
 pub mod cities;
 pub mod consume;
 pub mod dash;
+pub mod docs;
 pub mod migrate;
 pub mod probe;
 pub mod produce;

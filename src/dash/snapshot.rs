@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use ratatui::text::Span;
 
 use super::city::City;
-use super::ui::format::{age, humidity, in_range, wind_from};
+use super::ui::format::{age, humidity, in_range, tenths, wind_from};
 use super::Units;
 use crate::model::{TEMPERATURE_RANGE_C, WIND_RANGE_MS};
 
@@ -28,7 +28,7 @@ pub fn write(
     sorted.sort_by_key(|c| (c.observed_at().is_none(), c.key(), c.id()));
     let t = units.temperature_unit();
     let s = units.speed_unit();
-    let one = |v: f64| format!("{v:.1}");
+    let one = tenths;
     let temperature = |c: f64| {
         in_range(c, &TEMPERATURE_RANGE_C, |c| {
             format!("{}{t}", one(units.temperature(c)))

@@ -143,6 +143,16 @@ fn is_unreachable(error: &KafkaError) -> bool {
     )
 }
 
+/// Whether a client error is a coordinator still starting (see [`TRANSIENT`]).
+fn is_transient(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::CoordinatorLoadInProgress | RDKafkaErrorCode::CoordinatorNotAvailable
+        )
+    )
+}
+
 /// librdkafka's log lines start with the thread, which names the broker that the text then
 /// names again: "[thrd:127.0.0.1:9092/bootstrap]: 127.0.0.1:9092/bootstrap: Connect to ...".
 /// The text alone says it once.
@@ -156,6 +166,28 @@ fn without_thread(message: &str) -> &str {
     }
 }
 
+/// A broker still starting up answers "Coordinator load in progress" (or "not available")
+/// until its coordinator has read its log; librdkafka retries by itself and then succeeds.
+/// On a fresh broker every first run says it: a state, not a fault.
+const TRANSIENT: [&str; 2] = ["Coordinator load in progress", "Coordinator not available"];
+
+/// The level a librdkafka line is logged at: librdkafka's own, but a transient state it
+/// retries by itself is not a warning.
+fn level_of(level: RDKafkaLogLevel, message: &str) -> tracing::Level {
+    match level {
+        RDKafkaLogLevel::Emerg
+        | RDKafkaLogLevel::Alert
+        | RDKafkaLogLevel::Critical
+        | RDKafkaLogLevel::Error => tracing::Level::ERROR,
+        RDKafkaLogLevel::Warning if TRANSIENT.iter().any(|t| message.contains(t)) => {
+            tracing::Level::DEBUG
+        }
+        RDKafkaLogLevel::Warning => tracing::Level::WARN,
+        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => tracing::Level::INFO,
+        RDKafkaLogLevel::Debug => tracing::Level::DEBUG,
+    }
+}
+
 impl ClientContext for KafkaContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         let message = without_thread(message);
@@ -165,16 +197,11 @@ impl ClientContext for KafkaContext {
             self.unreachable(message);
             return;
         }
-        match level {
-            RDKafkaLogLevel::Emerg
-            | RDKafkaLogLevel::Alert
-            | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => tracing::error!(target: "librdkafka", "{fac} {message}"),
-            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", "{fac} {message}"),
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
-                tracing::info!(target: "librdkafka", "{fac} {message}")
-            }
-            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", "{fac} {message}"),
+        match level_of(level, message) {
+            tracing::Level::ERROR => tracing::error!(target: "librdkafka", "{fac} {message}"),
+            tracing::Level::WARN => tracing::warn!(target: "librdkafka", "{fac} {message}"),
+            tracing::Level::INFO => tracing::info!(target: "librdkafka", "{fac} {message}"),
+            _ => tracing::debug!(target: "librdkafka", "{fac} {message}"),
         }
     }
 
@@ -182,6 +209,8 @@ impl ClientContext for KafkaContext {
         self.note_refusal(reason);
         if is_unreachable(&error) {
             self.unreachable(reason);
+        } else if TRANSIENT.iter().any(|t| reason.contains(t)) || is_transient(&error) {
+            tracing::debug!(%error, %reason, "Kafka coordinator not ready yet; librdkafka retries");
         } else {
             tracing::error!(%error, %reason, "Kafka client error");
         }
@@ -198,6 +227,26 @@ impl rdkafka::producer::ProducerContext for KafkaContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_coordinator_still_loading_is_not_a_warning_but_other_warnings_are() {
+        let loading = "Failed to acquire idempotence PID from broker 1: Broker: Coordinator \
+                       load in progress: retrying";
+        assert_eq!(
+            level_of(RDKafkaLogLevel::Warning, loading),
+            tracing::Level::DEBUG
+        );
+        assert_eq!(
+            level_of(RDKafkaLogLevel::Warning, "Topic x partition count changed"),
+            tracing::Level::WARN
+        );
+        // An error stays an error whatever it says.
+        assert_eq!(
+            level_of(RDKafkaLogLevel::Error, loading),
+            tracing::Level::ERROR
+        );
+        assert_eq!(level_of(RDKafkaLogLevel::Notice, "x"), tracing::Level::INFO);
+    }
 
     #[test]
     fn the_thread_prefix_of_librdkafka_lines_is_dropped_so_the_broker_is_named_once() {

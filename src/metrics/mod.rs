@@ -128,6 +128,15 @@ pub fn consumer_observed(partitions: usize, lag: Option<i64>, kafka_answers: boo
     update(|c| c.partitions = Some(partitions));
 }
 
+/// The consumer's group gave it `partitions` (0: took them back), told by the rebalance
+/// itself: /readyz follows at once.
+pub fn partitions_held(partitions: usize) {
+    with(|m| {
+        m.partitions.set(partitions as i64);
+    });
+    update(|c| c.partitions = Some(partitions));
+}
+
 /// The last Cassandra check: `Err` says why it failed.
 pub fn cassandra_checked(result: Result<(), String>) {
     with(|m| {

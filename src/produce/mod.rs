@@ -98,6 +98,8 @@ struct Run<P> {
     limits: Option<Limits>,
     once: bool,
     outage: Outages,
+    /// When Kafka first acknowledged a reading: those sent before waited for the connection.
+    first_ack: Option<Instant>,
 }
 
 /// Polls and publishes until `shutdown` (or, with `once`, until the sweep is done, or until
@@ -126,6 +128,7 @@ pub async fn run<P: Publish>(producer: Producer<P>, shutdown: Shutdown) -> Repor
         limits: producer.limits,
         once: producer.once,
         outage: Outages::default(),
+        first_ack: None,
     };
     let mut ticker = tokio::time::interval_at(run.origin + STATS_EVERY, STATS_EVERY);
     let shutdown = shutdown.wait();
@@ -356,9 +359,17 @@ impl<P: Publish> Run<P> {
         };
         match result {
             Ok(delivered) => {
+                let now = Instant::now();
+                let first_ack = *self.first_ack.get_or_insert(now);
+                // Sent before the first acknowledgement: it waited for the connection too.
+                let warmup = now.checked_sub(latency).is_none_or(|sent| sent < first_ack);
                 self.count(|s| {
                     s.published += 1;
-                    s.latencies.push(latency);
+                    if warmup {
+                        s.warmup.push(latency);
+                    } else {
+                        s.latencies.push(latency);
+                    }
                 });
                 crate::metrics::published(latency);
                 tracing::debug!(

@@ -13,6 +13,7 @@ mod containers;
 mod dash;
 mod docs;
 mod e2e;
+mod help;
 mod hostile;
 mod integrity;
 mod kafka_roundtrip;

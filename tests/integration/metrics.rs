@@ -435,3 +435,42 @@ async fn an_attack_on_the_consumers_metrics_endpoint_takes_no_descriptors_memory
     pipeline.finish().await;
     pipeline.drop_keyspace().await;
 }
+
+/// /readyz follows the group: ready as soon as the log says the partitions are assigned, not
+/// at the next periodic look (seconds later).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_consumer_is_ready_within_a_second_of_its_partitions_assigned_line() {
+    let (keyspace, topic) = crate::util::migrated(&[]);
+    let port = free_port();
+    let mut cmd = meteo();
+    cmd.args(["--keyspace", &keyspace, "--topic", &topic, "consume"])
+        .args(["--group", &crate::util::unique("g")])
+        .args(["--metrics-addr", &format!("127.0.0.1:{port}")]);
+    let consumer = crate::util::Background::start(cmd);
+    let start = Instant::now();
+    let assigned = loop {
+        if consumer.stderr().contains("partitions assigned") {
+            break Instant::now();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no partitions assigned line:\n{}",
+            consumer.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    loop {
+        let answer = get(port, "/readyz", None);
+        if answer.as_ref().is_some_and(|(code, _, _)| *code == 200) {
+            break;
+        }
+        assert!(
+            assigned.elapsed() < Duration::from_secs(1),
+            "/readyz still {answer:?} {:?} after the log said partitions assigned",
+            assigned.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(consumer);
+    crate::util::drop_keyspace(&keyspace).await;
+}

@@ -31,7 +31,7 @@ impl Widget for Detail<'_> {
         };
         let look = Look::of(app);
         let mut block = look.glyphs.block().title(
-            Line::from(format!(" {} ", city.name()))
+            Line::from(format!(" {} ", look.text(city.name())))
                 .style(Style::new().add_modifier(Modifier::BOLD)),
         );
         let inner = block.inner(area);
@@ -43,8 +43,13 @@ impl Widget for Detail<'_> {
             Some(LoadingState::Loaded(points)) => Some(points.as_slice()),
             _ => None,
         };
-        let lines = weather_lines(look, city, points);
-        let text_height = (lines.len() as u16).min(inner.height);
+        let lines = pack(weather_items(look, city, points), inner.width);
+        // A line longer than the pane (one item wider than it) wraps: count its rows too.
+        let rows: usize = lines
+            .iter()
+            .map(|l| l.width().div_ceil(usize::from(inner.width.max(1))).max(1))
+            .sum();
+        let text_height = u16::try_from(rows).unwrap_or(u16::MAX).min(inner.height);
         let [text_area, chart_area] =
             Layout::vertical([Constraint::Length(text_height), Constraint::Fill(1)]).areas(inner);
         let chart_shown = chart_area.height >= CHART_MIN_HEIGHT;
@@ -82,13 +87,50 @@ impl Widget for Detail<'_> {
     }
 }
 
+/// Items that belong together on a line, and what goes between two of them.
+struct Group {
+    items: Vec<Vec<Span<'static>>>,
+    separator: String,
+}
+
+/// Each group on lines of its own, its items laid one after the other and never broken: an
+/// item that does not fit goes whole to the next line ("1013 hPa" stays one), so the wind
+/// and sun line is never pushed out of the pane by a wrapped word.
+fn pack(groups: Vec<Group>, width: u16) -> Vec<Line<'static>> {
+    let width = usize::from(width);
+    let mut lines = Vec::new();
+    for group in groups {
+        let mut line: Vec<Span<'static>> = Vec::new();
+        let mut used = 0;
+        for item in group.items {
+            let item_width: usize = item.iter().map(Span::width).sum();
+            if !line.is_empty() {
+                let with_separator = used + group.separator.chars().count() + item_width;
+                if with_separator <= width {
+                    line.push(Span::raw(group.separator.clone()));
+                    used += group.separator.chars().count();
+                } else {
+                    lines.push(Line::from(std::mem::take(&mut line)));
+                    used = 0;
+                }
+            }
+            used += item_width;
+            line.extend(item);
+        }
+        if !line.is_empty() {
+            lines.push(Line::from(line));
+        }
+    }
+    lines
+}
+
 /// Now, feels, description; ranges, humidity, pressure; wind, sun, time of the reading.
-fn weather_lines<'a>(look: Look, city: &City, points: Option<&[Point]>) -> Vec<Line<'a>> {
+fn weather_items(look: Look, city: &City, points: Option<&[Point]>) -> Vec<Group> {
     let r = &city.reading;
     let unit = look.temperature_unit();
     let dot = format!(" {} ", look.glyphs.dot);
     let icon = weather_icon(city.icon(), look.ascii);
-    let first = Line::from(vec![
+    let now = vec![
         match city.temperature() {
             Some(t) => Span::styled(
                 format!("{} {}{unit}", icon, look.temperature(t)),
@@ -100,30 +142,30 @@ fn weather_lines<'a>(look: Look, city: &City, points: Option<&[Point]>) -> Vec<L
             Some(f) => format!(" feels {}{unit}", look.temperature(f)),
             None => String::new(),
         }),
-        Span::raw(format!("  {}", city.description())),
-    ]);
+    ];
+    let mut first = vec![now];
+    if !city.description().is_empty() {
+        first.push(vec![Span::raw(look.text(city.description()).into_owned())]);
+    }
 
-    let mut range = String::new();
+    let mut second = vec![];
     if let (Some(lo), Some(hi)) = (r.temp_min, r.temp_max) {
-        range = format!("min {} max {}", look.temperature(lo), look.temperature(hi));
+        second.push(format!(
+            "min {} max {}",
+            look.temperature(lo),
+            look.temperature(hi)
+        ));
     }
     if let Some(points) = points.filter(|p| !p.is_empty()) {
         let temperatures = || points.iter().map(|p| p.temperature);
         let lo = temperatures().fold(f64::MAX, f64::min);
         let hi = temperatures().fold(f64::MIN, f64::max);
-        if !range.is_empty() {
-            range.push_str(&dot);
-        }
-        range.push_str(&format!(
+        second.push(format!(
             "24h {}{}{}",
             look.temperature(lo),
             look.glyphs.ellipsis,
             look.temperature(hi)
         ));
-    }
-    let mut second = vec![];
-    if !range.is_empty() {
-        second.push(range);
     }
     second.push(format!(
         "hum {}",
@@ -158,9 +200,19 @@ fn weather_lines<'a>(look: Look, city: &City, points: Option<&[Point]>) -> Vec<L
         Some(at) => format!("at {} UTC", clock(at)),
         None => "at -".to_string(),
     });
+    let items = |texts: Vec<String>| texts.into_iter().map(|t| vec![Span::raw(t)]).collect();
     vec![
-        first,
-        Line::from(second.join(&dot)),
-        Line::from(third.join(&dot)),
+        Group {
+            items: first,
+            separator: "  ".into(),
+        },
+        Group {
+            items: items(second),
+            separator: dot.clone(),
+        },
+        Group {
+            items: items(third),
+            separator: dot,
+        },
     ]
 }

@@ -78,6 +78,16 @@ fn wind_sector(degrees: i32) -> usize {
     ((f64::from(degrees.rem_euclid(360)) + 22.5) / 45.0) as usize % 8
 }
 
+/// `value` to a tenth. A value that rounds to zero is "0.0": "-0.0" (-0.04 rounded) reads as
+/// a frost that is not there.
+pub fn tenths(value: f64) -> String {
+    let text = format!("{value:.1}");
+    match text.strip_prefix('-') {
+        Some(rest) if rest.bytes().all(|b| b == b'0' || b == b'.') => rest.to_string(),
+        _ => text,
+    }
+}
+
 /// A one-character weather symbol from the API's icon code ("04n"): plain text symbols, never
 /// emoji, or ASCII.
 pub fn weather_icon(code: &str, ascii: bool) -> &'static str {
@@ -211,6 +221,15 @@ mod tests {
         assert_eq!(temperature_color(-2.0), Color::Blue);
         assert_eq!(temperature_color(7.3), Color::Cyan);
         assert_eq!(temperature_color(35.0), Color::Red);
+    }
+
+    #[test]
+    fn tenths_never_write_a_negative_zero() {
+        assert_eq!(tenths(-0.04), "0.0");
+        assert_eq!(tenths(-0.0), "0.0");
+        assert_eq!(tenths(-0.05), "-0.1");
+        assert_eq!(tenths(-10.0), "-10.0");
+        assert_eq!(tenths(7.25), "7.2");
     }
 
     #[test]

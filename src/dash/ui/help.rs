@@ -42,11 +42,16 @@ impl Widget for Help<'_> {
         let mut lines: Vec<Line> = KEYS.into_iter().map(|l| Line::from(key(l))).collect();
         lines.extend([
             Line::from(""),
+            // Two lines, so that none wraps to leave a symbol alone on the next.
             Line::from(format!(
-                "Icons: {} clear  {} some clouds  {} clouds  {} rain  {} storm  {} snow  {} mist",
+                "Icons: {} clear  {} clear night  {} some clouds  {} clouds",
                 icon("01d"),
+                icon("01n"),
                 icon("02d"),
                 icon("04d"),
+            )),
+            Line::from(format!(
+                "       {} rain  {} storm  {} snow  {} mist",
                 icon("10d"),
                 icon("11d"),
                 icon("13d"),

@@ -58,6 +58,16 @@ impl Look {
             .replace('°', self.glyphs.degree)
     }
 
+    /// Text from outside (a name, a description) as this terminal can draw it: as is, or in
+    /// ASCII ([`crate::text::to_ascii`]) when the locale is not UTF-8.
+    pub fn text(self, text: &str) -> std::borrow::Cow<'_, str> {
+        if self.ascii && !text.is_ascii() {
+            std::borrow::Cow::Owned(crate::text::to_ascii(text))
+        } else {
+            std::borrow::Cow::Borrowed(text)
+        }
+    }
+
     /// A style with this foreground colour, or plain under `NO_COLOR`.
     pub fn fg(self, color: Color) -> Style {
         if self.color {
@@ -67,11 +77,11 @@ impl Look {
         }
     }
 
-    /// A temperature in °C, converted, to a tenth; [`format::OUT_OF_RANGE`] outside the
-    /// documented range.
+    /// A temperature in °C, converted, to a tenth, never "-0.0" ([`format::tenths`]);
+    /// [`format::OUT_OF_RANGE`] outside the documented range.
     pub fn temperature(self, celsius: f64) -> String {
         format::in_range(celsius, &crate::model::TEMPERATURE_RANGE_C, |c| {
-            format!("{:.1}", self.units.temperature(c))
+            format::tenths(self.units.temperature(c))
         })
     }
 
@@ -183,6 +193,116 @@ mod tests {
             .find(|(_, l)| l.contains(needle))
             .map(|(y, l)| (y as u16, l))
             .unwrap_or_else(|| panic!("{needle:?} not on screen:\n{}", text(buf)))
+    }
+
+    /// At 120x40, the cities the dashboard was seen failing on: a long name, an accented one
+    /// with an accented description, a pressure of four digits, a minimum just below zero, a
+    /// clear night and mist.
+    fn polish(ascii: bool) -> App {
+        let mut readings = vec![
+            reading(11, "Boulogne-Billancourt", 6.0, 3),
+            reading(12, "Alençon", 0.4, 4),
+            reading(13, "Caen", 3.0, 5),
+        ];
+        readings[0].pressure = Some(1013);
+        readings[1].weather_description = Some("pluie modérée".into());
+        readings[1].weather_icon = Some("10n".into());
+        readings[1].temp_min = Some(-0.04);
+        readings[2].weather_icon = Some("01n".into());
+        readings[2].weather_description = Some("ciel dégagé".into());
+        let mut app = loaded(120, 40);
+        app.settings.ascii = ascii;
+        app.apply(Update::Latest {
+            at: now(),
+            result: Ok(readings
+                .into_iter()
+                .map(crate::dash::city::City::new)
+                .collect()),
+        });
+        app
+    }
+
+    #[test]
+    fn at_120_by_40_a_name_of_20_letters_is_whole_in_the_table() {
+        let buf = draw(&polish(false));
+        let (_, row) = row_of(&buf, "Boulogne-Billancourt");
+        assert!(
+            row.contains("pluie modérée") || row.contains("nuageux"),
+            "{row}"
+        );
+        let (_, alencon) = row_of(&buf, "Alençon");
+        assert!(alencon.contains("pluie modérée"), "{alencon}");
+    }
+
+    #[test]
+    fn at_120_by_40_the_detail_keeps_each_item_whole_and_every_line_in_view() {
+        let mut app = polish(false);
+        app.cities
+            .iter_mut()
+            .filter(|c| c.id() == 11)
+            .for_each(|c| {
+                c.reading.wind_gust = Some(12.5);
+                c.reading.weather_description = Some("partiellement nuageux".into());
+            });
+        press(&mut app, 'j');
+        assert_eq!(app.selected().map(|c| c.id()), Some(11));
+        let buf = draw(&app);
+        let screen = text(&buf);
+        for item in [
+            "1013 hPa",
+            "sunrise 08:17 sunset 16:56",
+            "at 19:57 UTC",
+            "hum 81%",
+        ] {
+            assert!(
+                screen.contains(item),
+                "{item:?} not whole on one line:\n{screen}"
+            );
+        }
+        // The lines come before the chart's first line, never under it.
+        let (at, _) = line_with(&buf, "at 19:57 UTC");
+        let (loading, _) = line_with(&buf, "loading the last 24 h");
+        assert!(at < loading, "{screen}");
+    }
+
+    #[test]
+    fn a_temperature_that_rounds_to_zero_is_written_without_a_minus() {
+        let screen = text(&draw(&polish(false)));
+        assert!(screen.contains("min 0.0 max"), "{screen}");
+        assert!(!screen.contains("-0.0"), "{screen}");
+    }
+
+    #[test]
+    fn the_help_names_every_icon_the_table_uses_and_none_alone_on_a_line() {
+        let mut app = polish(false);
+        press(&mut app, '?');
+        let buf = draw(&app);
+        let (_, night) = line_with(&buf, "☾ clear night");
+        assert!(night.contains("☀ clear "), "{night}");
+        let (_, mist) = line_with(&buf, "≡ mist");
+        assert!(mist.contains("snow"), "mist alone: {mist}");
+    }
+
+    #[test]
+    fn without_a_utf8_locale_names_and_descriptions_are_ascii_too() {
+        let app = polish(true);
+        let buf = draw(&app);
+        let screen = text(&buf);
+        for needle in [
+            "Alencon",
+            "pluie moderee",
+            "ciel degage",
+            "Boulogne-Billancourt",
+        ] {
+            assert!(screen.contains(needle), "{needle:?} missing:\n{screen}");
+        }
+        let found: Vec<&str> = buf
+            .content()
+            .iter()
+            .map(|c| c.symbol())
+            .filter(|s| !s.is_ascii())
+            .collect();
+        assert!(found.is_empty(), "{found:?} drawn:\n{screen}");
     }
 
     #[test]

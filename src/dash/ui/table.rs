@@ -2,7 +2,7 @@
 //! a line saying why when it is empty.
 
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Alignment, Constraint, Layout, Margin, Rect};
+use ratatui::layout::{Alignment, Constraint, Margin, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
@@ -15,20 +15,29 @@ use crate::dash::app::{App, Connection};
 use crate::dash::city::City;
 use crate::dash::refresh::Failure;
 
-/// The columns: name, temperature, feels-like, humidity, wind, description, age.
-const WIDTHS: [Constraint; 7] = [
-    Constraint::Fill(3),
-    Constraint::Length(8),
-    Constraint::Length(6),
-    Constraint::Length(4),
-    Constraint::Length(9),
-    Constraint::Fill(2),
-    Constraint::Length(4),
-];
+/// The columns of fixed width: temperature (icon and "-10.5"), feels-like, humidity, wind
+/// (" 3.6 ↗ SW"), age; the name comes before them and the description after the wind.
+const TEMPERATURE: u16 = 7;
+const FEELS: u16 = 5;
+const HUMIDITY: u16 = 4;
+const WIND: u16 = 9;
+const AGE: u16 = 4;
 
 const NAME: usize = 0;
 const DESCRIPTION: usize = 5;
 const COLUMN_SPACING: u16 = 1;
+
+/// The seven columns' widths in `width`: the fixed ones, then the room left shared by the
+/// name and the description. The name gets what its longest needs, as long as the
+/// description keeps what its longest needs or two fifths of the room, whichever is less: a
+/// name is what a row is read by, so it is cut last.
+fn column_widths(width: u16, longest_name: u16, longest_description: u16) -> [u16; 7] {
+    let fixed = TEMPERATURE + FEELS + HUMIDITY + WIND + AGE + 6 * COLUMN_SPACING;
+    let room = width.saturating_sub(fixed);
+    let description_needs = longest_description.min(room * 2 / 5);
+    let name = longest_name.min(room.saturating_sub(description_needs));
+    [name, TEMPERATURE, FEELS, HUMIDITY, WIND, room - name, AGE]
+}
 
 pub struct CityTable<'a>(pub &'a App);
 
@@ -67,17 +76,20 @@ impl Widget for CityTable<'_> {
         // The columns' widths, known before the rows are made, so that text too long for its
         // column is cut between words, with an ellipsis, instead of mid-word by the table.
         let inner = block.inner(area);
-        let widths: Vec<u16> = Layout::horizontal(WIDTHS)
-            .spacing(COLUMN_SPACING)
-            .split(Rect {
-                width: inner
-                    .width
-                    .saturating_sub(Span::raw(selector).width() as u16),
-                ..inner
-            })
-            .iter()
-            .map(|column| column.width)
-            .collect();
+        let longest = |text: fn(&City) -> &str| {
+            app.view
+                .iter()
+                .map(|&i| Span::raw(look.text(text(&app.cities[i]))).width())
+                .max()
+                .map_or(0, |w| u16::try_from(w).unwrap_or(u16::MAX))
+        };
+        let widths = column_widths(
+            inner
+                .width
+                .saturating_sub(Span::raw(selector).width() as u16),
+            longest(City::name).max(4),
+            longest(City::description).max(7),
+        );
         let shown = app.view.iter().skip(app.offset).take(height.max(1));
         let rows: Vec<Row> = shown
             .map(|&i| row(app, look, &app.cities[i], &widths))
@@ -107,9 +119,10 @@ impl Widget for CityTable<'_> {
 /// One city's row: coloured by temperature when fresh, dimmed when stale; the name and the
 /// description cut to their columns' `widths`.
 fn row<'a>(app: &App, look: Look, city: &'a City, widths: &[u16]) -> Row<'a> {
+    // Outside text as the terminal can draw it, then cut to its column.
     let fit = |text: &'a str, column: usize| {
         let width = widths.get(column).copied().unwrap_or(0);
-        cut(text, usize::from(width), look.glyphs.ellipsis)
+        cut(&look.text(text), usize::from(width), look.glyphs.ellipsis).into_owned()
     };
     let r = &city.reading;
     let stale = app.is_stale(city);
@@ -177,5 +190,22 @@ fn empty_message(app: &App, look: Look) -> Option<String> {
         ))
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_name_gets_its_longest_while_the_description_keeps_enough() {
+        // 69 columns (120x40's table): 34 for name and description.
+        assert_eq!(column_widths(69, 20, 13), [20, 7, 5, 4, 9, 14, 4]);
+        // A long description keeps two fifths of the room; the name takes the rest.
+        assert_eq!(column_widths(69, 30, 21), [21, 7, 5, 4, 9, 13, 4]);
+        // Short names leave the room to the description.
+        assert_eq!(column_widths(69, 6, 21), [6, 7, 5, 4, 9, 28, 4]);
+        // Too narrow for anything but the fixed columns: nothing overflows.
+        assert_eq!(column_widths(20, 20, 13)[0], 0);
     }
 }

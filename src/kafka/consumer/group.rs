@@ -76,6 +76,7 @@ impl ConsumerContext for GroupContext {
         match rebalance {
             Rebalance::Revoke(partitions) => {
                 tracing::info!(partitions = %describe(partitions), "partitions revoked");
+                crate::metrics::partitions_held(0);
                 // Synchronous, so the next owner starts where this one stopped.
                 if let Err(err) = consumer.commit_consumer_state(CommitMode::Sync) {
                     tracing::debug!(%err, "nothing committed on revocation");
@@ -83,6 +84,8 @@ impl ConsumerContext for GroupContext {
             }
             Rebalance::Assign(partitions) => {
                 tracing::info!(partitions = %describe(partitions), "partitions assigned");
+                // Ready when the log says so, not at the next periodic look.
+                crate::metrics::partitions_held(partitions.count());
             }
             Rebalance::Error(err) => tracing::warn!(%err, "rebalance error"),
         }
