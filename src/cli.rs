@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::commands;
 use crate::commands::cities::CitiesSettings;
@@ -14,6 +14,7 @@ use crate::commands::consume::ConsumeSettings;
 use crate::commands::dash::DashCommandSettings;
 use crate::commands::migrate::MigrateSettings;
 use crate::dash::Units;
+use crate::kafka::config::{user_properties, PropertySource};
 use crate::kafka::consumer::ConsumerOptions;
 use crate::kafka::{Brokers, KafkaSettings, TopicName};
 use crate::model::CountryCode;
@@ -23,8 +24,8 @@ use crate::produce::{ProduceSettings, SourceChoice};
 use crate::secret::Secret;
 use crate::settings::{
     parse_base_url, parse_concurrency, parse_datacenter, parse_download_timeout, parse_duration,
-    parse_host_port, parse_kafka_config_file, parse_kafka_option, parse_lang, parse_listen_addr,
-    parse_name_filter, parse_password_file, parse_radius, parse_read_consistency, parse_refresh,
+    parse_host_port, parse_kafka_config_file, parse_lang, parse_listen_addr, parse_name_filter,
+    parse_password_file, parse_radius, parse_read_consistency, parse_refresh,
     parse_replication_map, parse_secret, parse_write_consistency, simple_replication,
     KafkaConfigFile,
 };
@@ -101,9 +102,16 @@ pub struct GlobalArgs {
     #[arg(long = "cassandra-dc", value_name = "NAME", env = "METEO_CASSANDRA_DC", value_parser = parse_datacenter, global = true)]
     pub cassandra_dc: Option<String>,
 
-    /// A librdkafka property, key=value (SASL, TLS, tuning); repeatable. The environment
-    /// variable takes a comma-separated list.
-    #[arg(short = 'X', value_name = "KEY=VALUE", env = "METEO_KAFKA_OPTS", value_delimiter = ',', value_parser = parse_kafka_option, hide_env_values = true, global = true)]
+    /// A librdkafka property, key=value (SASL, TLS, tuning); repeatable. Split at its first
+    /// `=` only, so the value may hold `=` and `,`. The environment variable takes a
+    /// comma-separated list, split only before a librdkafka property name and `=`.
+    // Taken whole (parse_secret never fails): clap's own error would quote the argument.
+    #[arg(short = 'X', value_name = "KEY=VALUE", env = "METEO_KAFKA_OPTS", value_parser = parse_secret, hide_env_values = true, global = true)]
+    pub kafka_args: Vec<Secret>,
+
+    /// The librdkafka properties of the file, then of -X or METEO_KAFKA_OPTS, once
+    /// [`GlobalArgs::check_kafka`] has checked them.
+    #[arg(skip)]
     pub kafka_options: Vec<(String, Secret)>,
 
     /// A librdkafka properties file (`key=value` lines, `#` comments), as kcat's -F reads it:
@@ -113,19 +121,50 @@ pub struct GlobalArgs {
     pub kafka_config: Option<KafkaConfigFile>,
 }
 
+impl Cli {
+    /// The command line parsed and checked as `meteo` does it (the Kafka properties read and
+    /// checked, the login complete): what a usage error (exit 2) is made of.
+    pub fn checked_from<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = Cli::command().try_get_matches_from(args)?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        let from_env =
+            matches.value_source("kafka_args") == Some(clap::parser::ValueSource::EnvVariable);
+        cli.global.check_kafka(from_env)?;
+        cli.global.check_login()?;
+        Ok(cli)
+    }
+}
+
 impl GlobalArgs {
     pub fn kafka(&self) -> KafkaSettings {
         KafkaSettings {
             brokers: self.brokers.clone(),
             topic: self.topic.clone(),
-            options: self
-                .kafka_config
-                .iter()
-                .flat_map(|file| file.options.iter())
-                .chain(&self.kafka_options)
-                .cloned()
-                .collect(),
+            options: self.kafka_options.clone(),
         }
+    }
+
+    /// Reads and checks the user's librdkafka properties into `kafka_options`: a mistake is a
+    /// usage error (exit 2) naming the key or the argument's position, never a value.
+    /// `from_env`: the -X values are METEO_KAFKA_OPTS's list, not arguments.
+    pub fn check_kafka(&mut self, from_env: bool) -> Result<(), clap::Error> {
+        use clap::CommandFactory;
+        let mut sources = Vec::new();
+        if let Some(file) = &self.kafka_config {
+            sources.push(PropertySource::File(&file.path, &file.options));
+        }
+        match (from_env, self.kafka_args.as_slice()) {
+            (true, [list]) => sources.push(PropertySource::Env(list)),
+            (_, args) => sources.push(PropertySource::Flags(args)),
+        }
+        self.kafka_options = user_properties(&sources).map_err(|problem| {
+            Cli::command().error(clap::error::ErrorKind::ValueValidation, problem)
+        })?;
+        Ok(())
     }
 
     /// A user needs a password and a password a user, a client certificate its key: said as a
@@ -528,10 +567,7 @@ impl ProduceArgs {
 /// Parses the command line, runs the command, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     // clap prints usage errors itself and exits with 2; --help and --version exit with 0.
-    let cli = Cli::parse();
-    if let Err(err) = cli.global.check_login() {
-        err.exit();
-    }
+    let cli = Cli::checked_from(std::env::args_os()).unwrap_or_else(|err| err.exit());
     // While the dashboard owns the screen a log line would tear it: logs go to a file or nowhere.
     let logged = match &cli.command {
         Command::Dash(args) if commands::dash::owns_terminal() => {

@@ -91,9 +91,12 @@ pub fn parse_kafka_config_file(value: &str) -> Result<KafkaConfigFile, String> {
     Ok(KafkaConfigFile { path, options })
 }
 
-/// The `key=value` pairs of a properties text, or the number of the first bad line.
+/// The `key=value` pairs of a properties text (a byte-order mark at its start skipped), or
+/// the number of the first bad line.
 pub(super) fn parse_kafka_properties(text: &str) -> Result<Vec<(String, Secret)>, usize> {
     let mut options = Vec::new();
+    // Windows editors save UTF-8 with a byte-order mark, which would join the first key.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (index, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {

@@ -146,15 +146,12 @@ fn assert_no_secret(run: &Run) {
 
 /// The Kafka settings meteo itself takes from this environment.
 fn kafka(topic: &str) -> meteo::kafka::KafkaSettings {
-    use clap::Parser;
-    let cli = meteo::cli::Cli::try_parse_from(["meteo", "--topic", topic, "migrate"]).unwrap();
+    let cli = meteo::cli::Cli::checked_from(["meteo", "--topic", topic, "migrate"]).unwrap();
     cli.global.kafka()
 }
 
 fn cassandra(keyspace: &str) -> meteo::store::CassandraSettings {
-    use clap::Parser;
-    let cli =
-        meteo::cli::Cli::try_parse_from(["meteo", "--keyspace", keyspace, "migrate"]).unwrap();
+    let cli = meteo::cli::Cli::checked_from(["meteo", "--keyspace", keyspace, "migrate"]).unwrap();
     cli.global.cassandra()
 }
 

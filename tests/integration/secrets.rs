@@ -1,0 +1,130 @@
+//! Secrets and settings at the edge, through the real binary: no value of a Kafka property
+//! reaches the terminal whatever the mistake, weakened checks and readable secret files are
+//! said once, and the Kafka config file never silently overrides a flag.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::util::{meteo, run_within, unique, Run};
+
+/// `meteo ... produce --once` on a topic that does not exist: it fails at once on the first
+/// Kafka call, after every setting was read.
+fn produce_once(mut cmd: Command) -> Run {
+    let topic = unique("nosuch");
+    cmd.args([
+        "--topic",
+        &topic,
+        "produce",
+        "--once",
+        "--source",
+        "synthetic",
+    ]);
+    run_within(cmd, Duration::from_secs(30))
+}
+
+/// Fails naming the fragment of `secret` found, in any case, in what `run` printed.
+#[track_caller]
+fn assert_nowhere(run: &Run, fragments: &[&str]) {
+    let printed = format!("{}{}", run.stdout, run.stderr).to_lowercase();
+    for fragment in fragments {
+        assert!(
+            !printed.contains(&fragment.to_lowercase()),
+            "{fragment:?} was printed\n{}",
+            run.describe()
+        );
+    }
+}
+
+/// Arguments, METEO_KAFKA_OPTS, fragments that must not show, what the message names.
+type Case<'a> = (&'a [&'a str], Option<&'a str>, &'a [&'a str], &'a str);
+
+#[test]
+fn no_kafka_property_value_reaches_the_terminal_whatever_the_mistake() {
+    let cases: [Case; 5] = [
+        (
+            &["-X", "sasl.passwordSeCrEt"],
+            None,
+            &["SeCrEt"],
+            "-X argument 1",
+        ),
+        (
+            &["-X", "sasl.password:hunter2"],
+            None,
+            &["hunter2"],
+            "-X argument 1",
+        ),
+        (
+            &["-X", "linger.ms=5", "-X", "security.protocol=S3CRETVAL5"],
+            None,
+            &["S3CRETVAL5"],
+            "-X argument 2 sets security.protocol",
+        ),
+        // A comma inside a value: one property, the run goes on to the missing topic.
+        (
+            &["-X", "sasl.password=hunt,er2"],
+            None,
+            &["hunt", "er2"],
+            "does not exist",
+        ),
+        (
+            &[],
+            Some("sasl.password=hunt,pa=ss2"),
+            &["hunt", "ss2", "setting pa"],
+            "does not exist",
+        ),
+    ];
+    for (args, env, fragments, named) in cases {
+        let mut cmd = meteo();
+        cmd.args(args);
+        if let Some(list) = env {
+            cmd.env("METEO_KAFKA_OPTS", list);
+        }
+        let run = produce_once(cmd);
+        assert_nowhere(&run, fragments);
+        assert!(run.stderr.contains(named), "{args:?}: {}", run.describe());
+        assert_ne!(run.code, Some(0), "{}", run.describe());
+    }
+}
+
+/// A `--kafka-config` file holding `text`, mode 0600.
+fn kafka_config(text: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = crate::util::temp_dir("kcfg").join("kafka.properties");
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+#[test]
+fn the_kafka_config_file_may_not_set_what_a_flag_sets() {
+    for (line, flag) in [
+        ("bootstrap.servers=127.0.0.1:1", "--brokers"),
+        ("group.id=hijack", "--group"),
+    ] {
+        let file = kafka_config(&format!("linger.ms=5\n{line}\n"));
+        let mut cmd = meteo();
+        cmd.arg("--kafka-config").arg(&file);
+        let run = produce_once(cmd);
+        assert_eq!(run.code, Some(2), "{}", run.describe());
+        let key = line.split('=').next().unwrap();
+        assert!(
+            run.stderr
+                .contains(&format!("{} sets {key}", file.display()))
+                && run.stderr.contains(flag),
+            "{}",
+            run.describe()
+        );
+        assert_nowhere(&run, &["127.0.0.1:1", "hijack"]);
+    }
+}
+
+#[test]
+fn a_kafka_config_file_may_start_with_a_byte_order_mark() {
+    let file = kafka_config("\u{feff}linger.ms=5\n");
+    let mut cmd = meteo();
+    cmd.arg("--kafka-config").arg(&file);
+    let run = produce_once(cmd);
+    // Read and taken: the run goes on to the missing topic.
+    assert_eq!(run.code, Some(1), "{}", run.describe());
+    assert!(run.stderr.contains("does not exist"), "{}", run.describe());
+}
