@@ -14,7 +14,7 @@ use crate::commands::consume::ConsumeSettings;
 use crate::commands::dash::DashCommandSettings;
 use crate::commands::migrate::MigrateSettings;
 use crate::dash::Units;
-use crate::kafka::config::{user_properties, PropertySource};
+use crate::kafka::config::{holds_secret, user_properties, weakened_checks, PropertySource};
 use crate::kafka::consumer::ConsumerOptions;
 use crate::kafka::{Brokers, KafkaSettings, TopicName};
 use crate::model::CountryCode;
@@ -27,7 +27,7 @@ use crate::settings::{
     parse_host_port, parse_kafka_config_file, parse_lang, parse_listen_addr, parse_name_filter,
     parse_password_file, parse_radius, parse_read_consistency, parse_refresh,
     parse_replication_map, parse_secret, parse_write_consistency, simple_replication,
-    KafkaConfigFile,
+    KafkaConfigFile, PasswordFile,
 };
 use crate::shutdown::Shutdown;
 use crate::store::{CassandraSettings, CassandraTls, Consistency, Keyspace};
@@ -73,7 +73,7 @@ pub struct GlobalArgs {
 
     /// A file holding the Cassandra password alone (a final line break is ignored).
     #[arg(long, value_name = "FILE", env = "CASSANDRA_PASSWORD_FILE", conflicts_with = "cassandra_password", value_parser = parse_password_file, global = true)]
-    pub cassandra_password_file: Option<Secret>,
+    pub cassandra_password_file: Option<PasswordFile>,
 
     /// Speak TLS to Cassandra, checking the nodes' certificates and host names.
     #[arg(long = "cassandra-tls", env = "CASSANDRA_TLS", global = true)]
@@ -192,6 +192,35 @@ impl GlobalArgs {
         Err(Cli::command().error(clap::error::ErrorKind::MissingRequiredArgument, problem))
     }
 
+    /// What to say once at start, as warnings: a TLS check switched off, a file holding a
+    /// secret that others may read. `uses_kafka`: the command talks to Kafka.
+    pub fn start_warnings(&self, uses_kafka: bool) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if uses_kafka {
+            warnings.extend(
+                weakened_checks(&self.kafka_options)
+                    .into_iter()
+                    .map(String::from),
+            );
+            if let Some(config) = &self.kafka_config {
+                if config.options.iter().any(|(key, _)| holds_secret(key)) {
+                    warnings.extend(config.file.warning());
+                }
+            }
+        }
+        if self.cassandra().tls.is_some_and(|tls| !tls.verify_hostname) {
+            warnings.push(
+                "--cassandra-tls-skip-hostname: the Cassandra nodes' host names are not checked \
+                 against their certificates (the chain still is)"
+                    .into(),
+            );
+        }
+        if let Some(file) = &self.cassandra_password_file {
+            warnings.extend(file.file.warning());
+        }
+        warnings
+    }
+
     pub fn cassandra(&self) -> CassandraSettings {
         let tls =
             self.cassandra_tls || self.cassandra_ca.is_some() || self.cassandra_cert.is_some();
@@ -199,10 +228,11 @@ impl GlobalArgs {
             nodes: self.cassandra.clone(),
             keyspace: self.keyspace.clone(),
             user: self.cassandra_user.clone(),
-            password: self
-                .cassandra_password
-                .clone()
-                .or_else(|| self.cassandra_password_file.clone()),
+            password: self.cassandra_password.clone().or_else(|| {
+                self.cassandra_password_file
+                    .as_ref()
+                    .map(|file| file.password.clone())
+            }),
             tls: tls.then(|| CassandraTls {
                 ca: self.cassandra_ca.clone(),
                 cert: self.cassandra_cert.clone(),
@@ -581,6 +611,13 @@ pub fn main() -> ExitCode {
     if let Err(err) = logged {
         print_error(&err);
         return ExitCode::FAILURE;
+    }
+    let uses_kafka = matches!(
+        cli.command,
+        Command::Migrate(_) | Command::Produce(_) | Command::Consume(_)
+    );
+    for warning in cli.global.start_warnings(uses_kafka) {
+        tracing::warn!("{warning}");
     }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -267,6 +267,46 @@ pub enum PropertySource<'a> {
     Env(&'a Secret),
 }
 
+/// What the user's properties switch off of TLS's checks, each said once at start: a
+/// connection that is no longer verified looks exactly like one that is.
+pub fn weakened_checks(options: &[(String, Secret)]) -> Vec<&'static str> {
+    let last = |key: &str| {
+        options
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.expose().trim().to_ascii_lowercase())
+    };
+    let mut weakened = Vec::new();
+    // librdkafka reads false, f and 0 as false.
+    if last("enable.ssl.certificate.verification")
+        .is_some_and(|v| ["false", "f", "0"].contains(&v.as_str()))
+    {
+        weakened.push(
+            "enable.ssl.certificate.verification is off: the Kafka brokers' certificates are not \
+             checked, so anyone on the path can pose as a broker",
+        );
+    }
+    if last("ssl.endpoint.identification.algorithm").is_some_and(|v| v == "none") {
+        weakened.push(
+            "ssl.endpoint.identification.algorithm is none: the Kafka brokers' host names are not \
+             checked against their certificates (the chain still is)",
+        );
+    }
+    weakened
+}
+
+/// Whether a librdkafka property holds a secret (a password, a private key, a client
+/// secret), so that a file holding it should be readable by its owner only.
+pub fn holds_secret(key: &str) -> bool {
+    key.contains("password")
+        || key.contains("secret")
+        || matches!(
+            key,
+            "ssl.key.pem" | "sasl.oauthbearer.config" | "sasl.kerberos.keytab"
+        )
+}
+
 /// A property as given, or why it is not `key=value`.
 type Given = Result<(String, Secret), String>;
 
@@ -472,6 +512,36 @@ mod tests {
         let args = [Secret::new("bootstrap.servers=127.0.0.1:1")];
         let err = user_properties(&[PropertySource::Flags(&args)]).unwrap_err();
         assert!(err.contains("--brokers (KAFKA_BROKERS)"), "{err}");
+    }
+
+    #[test]
+    fn switching_off_a_tls_check_is_named_and_switching_it_on_is_not() {
+        let off = settings(&[
+            ("enable.ssl.certificate.verification", "False"),
+            ("ssl.endpoint.identification.algorithm", "none"),
+        ]);
+        let weakened = weakened_checks(&off.options);
+        assert_eq!(weakened.len(), 2, "{weakened:?}");
+        assert!(weakened[0].contains("certificates are not checked"));
+        assert!(weakened[1].contains("host names are not checked"));
+        let on = settings(&[
+            ("enable.ssl.certificate.verification", "false"),
+            ("enable.ssl.certificate.verification", "true"),
+            ("ssl.endpoint.identification.algorithm", "https"),
+        ]);
+        assert_eq!(weakened_checks(&on.options), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn passwords_keys_and_client_secrets_are_secrets() {
+        for key in [
+            "sasl.password",
+            "ssl.key.password",
+            "sasl.oauthbearer.client.secret",
+        ] {
+            assert!(holds_secret(key), "{key}");
+        }
+        assert!(!holds_secret("sasl.username") && !holds_secret("ssl.ca.location"));
     }
 
     #[test]

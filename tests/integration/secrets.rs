@@ -88,11 +88,24 @@ fn no_kafka_property_value_reaches_the_terminal_whatever_the_mistake() {
 
 /// A `--kafka-config` file holding `text`, mode 0600.
 fn kafka_config(text: &str) -> std::path::PathBuf {
+    file_with_mode("kafka.properties", text, 0o600)
+}
+
+/// A file in a fresh folder holding `text`, with that mode.
+fn file_with_mode(name: &str, text: &str, mode: u32) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt as _;
-    let path = crate::util::temp_dir("kcfg").join("kafka.properties");
+    let path = crate::util::temp_dir("secrets").join(name);
     std::fs::write(&path, text).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
     path
+}
+
+/// The WARN lines of `run` that contain `needle`.
+fn warnings<'a>(run: &'a Run, needle: &str) -> Vec<&'a str> {
+    run.stderr
+        .lines()
+        .filter(|l| l.contains(" WARN ") && l.contains(needle))
+        .collect()
 }
 
 #[test]
@@ -127,4 +140,73 @@ fn a_kafka_config_file_may_start_with_a_byte_order_mark() {
     // Read and taken: the run goes on to the missing topic.
     assert_eq!(run.code, Some(1), "{}", run.describe());
     assert!(run.stderr.contains("does not exist"), "{}", run.describe());
+}
+
+#[test]
+fn switching_off_a_tls_check_is_said_once_at_start() {
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["-X", "enable.ssl.certificate.verification=false"],
+            "the Kafka brokers' certificates are not checked",
+        ),
+        (
+            &["-X", "ssl.endpoint.identification.algorithm=none"],
+            "the Kafka brokers' host names are not checked",
+        ),
+        (
+            &["--cassandra-tls", "--cassandra-tls-skip-hostname"],
+            "the Cassandra nodes' host names are not checked",
+        ),
+    ];
+    for (args, said) in cases {
+        let mut cmd = meteo();
+        cmd.args(args);
+        let run = produce_once(cmd);
+        assert_eq!(
+            warnings(&run, said).len(),
+            1,
+            "{args:?}\n{}",
+            run.describe()
+        );
+        // Before anything else is done.
+        let first = run.stderr.lines().next().unwrap_or_default();
+        assert!(first.contains(said), "{args:?}\n{}", run.describe());
+    }
+    let run = produce_once(meteo());
+    assert_eq!(warnings(&run, "not checked"), Vec::<&str>::new());
+}
+
+#[test]
+fn a_secret_file_others_may_read_is_warned_about_once() {
+    let open_config = file_with_mode("kafka.properties", "sasl.password=pw0644\n", 0o644);
+    let open_password = file_with_mode("password", "pw0644\n", 0o644);
+    let cases = [
+        vec![
+            "--kafka-config".to_string(),
+            open_config.display().to_string(),
+        ],
+        vec![
+            "--cassandra-user".into(),
+            "meteo".into(),
+            "--cassandra-password-file".into(),
+            open_password.display().to_string(),
+        ],
+    ];
+    for (args, path) in cases.iter().zip([&open_config, &open_password]) {
+        let mut cmd = meteo();
+        cmd.args(args);
+        let run = produce_once(cmd);
+        let said = format!("{} is readable by others (mode 0644)", path.display());
+        assert_eq!(warnings(&run, &said).len(), 1, "{}", run.describe());
+        assert_nowhere(&run, &["pw0644"]);
+    }
+    // Kept to its owner, or holding no secret: nothing to say.
+    let closed = file_with_mode("kafka.properties", "sasl.password=pw0600\n", 0o600);
+    let plain = file_with_mode("kafka.properties", "linger.ms=5\n", 0o644);
+    for file in [closed, plain] {
+        let mut cmd = meteo();
+        cmd.arg("--kafka-config").arg(&file);
+        let run = produce_once(cmd);
+        assert_eq!(warnings(&run, "readable by others"), Vec::<&str>::new());
+    }
 }
