@@ -111,6 +111,9 @@ fn refused(kind: Refusal, reason: &str, brokers: &str, user: Option<&str>) -> an
         Refusal::ExpectsPlain => anyhow::anyhow!(
             "Kafka at {brokers} closed a TLS connection: the listener speaks plain; remove security.protocol SSL or SASL_SSL from METEO_KAFKA_CONFIG and -X ({reason})"
         ),
+        Refusal::NotKafka => anyhow::anyhow!(
+            "{brokers} is not a Kafka broker: it answered Kafka's first request in another protocol (another service's port? set KAFKA_BROKERS or --brokers)"
+        ),
         Refusal::ExpectsSecurity => anyhow::anyhow!(
             "Kafka at {brokers} closed a plain connection: the listener expects TLS or SASL; set security.protocol (and the rest) in METEO_KAFKA_CONFIG ({reason})"
         ),

@@ -210,3 +210,20 @@ fn a_secret_file_others_may_read_is_warned_about_once() {
         assert_eq!(warnings(&run, "readable by others"), Vec::<&str>::new());
     }
 }
+
+#[test]
+fn brokers_pointed_at_cassandra_are_said_at_once_to_be_no_kafka_broker() {
+    let mut cmd = meteo();
+    cmd.args(["--brokers", &crate::util::cassandra_nodes()]);
+    let run = produce_once(cmd);
+    run.assert_fails_with(&["is not a Kafka broker"]);
+    assert!(run.took < Duration::from_secs(5), "{}", run.describe());
+    // Its first words say so too: no retrying as if it were down, no librdkafka advice.
+    let printed = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        !printed.contains("receive.message.max.bytes"),
+        "{}",
+        run.describe()
+    );
+    assert!(!printed.contains("Kafka unreachable"), "{}", run.describe());
+}
