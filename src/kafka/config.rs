@@ -515,6 +515,23 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_client_configuration_names_the_key_and_never_the_value() {
+        use rdkafka::error::KafkaError;
+        use rdkafka::types::RDKafkaConfRes;
+        let err = without_values(KafkaError::ClientConfig(
+            RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+            "Invalid value \"S3CRETVAL5\" for configuration property \"security.protocol\"".into(),
+            "security.protocol".into(),
+            "S3CRETVAL5".into(),
+        ))
+        .to_string();
+        assert!(
+            err.contains("security.protocol") && !err.contains("S3CRET"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn switching_off_a_tls_check_is_named_and_switching_it_on_is_not() {
         let off = settings(&[
             ("enable.ssl.certificate.verification", "False"),

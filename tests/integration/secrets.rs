@@ -227,3 +227,42 @@ fn brokers_pointed_at_cassandra_are_said_at_once_to_be_no_kafka_broker() {
     );
     assert!(!printed.contains("Kafka unreachable"), "{}", run.describe());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_key_echoed_in_capitals_never_reaches_the_terminal() {
+    use crate::fake_owm::{Answer, DtModel, FakeOwm};
+    let key = "k3y-ShOuTeD-5e1f0a";
+    let (keyspace, topic) = crate::util::migrated(&[]);
+    let fake = FakeOwm::start(DtModel::Fixed(1795895400));
+    fake.script(
+        2988507,
+        "Paris",
+        vec![Answer::Message {
+            status: 401,
+            message: "Invalid API key {APPID}; see https://openweathermap.org/faq".into(),
+        }],
+    );
+    let list = crate::util::temp_dir("cities").join("cities.json");
+    let city = r#"[{"id": 2988507, "name": "Paris", "country": "FR", "lat": 48.85, "lon": 2.35}]"#;
+    std::fs::write(&list, city).unwrap();
+    let mut cmd = meteo();
+    cmd.env("OWM_API_KEY", key)
+        .args([
+            "--topic",
+            &topic,
+            "produce",
+            "--once",
+            "--api-url",
+            &fake.url(),
+        ])
+        .arg("--cities")
+        .arg(&list);
+    let run = run_within(cmd, Duration::from_secs(60));
+    assert!(
+        run.stderr.contains("refused the API key"),
+        "{}",
+        run.describe()
+    );
+    assert_nowhere(&run, &[key, "ShOuTeD"]);
+    crate::util::drop_keyspace(&keyspace).await;
+}
