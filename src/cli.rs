@@ -193,8 +193,8 @@ impl GlobalArgs {
     }
 
     /// What to say once at start, as warnings: a TLS check switched off, a file holding a
-    /// secret that others may read. `uses_kafka`: the command talks to Kafka.
-    pub fn start_warnings(&self, uses_kafka: bool) -> Vec<String> {
+    /// secret that others may read, for the services the command talks to.
+    pub fn start_warnings(&self, uses_kafka: bool, uses_cassandra: bool) -> Vec<String> {
         let mut warnings = Vec::new();
         if uses_kafka {
             warnings.extend(
@@ -207,6 +207,9 @@ impl GlobalArgs {
                     warnings.extend(config.file.warning());
                 }
             }
+        }
+        if !uses_cassandra {
+            return warnings;
         }
         if self.cassandra().tls.is_some_and(|tls| !tls.verify_hostname) {
             warnings.push(
@@ -616,7 +619,11 @@ pub fn main() -> ExitCode {
         cli.command,
         Command::Migrate(_) | Command::Produce(_) | Command::Consume(_)
     );
-    for warning in cli.global.start_warnings(uses_kafka) {
+    let uses_cassandra = matches!(
+        cli.command,
+        Command::Migrate(_) | Command::Consume(_) | Command::Dash(_)
+    );
+    for warning in cli.global.start_warnings(uses_kafka, uses_cassandra) {
         tracing::warn!("{warning}");
     }
     match run(cli) {
