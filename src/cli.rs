@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::commands;
 use crate::commands::cities::CitiesSettings;
@@ -14,6 +14,7 @@ use crate::commands::consume::ConsumeSettings;
 use crate::commands::dash::DashCommandSettings;
 use crate::commands::migrate::MigrateSettings;
 use crate::dash::Units;
+use crate::kafka::config::{holds_secret, user_properties, weakened_checks, PropertySource};
 use crate::kafka::consumer::ConsumerOptions;
 use crate::kafka::{Brokers, KafkaSettings, TopicName};
 use crate::model::CountryCode;
@@ -23,10 +24,10 @@ use crate::produce::{ProduceSettings, SourceChoice};
 use crate::secret::Secret;
 use crate::settings::{
     parse_base_url, parse_concurrency, parse_datacenter, parse_download_timeout, parse_duration,
-    parse_host_port, parse_kafka_config_file, parse_kafka_option, parse_lang, parse_listen_addr,
-    parse_name_filter, parse_password_file, parse_radius, parse_read_consistency, parse_refresh,
+    parse_host_port, parse_kafka_config_file, parse_lang, parse_listen_addr, parse_name_filter,
+    parse_password_file, parse_radius, parse_read_consistency, parse_refresh,
     parse_replication_map, parse_secret, parse_write_consistency, simple_replication,
-    KafkaConfigFile,
+    KafkaConfigFile, PasswordFile,
 };
 use crate::shutdown::Shutdown;
 use crate::store::{CassandraSettings, CassandraTls, Consistency, Keyspace};
@@ -90,7 +91,7 @@ pub struct GlobalArgs {
     /// A file holding the Cassandra password alone (a final line break is ignored): the
     /// recommended way to give it.
     #[arg(long, value_name = "FILE", env = "CASSANDRA_PASSWORD_FILE", hide_short_help = true, help_heading = CASSANDRA, conflicts_with = "cassandra_password", value_parser = parse_password_file, global = true)]
-    pub cassandra_password_file: Option<Secret>,
+    pub cassandra_password_file: Option<PasswordFile>,
 
     /// Speak TLS to Cassandra, checking the nodes' certificates and host names.
     #[arg(long = "cassandra-tls", env = "CASSANDRA_TLS", hide_short_help = true, help_heading = CASSANDRA, global = true)]
@@ -122,9 +123,18 @@ pub struct GlobalArgs {
     #[arg(long = "cassandra-dc", value_name = "NAME", env = "METEO_CASSANDRA_DC", hide_short_help = true, help_heading = CASSANDRA, value_parser = parse_datacenter, global = true)]
     pub cassandra_dc: Option<String>,
 
-    /// A librdkafka property, key=value (SASL, TLS, tuning); repeatable. The environment
-    /// variable takes a comma-separated list. Values are never printed.
-    #[arg(short = 'X', value_name = "KEY=VALUE", env = "METEO_KAFKA_OPTS", hide_short_help = true, help_heading = KAFKA, value_delimiter = ',', value_parser = parse_kafka_option, hide_env_values = true, global = true)]
+    /// A librdkafka property, key=value (SASL, TLS, tuning); repeatable. Split at its first
+    /// `=` only, so the value may hold `=` and `,`. The environment variable takes a
+    /// comma-separated list, split only before a librdkafka property name and `=`. Neither
+    /// -X nor --kafka-config may set bootstrap.servers or group.id (--brokers, --group sets
+    /// them). Values are never printed.
+    // Taken whole (parse_secret never fails): clap's own error would quote the argument.
+    #[arg(short = 'X', value_name = "KEY=VALUE", env = "METEO_KAFKA_OPTS", hide_short_help = true, help_heading = KAFKA, value_parser = parse_secret, hide_env_values = true, global = true)]
+    pub kafka_args: Vec<Secret>,
+
+    /// The librdkafka properties of the file, then of -X or METEO_KAFKA_OPTS, once
+    /// [`GlobalArgs::check_kafka`] has checked them.
+    #[arg(skip)]
     pub kafka_options: Vec<(String, Secret)>,
 
     /// A librdkafka properties file (`key=value` lines, `#` comments), as kcat's -F reads it.
@@ -135,19 +145,50 @@ pub struct GlobalArgs {
     pub kafka_config: Option<KafkaConfigFile>,
 }
 
+impl Cli {
+    /// The command line parsed and checked as `meteo` does it (the Kafka properties read and
+    /// checked, the login complete): what a usage error (exit 2) is made of.
+    pub fn checked_from<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = Cli::command().try_get_matches_from(args)?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        let from_env =
+            matches.value_source("kafka_args") == Some(clap::parser::ValueSource::EnvVariable);
+        cli.global.check_kafka(from_env)?;
+        cli.global.check_login()?;
+        Ok(cli)
+    }
+}
+
 impl GlobalArgs {
     pub fn kafka(&self) -> KafkaSettings {
         KafkaSettings {
             brokers: self.brokers.clone(),
             topic: self.topic.clone(),
-            options: self
-                .kafka_config
-                .iter()
-                .flat_map(|file| file.options.iter())
-                .chain(&self.kafka_options)
-                .cloned()
-                .collect(),
+            options: self.kafka_options.clone(),
         }
+    }
+
+    /// Reads and checks the user's librdkafka properties into `kafka_options`: a mistake is a
+    /// usage error (exit 2) naming the key or the argument's position, never a value.
+    /// `from_env`: the -X values are METEO_KAFKA_OPTS's list, not arguments.
+    pub fn check_kafka(&mut self, from_env: bool) -> Result<(), clap::Error> {
+        use clap::CommandFactory;
+        let mut sources = Vec::new();
+        if let Some(file) = &self.kafka_config {
+            sources.push(PropertySource::File(&file.path, &file.options));
+        }
+        match (from_env, self.kafka_args.as_slice()) {
+            (true, [list]) => sources.push(PropertySource::Env(list)),
+            (_, args) => sources.push(PropertySource::Flags(args)),
+        }
+        self.kafka_options = user_properties(&sources).map_err(|problem| {
+            Cli::command().error(clap::error::ErrorKind::ValueValidation, problem)
+        })?;
+        Ok(())
     }
 
     /// A user needs a password and a password a user, a client certificate its key: said as a
@@ -175,6 +216,38 @@ impl GlobalArgs {
         Err(Cli::command().error(clap::error::ErrorKind::MissingRequiredArgument, problem))
     }
 
+    /// What to say once at start, as warnings: a TLS check switched off, a file holding a
+    /// secret that others may read, for the services the command talks to.
+    pub fn start_warnings(&self, uses_kafka: bool, uses_cassandra: bool) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if uses_kafka {
+            warnings.extend(
+                weakened_checks(&self.kafka_options)
+                    .into_iter()
+                    .map(String::from),
+            );
+            if let Some(config) = &self.kafka_config {
+                if config.options.iter().any(|(key, _)| holds_secret(key)) {
+                    warnings.extend(config.file.warning());
+                }
+            }
+        }
+        if !uses_cassandra {
+            return warnings;
+        }
+        if self.cassandra().tls.is_some_and(|tls| !tls.verify_hostname) {
+            warnings.push(
+                "--cassandra-tls-skip-hostname: the Cassandra nodes' host names are not checked \
+                 against their certificates (the chain still is)"
+                    .into(),
+            );
+        }
+        if let Some(file) = &self.cassandra_password_file {
+            warnings.extend(file.file.warning());
+        }
+        warnings
+    }
+
     pub fn cassandra(&self) -> CassandraSettings {
         let tls =
             self.cassandra_tls || self.cassandra_ca.is_some() || self.cassandra_cert.is_some();
@@ -182,10 +255,11 @@ impl GlobalArgs {
             nodes: self.cassandra.clone(),
             keyspace: self.keyspace.clone(),
             user: self.cassandra_user.clone(),
-            password: self
-                .cassandra_password
-                .clone()
-                .or_else(|| self.cassandra_password_file.clone()),
+            password: self.cassandra_password.clone().or_else(|| {
+                self.cassandra_password_file
+                    .as_ref()
+                    .map(|file| file.password.clone())
+            }),
             tls: tls.then(|| CassandraTls {
                 ca: self.cassandra_ca.clone(),
                 cert: self.cassandra_cert.clone(),
@@ -589,10 +663,7 @@ impl ProduceArgs {
 /// Parses the command line, runs the command, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     // clap prints usage errors itself and exits with 2; --help and --version exit with 0.
-    let cli = Cli::parse();
-    if let Err(err) = cli.global.check_login() {
-        err.exit();
-    }
+    let cli = Cli::checked_from(std::env::args_os()).unwrap_or_else(|err| err.exit());
     // While the dashboard owns the screen a log line would tear it: logs go to a file or nowhere.
     let logged = match &cli.command {
         Command::Dash(args) if commands::dash::owns_terminal() => {
@@ -606,6 +677,17 @@ pub fn main() -> ExitCode {
     if let Err(err) = logged {
         print_error(&err);
         return ExitCode::FAILURE;
+    }
+    let uses_kafka = matches!(
+        cli.command,
+        Command::Migrate(_) | Command::Produce(_) | Command::Consume(_)
+    );
+    let uses_cassandra = matches!(
+        cli.command,
+        Command::Migrate(_) | Command::Consume(_) | Command::Dash(_)
+    );
+    for warning in cli.global.start_warnings(uses_kafka, uses_cassandra) {
+        tracing::warn!("{warning}");
     }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

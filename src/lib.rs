@@ -17,7 +17,7 @@ pub mod files;
 // The terminal dashboard: app state, refresh task, drawing. Reads Cassandra only.
 pub mod dash;
 // Kafka: its settings (brokers, topic) and the clients built from them, topic
-// administration, the producer, the at-least-once consumer loop.
+// administration, the producer, the at-least-once consumer loop; why a broker refused.
 pub mod kafka;
 // The module structure checked from the source: no import cycles, settings at the bottom.
 #[cfg(test)]

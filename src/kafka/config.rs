@@ -10,7 +10,7 @@ use rdkafka::config::ClientConfig;
 
 use super::DLQ_MAX_MESSAGE_BYTES;
 use crate::secret::Secret;
-use crate::settings::parse_host_port;
+use crate::settings::{parse_host_port, parse_kafka_option};
 
 /// How long librdkafka keeps trying one send before reporting it failed; we then queue it
 /// again. Short enough that a failure surfaces within a minute, long enough to ride out a
@@ -149,15 +149,213 @@ pub fn overlay_base(mut config: ClientConfig, settings: &KafkaSettings) -> Clien
 }
 
 /// A client-creation error without the value of any setting: rdkafka's own text quotes the
-/// value, often a password.
+/// value (`Invalid value "..."`), often a password, so only the key and the kind of refusal
+/// are kept.
 pub fn without_values(err: rdkafka::error::KafkaError) -> anyhow::Error {
     match err {
-        rdkafka::error::KafkaError::ClientConfig(_, description, key, _) => anyhow::anyhow!(
-            "the Kafka setting {key} is refused: {description} (check -X, METEO_KAFKA_OPTS and \
-             METEO_KAFKA_CONFIG)"
+        rdkafka::error::KafkaError::ClientConfig(result, _, key, _) => anyhow::anyhow!(
+            "the Kafka setting {key} is refused: {} (check -X, METEO_KAFKA_OPTS and \
+             METEO_KAFKA_CONFIG)",
+            refusal(PropertyCheck::from(result))
         ),
         other => other.into(),
     }
+}
+
+/// What librdkafka makes of one property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PropertyCheck {
+    Accepted,
+    /// librdkafka has no property of that name.
+    Unknown,
+    /// The property exists but does not take that value (or this build lacks the feature).
+    Refused,
+}
+
+impl From<rdkafka::types::RDKafkaConfRes> for PropertyCheck {
+    fn from(result: rdkafka::types::RDKafkaConfRes) -> Self {
+        use rdkafka::types::RDKafkaConfRes;
+        match result {
+            RDKafkaConfRes::RD_KAFKA_CONF_OK => Self::Accepted,
+            RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN => Self::Unknown,
+            RDKafkaConfRes::RD_KAFKA_CONF_INVALID => Self::Refused,
+        }
+    }
+}
+
+/// Why a property was refused, in words that quote no value.
+fn refusal(check: PropertyCheck) -> &'static str {
+    match check {
+        PropertyCheck::Unknown => "librdkafka has no property of that name",
+        PropertyCheck::Refused | PropertyCheck::Accepted => {
+            "librdkafka does not take the value given (not shown)"
+        }
+    }
+}
+
+/// Asks librdkafka whether it knows `key` and takes `value` for it, on a scratch
+/// configuration: the check client creation makes, done at start so that the error names the
+/// key and where it was given, never librdkafka's own text, which quotes the value.
+pub fn check_property(key: &str, value: &str) -> PropertyCheck {
+    use rdkafka::bindings::{rd_kafka_conf_destroy, rd_kafka_conf_new, rd_kafka_conf_set};
+    use std::ffi::{c_char, CString};
+    let (Ok(name), Ok(value)) = (CString::new(key), CString::new(value)) else {
+        return PropertyCheck::Refused;
+    };
+    let mut errstr: [c_char; 512] = [0; 512];
+    // SAFETY: the configuration is created, used once and destroyed here; the C strings
+    // outlive the call and errstr's length is the one passed.
+    let result = unsafe {
+        let conf = rd_kafka_conf_new();
+        let result = rd_kafka_conf_set(
+            conf,
+            name.as_ptr(),
+            value.as_ptr(),
+            errstr.as_mut_ptr(),
+            errstr.len(),
+        );
+        rd_kafka_conf_destroy(conf);
+        result
+    };
+    PropertyCheck::from(result)
+}
+
+/// Splits a comma-separated list of `key=value` (METEO_KAFKA_OPTS) only at a comma followed
+/// by a property librdkafka knows and `=`: values may hold commas (`sasl.mechanisms=A,B`, a
+/// password such as `hunt,pa=ss2`, where `pa` is no property), or at the end. Blank items
+/// are dropped.
+pub fn split_property_list(text: &str) -> Vec<&str> {
+    let mut items = Vec::new();
+    let mut start = 0;
+    for (comma, _) in text.match_indices(',') {
+        let rest = &text[comma + 1..];
+        // A comma ending the list is a separator, as it always was.
+        let starts_property = rest.trim().is_empty()
+            || rest.split_once('=').is_some_and(|(key, _)| {
+                let key = key.trim();
+                !key.is_empty()
+                    && !key.contains(',')
+                    && check_property(key, "") != PropertyCheck::Unknown
+            });
+        if starts_property {
+            items.push(&text[start..comma]);
+            start = comma + 1;
+        }
+    }
+    items.push(&text[start..]);
+    items.retain(|item| !item.trim().is_empty());
+    items
+}
+
+/// The librdkafka properties a flag sets, and that flag: given in -X or the file as well, which
+/// one holds would be unclear (the file's `bootstrap.servers` once beat `--brokers` while the
+/// errors named the flag's address).
+pub const FLAG_PROPERTIES: [(&str, &str); 3] = [
+    ("bootstrap.servers", "--brokers (KAFKA_BROKERS)"),
+    ("metadata.broker.list", "--brokers (KAFKA_BROKERS)"),
+    ("group.id", "--group (METEO_GROUP)"),
+];
+
+/// Where the user's librdkafka properties came from.
+#[derive(Debug, Clone, Copy)]
+pub enum PropertySource<'a> {
+    /// A `--kafka-config` file (already read as `key=value` pairs).
+    File(&'a std::path::Path, &'a [(String, Secret)]),
+    /// `-X` arguments: each one property, split once at its first `=`.
+    Flags(&'a [Secret]),
+    /// The METEO_KAFKA_OPTS variable: one comma-separated list ([`split_property_list`]).
+    Env(&'a Secret),
+}
+
+/// What the user's properties switch off of TLS's checks, each said once at start: a
+/// connection that is no longer verified looks exactly like one that is.
+pub fn weakened_checks(options: &[(String, Secret)]) -> Vec<&'static str> {
+    let last = |key: &str| {
+        options
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.expose().trim().to_ascii_lowercase())
+    };
+    let mut weakened = Vec::new();
+    // librdkafka reads false, f and 0 as false.
+    if last("enable.ssl.certificate.verification")
+        .is_some_and(|v| ["false", "f", "0"].contains(&v.as_str()))
+    {
+        weakened.push(
+            "enable.ssl.certificate.verification is off: the Kafka brokers' certificates are not \
+             checked, so anyone on the path can pose as a broker",
+        );
+    }
+    if last("ssl.endpoint.identification.algorithm").is_some_and(|v| v == "none") {
+        weakened.push(
+            "ssl.endpoint.identification.algorithm is none: the Kafka brokers' host names are not \
+             checked against their certificates (the chain still is)",
+        );
+    }
+    weakened
+}
+
+/// Whether a librdkafka property holds a secret (a password, a private key, a client
+/// secret), so that a file holding it should be readable by its owner only.
+pub fn holds_secret(key: &str) -> bool {
+    key.contains("password")
+        || key.contains("secret")
+        || matches!(
+            key,
+            "ssl.key.pem" | "sasl.oauthbearer.config" | "sasl.kerberos.keytab"
+        )
+}
+
+/// A property as given, or why it is not `key=value`.
+type Given = Result<(String, Secret), String>;
+
+/// The user's properties, file first then -X (or METEO_KAFKA_OPTS), each checked with
+/// librdkafka and against the flags. An error names the property's key and where it was
+/// given (the file, the -X argument's or the list item's position), never a value.
+pub fn user_properties(sources: &[PropertySource<'_>]) -> Result<Vec<(String, Secret)>, String> {
+    let mut properties = Vec::new();
+    for source in sources {
+        let given: Vec<(String, Given)> = match source {
+            PropertySource::File(path, options) => options
+                .iter()
+                .map(|option| {
+                    let origin = format!("the Kafka config file {}", path.display());
+                    (origin, Ok(option.clone()))
+                })
+                .collect(),
+            PropertySource::Flags(args) => args
+                .iter()
+                .enumerate()
+                .map(|(i, arg)| {
+                    let origin = format!("-X argument {}", i + 1);
+                    (origin, parse_kafka_option(arg.expose()))
+                })
+                .collect(),
+            PropertySource::Env(list) => split_property_list(list.expose())
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let origin = format!("METEO_KAFKA_OPTS item {}", i + 1);
+                    (origin, parse_kafka_option(item))
+                })
+                .collect(),
+        };
+        for (origin, parsed) in given {
+            let (key, value) =
+                parsed.map_err(|_| format!("{origin} is not KEY=VALUE (its text is not shown)"))?;
+            if let Some((_, flag)) = FLAG_PROPERTIES.iter().find(|(k, _)| *k == key) {
+                return Err(format!(
+                    "{origin} sets {key}, which {flag} sets: give it there only"
+                ));
+            }
+            match check_property(&key, value.expose()) {
+                PropertyCheck::Accepted => properties.push((key, value)),
+                refused => return Err(format!("{origin} sets {key}: {}", refusal(refused))),
+            }
+        }
+    }
+    Ok(properties)
 }
 
 /// The readings producer's configuration: every key explicit, then the user's `-X` overrides.
@@ -233,6 +431,134 @@ mod tests {
                 TopicName::parse("t").unwrap(),
             )
         }
+    }
+
+    #[test]
+    fn a_property_list_splits_only_before_a_librdkafka_property() {
+        assert_eq!(
+            split_property_list("sasl.password=hunt,pa=ss2, linger.ms=5,"),
+            ["sasl.password=hunt,pa=ss2", " linger.ms=5"]
+        );
+        assert_eq!(
+            split_property_list("sasl.password=a,b,security.protocol=SSL"),
+            ["sasl.password=a,b", "security.protocol=SSL"]
+        );
+        assert_eq!(split_property_list("hunt,er2"), ["hunt,er2"]);
+    }
+
+    #[test]
+    fn librdkafka_tells_unknown_properties_from_refused_values() {
+        assert_eq!(check_property("linger.ms", "5"), PropertyCheck::Accepted);
+        assert_eq!(check_property("pa", "x"), PropertyCheck::Unknown);
+        assert_eq!(
+            check_property("security.protocol", "S3CRETVAL5"),
+            PropertyCheck::Refused
+        );
+        assert_eq!(check_property("a\0b", "x"), PropertyCheck::Refused);
+    }
+
+    #[test]
+    fn user_properties_are_checked_and_errors_name_the_key_and_place_only() {
+        let file_options = [("linger.ms".to_string(), Secret::new("5"))];
+        let path = std::path::Path::new("/etc/k.properties");
+        let args = [Secret::new("sasl.password=p,w=d")];
+        let list = Secret::new("acks=all,sasl.password=x,y=z");
+        let ok = user_properties(&[
+            PropertySource::File(path, &file_options),
+            PropertySource::Flags(&args),
+        ])
+        .unwrap();
+        let shown: Vec<(&str, &str)> = ok.iter().map(|(k, v)| (k.as_str(), v.expose())).collect();
+        assert_eq!(shown, [("linger.ms", "5"), ("sasl.password", "p,w=d")]);
+        assert_eq!(
+            user_properties(&[PropertySource::Env(&list)])
+                .unwrap()
+                .len(),
+            2
+        );
+
+        let errors = [
+            (
+                PropertySource::Flags(&[Secret::new("x"), Secret::new("hunter2")]),
+                "-X argument 1",
+            ),
+            (PropertySource::Env(&Secret::new("acks=all,S3CRET")), "acks"),
+            (
+                PropertySource::Flags(&[Secret::new("security.protocol=S3CRET")]),
+                "-X argument 1 sets security.protocol",
+            ),
+            (
+                PropertySource::Flags(&[Secret::new("no.such=S3CRET")]),
+                "no.such",
+            ),
+        ];
+        for (source, named) in errors {
+            let err = user_properties(&[source]).unwrap_err();
+            assert!(err.contains(named) && !err.contains("S3CRET"), "{err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+    }
+
+    #[test]
+    fn what_a_flag_sets_cannot_be_set_again_in_the_file_or_with_x() {
+        let path = std::path::Path::new("/etc/k.properties");
+        let file = [("group.id".to_string(), Secret::new("hijack"))];
+        let err = user_properties(&[PropertySource::File(path, &file)]).unwrap_err();
+        assert_eq!(
+            err,
+            "the Kafka config file /etc/k.properties sets group.id, which --group (METEO_GROUP) \
+             sets: give it there only"
+        );
+        let args = [Secret::new("bootstrap.servers=127.0.0.1:1")];
+        let err = user_properties(&[PropertySource::Flags(&args)]).unwrap_err();
+        assert!(err.contains("--brokers (KAFKA_BROKERS)"), "{err}");
+    }
+
+    #[test]
+    fn a_refused_client_configuration_names_the_key_and_never_the_value() {
+        use rdkafka::error::KafkaError;
+        use rdkafka::types::RDKafkaConfRes;
+        let err = without_values(KafkaError::ClientConfig(
+            RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+            "Invalid value \"S3CRETVAL5\" for configuration property \"security.protocol\"".into(),
+            "security.protocol".into(),
+            "S3CRETVAL5".into(),
+        ))
+        .to_string();
+        assert!(
+            err.contains("security.protocol") && !err.contains("S3CRET"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn switching_off_a_tls_check_is_named_and_switching_it_on_is_not() {
+        let off = settings(&[
+            ("enable.ssl.certificate.verification", "False"),
+            ("ssl.endpoint.identification.algorithm", "none"),
+        ]);
+        let weakened = weakened_checks(&off.options);
+        assert_eq!(weakened.len(), 2, "{weakened:?}");
+        assert!(weakened[0].contains("certificates are not checked"));
+        assert!(weakened[1].contains("host names are not checked"));
+        let on = settings(&[
+            ("enable.ssl.certificate.verification", "false"),
+            ("enable.ssl.certificate.verification", "true"),
+            ("ssl.endpoint.identification.algorithm", "https"),
+        ]);
+        assert_eq!(weakened_checks(&on.options), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn passwords_keys_and_client_secrets_are_secrets() {
+        for key in [
+            "sasl.password",
+            "ssl.key.password",
+            "sasl.oauthbearer.client.secret",
+        ] {
+            assert!(holds_secret(key), "{key}");
+        }
+        assert!(!holds_secret("sasl.username") && !holds_secret("ssl.ca.location"));
     }
 
     #[test]

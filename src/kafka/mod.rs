@@ -5,6 +5,7 @@ pub mod config;
 pub mod consumer;
 pub mod producer;
 pub mod reports;
+pub mod tls_check;
 
 pub use config::{client_config, Brokers, KafkaSettings, TopicName};
 
@@ -87,6 +88,7 @@ pub fn topic_partitions(
         &client,
         settings.brokers.as_str(),
         settings.option("sasl.username"),
+        settings.option("ssl.ca.location"),
         timeout,
     )
 }
@@ -94,10 +96,28 @@ pub fn topic_partitions(
 /// How often a wait for the brokers looks for a refusal.
 const REFUSAL_CHECK: Duration = Duration::from_millis(500);
 
-/// One line for a refusal: what was refused, by whom, and what to set.
-fn refused(kind: Refusal, reason: &str, brokers: &str, user: Option<&str>) -> anyhow::Error {
+/// One line for a refusal: what was refused, by whom, and what to set. A failed TLS
+/// handshake is asked again ([`tls_check`]): an unknown CA and a host name the certificate
+/// lacks read alike in librdkafka's words, and take different fixes.
+fn refused(
+    kind: Refusal,
+    reason: &str,
+    brokers: &str,
+    user: Option<&str>,
+    ca: Option<&str>,
+) -> anyhow::Error {
     let user = user.unwrap_or("(no sasl.username)");
     let reason = crate::text::printable(reason);
+    let first = brokers.split(',').next().unwrap_or(brokers);
+    let host_name = kind == Refusal::Tls
+        && tls_check::certificate_problem(first, ca)
+            == Some(tls_check::CertificateProblem::HostName);
+    if host_name {
+        let host = first.rsplit_once(':').map_or(first, |(host, _)| host);
+        return anyhow::anyhow!(
+            "TLS with Kafka at {brokers} failed: the broker's certificate does not name {host}, the host it is reached at (its CA is trusted); give --brokers (KAFKA_BROKERS) a name the certificate holds"
+        );
+    }
     match kind {
         Refusal::PortRefused => anyhow::anyhow!(
             "Kafka at {brokers} refused the connection (nothing listens on that port; set KAFKA_BROKERS or --brokers)"
@@ -111,6 +131,9 @@ fn refused(kind: Refusal, reason: &str, brokers: &str, user: Option<&str>) -> an
         Refusal::ExpectsPlain => anyhow::anyhow!(
             "Kafka at {brokers} closed a TLS connection: the listener speaks plain; remove security.protocol SSL or SASL_SSL from METEO_KAFKA_CONFIG and -X ({reason})"
         ),
+        Refusal::NotKafka => anyhow::anyhow!(
+            "{brokers} is not a Kafka broker: it answered Kafka's first request in another protocol (another service's port? set KAFKA_BROKERS or --brokers)"
+        ),
         Refusal::ExpectsSecurity => anyhow::anyhow!(
             "Kafka at {brokers} closed a plain connection: the listener expects TLS or SASL; set security.protocol (and the rest) in METEO_KAFKA_CONFIG ({reason})"
         ),
@@ -121,6 +144,7 @@ fn fetch_partitions(
     client: &BaseProducer<KafkaContext>,
     brokers: &str,
     user: Option<&str>,
+    ca: Option<&str>,
     timeout: Duration,
 ) -> anyhow::Result<BTreeMap<String, i32>> {
     // In short slices, so a refusal (a refused port or login, a TLS failure) is said at once
@@ -137,7 +161,7 @@ fn fetch_partitions(
                 // Hands the queued log lines and errors to the context.
                 client.poll(Duration::ZERO);
                 if let Some((kind, reason)) = client.context().refusal() {
-                    return Err(refused(kind, &reason, brokers, user));
+                    return Err(refused(kind, &reason, brokers, user, ca));
                 }
                 if left <= REFUSAL_CHECK {
                     return Err(anyhow::Error::from(err).context(format!(
@@ -170,6 +194,7 @@ pub async fn ensure_topics(
             &client,
             settings.brokers.as_str(),
             settings.option("sasl.username"),
+            settings.option("ssl.ca.location"),
             timeout,
         )
     })?;

@@ -38,12 +38,35 @@ pub enum Refusal {
     ExpectsSecurity,
     /// The broker closed a TLS connection: it speaks plain.
     ExpectsPlain,
+    /// What answered is not a Kafka broker (another service's port): its first bytes read as
+    /// an impossible Kafka response size.
+    NotKafka,
+}
+
+impl Refusal {
+    /// The first words of the warning while it lasts: what is wrong, not "unreachable".
+    fn summary(self) -> &'static str {
+        match self {
+            Refusal::PortRefused => "Kafka unreachable",
+            Refusal::Login => "Kafka refused the SASL login",
+            Refusal::Tls => "TLS with Kafka failed",
+            Refusal::ExpectsSecurity | Refusal::ExpectsPlain => {
+                "Kafka closed the connection: security.protocol does not match the listener"
+            }
+            Refusal::NotKafka => "what answers at the brokers' address is not a Kafka broker",
+        }
+    }
 }
 
 /// Which refusal librdkafka's text describes, if any.
 pub fn classify_refusal(reason: &str) -> Option<Refusal> {
     let reason = reason.to_ascii_lowercase();
-    if reason.contains("sasl authentication error") || reason.contains("invalid credentials") {
+    // Another protocol's first bytes, read as a Kafka response's size: librdkafka then
+    // suggests raising receive.message.max.bytes, which would not help.
+    if reason.contains("invalid response size") {
+        Some(Refusal::NotKafka)
+    } else if reason.contains("sasl authentication error") || reason.contains("invalid credentials")
+    {
         Some(Refusal::Login)
     } else if reason.contains("plaintext broker listener") {
         Some(Refusal::ExpectsPlain)
@@ -112,21 +135,35 @@ impl KafkaContext {
             Ok(mut outage) => outage.unreachable(Instant::now()),
             Err(_) => Tell::Started,
         };
-        match say {
-            Tell::Started => tracing::warn!(
+        let refusal = classify_refusal(reason);
+        // librdkafka's advice for another protocol (raise receive.message.max.bytes) misleads.
+        let reason = match refusal {
+            Some(Refusal::NotKafka) => "its answer is not in Kafka's protocol",
+            _ => reason,
+        };
+        match (say, refusal) {
+            (Tell::Started, Some(refusal)) if refusal != Refusal::PortRefused => tracing::warn!(
+                %reason,
+                "{}; retrying (readings wait, nothing is lost)",
+                refusal.summary()
+            ),
+            (Tell::Started, _) => tracing::warn!(
                 %reason,
                 "Kafka unreachable; retrying (readings wait, nothing is lost)"
             ),
-            Tell::StillDown {
-                down_for,
-                calls: reports,
-            } => tracing::warn!(
+            (
+                Tell::StillDown {
+                    down_for,
+                    calls: reports,
+                },
+                _,
+            ) => tracing::warn!(
                 %reason,
                 down_for_s = down_for.as_secs(),
                 reports,
                 "Kafka still unreachable; retrying"
             ),
-            Tell::Nothing => tracing::debug!(%reason, "Kafka unreachable"),
+            (Tell::Nothing, _) => tracing::debug!(%reason, "Kafka unreachable"),
         }
     }
 }
@@ -207,7 +244,8 @@ impl ClientContext for KafkaContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         self.note_refusal(reason);
-        if is_unreachable(&error) {
+        // A refusal is told as one, once, whatever error code librdkafka gives it.
+        if is_unreachable(&error) || classify_refusal(reason).is_some() {
             self.unreachable(reason);
         } else if TRANSIENT.iter().any(|t| reason.contains(t)) || is_transient(&error) {
             tracing::debug!(%error, %reason, "Kafka coordinator not ready yet; librdkafka retries");
@@ -246,6 +284,24 @@ mod tests {
             tracing::Level::ERROR
         );
         assert_eq!(level_of(RDKafkaLogLevel::Notice, "x"), tracing::Level::INFO);
+    }
+
+    #[test]
+    fn another_protocols_answer_is_no_kafka_broker() {
+        let reason = "127.0.0.1:9042/bootstrap: Receive failed: Invalid response size \
+                      -2063597568 (0..100000000): increase receive.message.max.bytes (after 5ms \
+                      in state APIVERSION_QUERY)";
+        assert_eq!(classify_refusal(reason), Some(Refusal::NotKafka));
+        let context = KafkaContext::default();
+        context.error(KafkaError::Global(RDKafkaErrorCode::BadMessage), reason);
+        assert_eq!(
+            context.refusal().map(|(kind, _)| kind),
+            Some(Refusal::NotKafka)
+        );
+        assert!(
+            context.unreachable_since().is_some(),
+            "told as an outage, once"
+        );
     }
 
     #[test]

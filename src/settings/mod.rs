@@ -120,6 +120,8 @@ mod tests {
             ]
         );
         assert_eq!(parse_kafka_properties("a=1\nhunter2\n").unwrap_err(), 2);
+        let with_bom = parse_kafka_properties("\u{feff}linger.ms=5\n").unwrap();
+        assert_eq!(with_bom[0].0, "linger.ms");
         let err = parse_kafka_config_file("/nonexistent/kafka.properties").unwrap_err();
         assert!(err.contains("/nonexistent/kafka.properties"), "{err}");
     }

@@ -9,9 +9,58 @@ use cdrs_tokio::consistency::Consistency;
 use crate::files::{read_bounded_text, KAFKA_CONFIG_LIMIT, PASSWORD_FILE_LIMIT};
 use crate::secret::Secret;
 
+/// A file holding a secret, as read at start: where it is and its permission bits, for the
+/// warning when others may read it.
+#[derive(Debug, Clone)]
+pub struct SecretFile {
+    pub path: PathBuf,
+    /// The permission bits (`0o644`); `None` where the system has none.
+    pub mode: Option<u32>,
+}
+
+impl SecretFile {
+    fn of(path: &std::path::Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            mode: file_mode(path),
+        }
+    }
+
+    /// ssh's rule for private keys: a file holding a secret that its group or anyone else
+    /// may read earns a warning, naming the file and its mode (never refused: a container's
+    /// mounted secret may be 0644 by design).
+    pub fn warning(&self) -> Option<String> {
+        let mode = self.mode.filter(|mode| mode & 0o044 != 0)?;
+        Some(format!(
+            "{} is readable by others (mode {mode:04o}) and holds a password: chmod 600 it",
+            crate::text::printable(&self.path.display().to_string())
+        ))
+    }
+}
+
+#[cfg(unix)]
+fn file_mode(path: &std::path::Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o7777)
+}
+
+#[cfg(not(unix))]
+fn file_mode(_: &std::path::Path) -> Option<u32> {
+    None
+}
+
+/// A password read from a file, and that file.
+#[derive(Debug, Clone)]
+pub struct PasswordFile {
+    pub file: SecretFile,
+    pub password: Secret,
+}
+
 /// Reads a password file: its content without the final line break. Names the file, never
 /// the content, when it cannot be used. The one value parser that reads a file.
-pub fn parse_password_file(value: &str) -> Result<Secret, String> {
+pub fn parse_password_file(value: &str) -> Result<PasswordFile, String> {
     let path = std::path::Path::new(value);
     let what = "password file";
     let text = read_bounded_text(path, PASSWORD_FILE_LIMIT, what).map_err(|e| e.to_string())?;
@@ -22,7 +71,10 @@ pub fn parse_password_file(value: &str) -> Result<Secret, String> {
     if password.is_empty() {
         return Err(format!("{what} {} is empty", path.display()));
     }
-    Ok(Secret::new(password))
+    Ok(PasswordFile {
+        file: SecretFile::of(path),
+        password: Secret::new(password),
+    })
 }
 
 /// Parses `host:port` (a name, an IPv4 address or a bracketed IPv6 address, and a port).
@@ -74,6 +126,8 @@ pub fn parse_kafka_option(value: &str) -> Result<(String, Secret), String> {
 pub struct KafkaConfigFile {
     pub path: PathBuf,
     pub options: Vec<(String, Secret)>,
+    /// The file, for the warning when it holds a secret that others may read.
+    pub file: SecretFile,
 }
 
 /// Reads a librdkafka properties file: `key=value` lines; blank lines and lines starting
@@ -88,12 +142,20 @@ pub fn parse_kafka_config_file(value: &str) -> Result<KafkaConfigFile, String> {
             path.display()
         )
     })?;
-    Ok(KafkaConfigFile { path, options })
+    let file = SecretFile::of(&path);
+    Ok(KafkaConfigFile {
+        path,
+        options,
+        file,
+    })
 }
 
-/// The `key=value` pairs of a properties text, or the number of the first bad line.
+/// The `key=value` pairs of a properties text (a byte-order mark at its start skipped), or
+/// the number of the first bad line.
 pub(super) fn parse_kafka_properties(text: &str) -> Result<Vec<(String, Secret)>, usize> {
     let mut options = Vec::new();
+    // Windows editors save UTF-8 with a byte-order mark, which would join the first key.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (index, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -288,6 +350,22 @@ pub fn parse_datacenter(value: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_file_others_may_read_is_named_with_its_mode() {
+        let file = |mode| SecretFile {
+            path: PathBuf::from("/run/pw"),
+            mode,
+        };
+        assert_eq!(
+            file(Some(0o644)).warning().as_deref(),
+            Some("/run/pw is readable by others (mode 0644) and holds a password: chmod 600 it")
+        );
+        assert!(file(Some(0o640)).warning().is_some());
+        assert_eq!(file(Some(0o600)).warning(), None);
+        assert_eq!(file(Some(0o400)).warning(), None);
+        assert_eq!(file(None).warning(), None);
+    }
 
     #[test]
     fn consistency_levels_are_read_by_their_cql_names_in_any_case() {

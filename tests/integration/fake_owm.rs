@@ -45,7 +45,7 @@ pub enum Answer {
     Varying,
     /// This status with `{"cod": status, "message": ...}`, the message as given (escape
     /// sequences included) but with `{appid}` replaced by the key the call sent, as a
-    /// server echoing its request would.
+    /// server echoing its request would, and `{APPID}` by that key in capitals.
     Message { status: u16, message: String },
     /// 302 to `to` (a base URL such as another fake's) + `/data/2.5/weather` + the query the
     /// call sent, key included.
@@ -367,7 +367,9 @@ impl FakeOwm {
                 (200, None)
             }
             Answer::Message { status, message } => {
-                let message = message.replace("{appid}", &request.key);
+                let message = message
+                    .replace("{appid}", &request.key)
+                    .replace("{APPID}", &request.key.to_uppercase());
                 let body = json!({"cod": status, "message": message}).to_string();
                 respond(stream, *status, &body, "");
                 (*status, None)

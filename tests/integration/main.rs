@@ -23,6 +23,7 @@ mod migrate;
 mod produce;
 mod produce_loop;
 mod scripts;
+mod secrets;
 mod signals;
 mod store;
 mod up;

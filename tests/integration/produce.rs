@@ -621,6 +621,24 @@ fn a_key_echoed_near_the_end_of_a_long_message_is_redacted_whole() {
 }
 
 #[test]
+fn a_key_echoed_in_capitals_is_redacted_too() {
+    let fake = FakeOwm::start(DtModel::Fixed(1795895400));
+    fake.script(
+        1,
+        "Shout",
+        vec![Answer::Message {
+            status: 401,
+            message: "INVALID API KEY {APPID}".into(),
+        }],
+    );
+    let err = client(&fake).fetch(1, "FR").unwrap_err().to_string();
+    let lower = err.to_lowercase();
+    assert!(!lower.contains(&KEY.to_lowercase()), "{err}");
+    assert!(!lower.contains("distinctive"), "{err}");
+    assert!(err.contains("[redacted]"), "{err}");
+}
+
+#[test]
 fn a_redirect_to_another_server_is_refused_without_the_key_and_one_to_the_same_is_followed() {
     let fake = FakeOwm::start(DtModel::Fixed(1795895400));
     let other = FakeOwm::start(DtModel::Fixed(1795895400));

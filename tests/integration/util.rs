@@ -46,9 +46,8 @@ pub fn kafka_settings(topic: &str) -> KafkaSettings {
 /// `meteo COMMAND` as it would be parsed in this environment (nodes, login, TLS) for
 /// `keyspace`.
 pub fn parsed(keyspace: &str, command: &str) -> meteo::cli::Cli {
-    use clap::Parser;
     let nodes = cassandra_nodes();
-    meteo::cli::Cli::try_parse_from([
+    meteo::cli::Cli::checked_from([
         "meteo",
         "--cassandra",
         &nodes,

@@ -146,15 +146,12 @@ fn assert_no_secret(run: &Run) {
 
 /// The Kafka settings meteo itself takes from this environment.
 fn kafka(topic: &str) -> meteo::kafka::KafkaSettings {
-    use clap::Parser;
-    let cli = meteo::cli::Cli::try_parse_from(["meteo", "--topic", topic, "migrate"]).unwrap();
+    let cli = meteo::cli::Cli::checked_from(["meteo", "--topic", topic, "migrate"]).unwrap();
     cli.global.kafka()
 }
 
 fn cassandra(keyspace: &str) -> meteo::store::CassandraSettings {
-    use clap::Parser;
-    let cli =
-        meteo::cli::Cli::try_parse_from(["meteo", "--keyspace", keyspace, "migrate"]).unwrap();
+    let cli = meteo::cli::Cli::checked_from(["meteo", "--keyspace", keyspace, "migrate"]).unwrap();
     cli.global.cassandra()
 }
 
@@ -443,4 +440,81 @@ fn each_refusal_is_one_line_within_two_seconds_naming_what_to_set() {
     let usage = meteo(&dash, &[], &["CASSANDRA_PASSWORD_FILE"]);
     assert_eq!(usage.code, Some(2), "{}", usage.describe());
     assert!(usage.stderr.contains("CASSANDRA_PASSWORD_FILE"));
+}
+
+/// A name of this machine that resolves to 127.0.0.1 but that the pair's certificates do not
+/// hold (they name localhost, 127.0.0.1 to 127.0.0.3): its host name.
+fn uncertified_loopback_name() -> String {
+    use std::net::ToSocketAddrs as _;
+    let out = Command::new("hostname").output().expect("running hostname");
+    let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let loopback = (name.as_str(), 1)
+        .to_socket_addrs()
+        .is_ok_and(|mut addrs| addrs.any(|a| a.ip().is_loopback()));
+    assert!(
+        loopback && name != "localhost",
+        "this test needs the host name ({name:?}) to resolve to 127.0.0.1 (/etc/hosts)"
+    );
+    name
+}
+
+#[test]
+fn a_host_name_mismatch_and_a_refused_login_are_said_for_what_they_are() {
+    var("METEO_TEST_SECURE");
+    let brokers = var("KAFKA_BROKERS");
+    let port = brokers.rsplit_once(':').unwrap().1;
+    let name = uncertified_loopback_name();
+    let other_name = format!("{name}:{port}");
+    let produce = [
+        "--topic",
+        "nosuch",
+        "produce",
+        "--once",
+        "--source",
+        "synthetic",
+    ];
+    let run = meteo(&produce, &[("KAFKA_BROKERS", &other_name)], &[]);
+    run.assert_refused(&["certificate does not name", &name, "--brokers"]);
+    assert!(
+        !run.stderr.contains("set ssl.ca.location"),
+        "{}",
+        run.describe()
+    );
+
+    let dir = std::env::temp_dir().join(unique("login"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wrong = dir.join("wrong.properties");
+    let properties = std::fs::read_to_string(var("METEO_KAFKA_CONFIG")).unwrap();
+    let text: Vec<&str> = properties
+        .lines()
+        .map(|l| {
+            if l.starts_with("sasl.password=") {
+                "sasl.password=not-the-password"
+            } else {
+                l
+            }
+        })
+        .collect();
+    std::fs::write(&wrong, text.join("\n")).unwrap();
+    // Kept to its owner: the only warning is then the refusal's.
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let run = meteo(
+        &produce,
+        &[("METEO_KAFKA_CONFIG", wrong.to_str().unwrap())],
+        &[],
+    );
+    run.assert_refused(&["SASL authentication failed"]);
+    // Its first words too: no "unreachable; retrying" before the true error.
+    assert!(
+        !run.stderr.contains("Kafka unreachable"),
+        "{}",
+        run.describe()
+    );
+    let first_warning = run.stderr.lines().find(|l| l.contains(" WARN "));
+    assert!(
+        first_warning.is_some_and(|l| l.contains("refused the SASL login")),
+        "{}",
+        run.describe()
+    );
 }

@@ -155,7 +155,8 @@ impl ApiError {
     }
 }
 
-/// `text` with every occurrence of `secret`, raw or percent-encoded, replaced.
+/// `text` with every occurrence of `secret`, raw or percent-encoded, in any case, replaced:
+/// a server may echo the key in capitals, and `%2f` is `%2F`.
 pub fn redact(text: &str, secret: &str) -> String {
     if secret.is_empty() {
         return text.to_string();
@@ -170,7 +171,29 @@ pub fn redact(text: &str, secret: &str) -> String {
             }
         })
         .collect();
-    text.replace(secret, REDACTED).replace(&encoded, REDACTED)
+    replace_ignoring_case(&replace_ignoring_case(text, secret), &encoded)
+}
+
+/// `text` with every occurrence of `needle`, ASCII letters in any case, replaced by
+/// [`REDACTED`].
+fn replace_ignoring_case(text: &str, needle: &str) -> String {
+    let (hay, pin) = (text.as_bytes(), needle.as_bytes());
+    let mut out = String::with_capacity(text.len());
+    let (mut start, mut at) = (0, 0);
+    while at + pin.len() <= hay.len() {
+        if hay[at..at + pin.len()].eq_ignore_ascii_case(pin) {
+            // Matches begin and end on character boundaries: ASCII case folding changes no
+            // byte of a multi-byte character, so the match is `needle`'s own characters.
+            out.push_str(&text[start..at]);
+            out.push_str(REDACTED);
+            at += pin.len();
+            start = at;
+        } else {
+            at += 1;
+        }
+    }
+    out.push_str(&text[start..]);
+    out
 }
 
 /// `text` cut to `max` characters, with an ellipsis when something was cut.
@@ -457,6 +480,18 @@ mod tests {
         assert!(!clean.contains("s3cr3t"), "{clean}");
         let err = ApiError::Transient { detail: text }.made_safe(key);
         assert!(!err.to_string().contains("s3cr3t"));
+    }
+
+    #[test]
+    fn the_key_is_redacted_in_any_case() {
+        let key = "ab12cd/é";
+        let clean = redact(
+            "AB12CD/é, Ab12Cd/é, ab12cd%2F%C3%A9 and AB12cd%2f%c3%a9",
+            key,
+        );
+        assert!(!clean.to_lowercase().contains("ab12"), "{clean}");
+        assert_eq!(redact("xAB12CD/éy", key), "x[redacted]y");
+        assert_eq!(redact("ab12cd/ÉÉ", key), "ab12cd/ÉÉ");
     }
 
     #[test]
