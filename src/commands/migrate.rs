@@ -49,7 +49,8 @@ pub async fn run(args: MigrateSettings) -> anyhow::Result<()> {
         }
         KeyspaceOutcome::Existed { .. } => {}
     }
-    let session = store::connect(&cassandra, Some(keyspace)).await?;
+    // Just created on one node: the others may still be applying it.
+    let session = store::connect_new_keyspace(&cassandra).await?;
     let applied = migrations::applied(&session).await?;
     for done in &applied {
         if !files.iter().any(|f| f.version == done.version) {

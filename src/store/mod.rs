@@ -72,6 +72,48 @@ pub async fn connect_keyspace(
     connect(settings, Some(settings.keyspace.as_str())).await
 }
 
+/// How long a keyspace just created may take to reach the node a connection lands on. The
+/// schema-agreement wait gives up after 10 s; on a loaded cluster a node can still be
+/// applying the change after that.
+pub const NEW_KEYSPACE_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Connects to a keyspace that `migrate` has just created: a node that has not applied it yet
+/// refuses `USE` with [`MissingKeyspace`], so that one answer is asked again, for at most
+/// [`NEW_KEYSPACE_WITHIN`]; any other failure is returned at once.
+pub async fn connect_new_keyspace(
+    settings: &CassandraSettings,
+) -> anyhow::Result<std::sync::Arc<CassandraSession>> {
+    until_keyspace_appears(NEW_KEYSPACE_WITHIN, || connect_keyspace(settings)).await
+}
+
+/// Calls `attempt` until it no longer fails with [`MissingKeyspace`] or `within` has passed.
+async fn until_keyspace_appears<T, F, Fut>(
+    within: std::time::Duration,
+    mut attempt: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    let mut backoff = crate::backoff::Backoff::new(
+        std::time::Duration::from_millis(200),
+        std::time::Duration::from_secs(2),
+    );
+    loop {
+        match attempt().await {
+            Err(err)
+                if err.chain().any(|e| e.is::<MissingKeyspace>())
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tracing::debug!("the new keyspace is not on every node yet; asking again");
+                backoff.wait().await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Cassandra answers, but the keyspace is not there: `meteo migrate` has not run (the
 /// dashboard tells this apart from an outage).
 #[derive(Debug, thiserror::Error)]
@@ -151,4 +193,56 @@ pub fn rows(envelope: Envelope) -> anyhow::Result<Vec<Row>> {
         .response_body()
         .map_err(|e| anyhow!("decoding Cassandra's answer: {}", describe(&e)))?;
     Ok(body.into_rows().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod new_keyspace_tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    use super::{until_keyspace_appears, MissingKeyspace};
+
+    fn missing() -> anyhow::Error {
+        anyhow::Error::new(MissingKeyspace {
+            keyspace: "k".into(),
+            nodes: "n".into(),
+        })
+        .context("connecting")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_keyspace_not_yet_on_the_node_is_asked_again_until_it_is() {
+        let calls = AtomicU32::new(0);
+        let got = until_keyspace_appears(Duration::from_secs(30), || async {
+            match calls.fetch_add(1, Ordering::SeqCst) {
+                0..=2 => Err(missing()),
+                _ => Ok(7),
+            }
+        })
+        .await;
+        assert_eq!(got.unwrap(), 7);
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn other_failures_are_returned_at_once_and_a_lasting_absence_after_the_limit() {
+        let calls = AtomicU32::new(0);
+        let got: anyhow::Result<()> = until_keyspace_appears(Duration::from_secs(30), || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(anyhow::anyhow!("wrong password"))
+        })
+        .await;
+        assert_eq!(got.unwrap_err().to_string(), "wrong password");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        let start = tokio::time::Instant::now();
+        let got: anyhow::Result<()> =
+            until_keyspace_appears(Duration::from_secs(30), || async { Err(missing()) }).await;
+        assert!(got.unwrap_err().chain().any(|e| e.is::<MissingKeyspace>()));
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_secs(30) && took < Duration::from_secs(33),
+            "{took:?}"
+        );
+    }
 }
