@@ -4,6 +4,8 @@
 //! `kafka`, `store`, `synthetic`), `settings`, then the leaves (`model`, `secret`, ...). No
 //! file imports one above it, and no two files import each other (the `layering` test).
 
+// The consumer's partition assignment, a number that moves at each rebalance.
+pub mod assignment;
 // One exponential backoff, its jitter rule and its reset, for every loop that tries again.
 pub mod backoff;
 // A city, and the producer's city list (`data/cities.fr.json`).

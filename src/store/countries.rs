@@ -15,6 +15,8 @@ use std::collections::HashMap;
 #[derive(Debug, Default)]
 pub struct Homes {
     cities: HashMap<i64, Vec<Home>>,
+    /// The assignment generation ([`crate::assignment`]) what is known was learnt under.
+    generation: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +38,16 @@ pub struct Placement {
 }
 
 impl Homes {
+    /// Forgets every city when the partition assignment moved since they were learnt:
+    /// another consumer may have moved a city to another country meanwhile, and only
+    /// `city_countries` knows.
+    pub fn follow(&mut self, generation: u64) {
+        if generation != self.generation {
+            self.cities.clear();
+            self.generation = generation;
+        }
+    }
+
     /// Whether the countries of `city_id` are known here (else load them first).
     pub fn knows(&self, city_id: i64) -> bool {
         self.cities.contains_key(&city_id)
@@ -114,6 +126,18 @@ impl Homes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_partition_assignment_forgets_every_city_learnt_before() {
+        let mut homes = Homes::default();
+        homes.follow(3);
+        homes.learn(7, vec![("FR".into(), 10)]);
+        homes.follow(3);
+        assert!(homes.knows(7), "same assignment: still known");
+        // The partition went to another consumer and came back: it may have moved the city.
+        homes.follow(4);
+        assert!(!homes.knows(7), "read again from city_countries");
+    }
 
     #[test]
     fn a_city_in_one_country_writes_its_row_and_records_the_country_once() {

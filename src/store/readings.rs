@@ -249,7 +249,8 @@ impl ReadingWriter {
     /// countries of a city not met before are read first.
     async fn place(&self, rows: &[&Reading]) -> anyhow::Result<Vec<Placement>> {
         let mut unknown: Vec<i64> = {
-            let homes = self.homes.lock().unwrap_or_else(|e| e.into_inner());
+            let mut homes = self.homes.lock().unwrap_or_else(|e| e.into_inner());
+            homes.follow(crate::assignment::generation());
             rows.iter()
                 .map(|r| r.city_id)
                 .filter(|&id| !homes.knows(id))

@@ -84,6 +84,8 @@ impl ConsumerContext for GroupContext {
             }
             Rebalance::Assign(partitions) => {
                 tracing::info!(partitions = %describe(partitions), "partitions assigned");
+                // Cities of these partitions may have moved country under another consumer.
+                crate::assignment::moved();
                 // Ready when the log says so, not at the next periodic look.
                 crate::metrics::partitions_held(partitions.count());
             }
