@@ -4,6 +4,7 @@
 
 mod fake_owm;
 mod harness;
+mod poison;
 mod scrape;
 mod util;
 
