@@ -23,6 +23,7 @@ mod metrics;
 mod migrate;
 mod produce;
 mod produce_loop;
+mod schema;
 mod scripts;
 mod signals;
 mod store;
