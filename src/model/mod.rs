@@ -55,8 +55,11 @@ impl std::fmt::Display for CountryCode {
 }
 
 /// One observation (schema 1). Units are metric: °C, %, hPa, m/s, degrees, metres, mm.
-/// Optional fields are `null` in JSON when the API did not give them.
+/// Optional fields are `null` in JSON when the API did not give them. A field schema 1 does
+/// not have is refused, not ignored: ignored, it would be lost when the reading is stored;
+/// refused, the record is dead-lettered whole and can be replayed (docs/design.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Reading {
     pub schema: u32,
     pub source: Option<String>,
@@ -509,6 +512,18 @@ pub(crate) mod tests {
     fn text_that_is_not_json_is_rejected() {
         let err = Reading::from_json(b"not json {").unwrap_err();
         assert!(matches!(err, InvalidReading::NotJson(_)));
+    }
+
+    #[test]
+    fn a_field_schema_1_does_not_have_is_refused_not_dropped() {
+        // Stored without it, the field would be lost for good; dead-lettered, it can be
+        // replayed by a consumer that knows it.
+        let err = Reading::from_json(&with("uv_index", 3.into())).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("not a schema-1 reading: unknown field `uv_index`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod fake_owm;
 mod harness;
+mod poison;
 mod scrape;
 mod util;
 
@@ -22,6 +23,7 @@ mod metrics;
 mod migrate;
 mod produce;
 mod produce_loop;
+mod schema;
 mod scripts;
 mod secrets;
 mod signals;
