@@ -1,6 +1,7 @@
 //! The produce engine: calls a [`ReadingSource`] for each city when the schedule says so and
 //! hands every new reading to a [`Publish`] (Kafka) until shutdown, then flushes and reports.
 
+pub mod plan;
 pub mod publish;
 pub mod settings;
 pub mod source;
