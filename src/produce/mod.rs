@@ -60,6 +60,12 @@ pub fn system_clock() -> WallClock {
     Arc::new(Utc::now)
 }
 
+/// How old an observation made at `observed_at` is at `now`: zero when it is stamped ahead
+/// of the clock (far ahead is refused before publishing; a few seconds are not an age).
+pub fn observation_age(observed_at: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    (now - observed_at).to_std().unwrap_or(Duration::ZERO)
+}
+
 /// Everything the loop needs, decided once.
 pub struct Producer<P> {
     pub cities: Vec<City>,
@@ -372,7 +378,10 @@ impl<P: Publish> Run<P> {
                         s.latencies.push(latency);
                     }
                 });
-                crate::metrics::published(latency);
+                crate::metrics::published(
+                    latency,
+                    observation_age(reading.observed_at, (self.clock)()),
+                );
                 tracing::debug!(
                     city_id = reading.city_id,
                     observed_at = %reading.observed_at,
