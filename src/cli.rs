@@ -563,6 +563,14 @@ pub struct ProduceArgs {
     #[arg(long, env = "METEO_ONCE")]
     pub once: bool,
 
+    /// Print the plan for the city list and exit: calls a minute, each city's refresh
+    /// interval, the share of the monthly quota, how many cities fit at 10 minutes.
+    ///
+    /// Reads only the city list, --interval, --rate and --monthly-quota: no API call, no
+    /// key needed, Kafka not contacted.
+    #[arg(long, help_heading = SCHEDULE, conflicts_with = "once")]
+    pub plan: bool,
+
     /// Where readings come from.
     #[arg(long, env = "METEO_SOURCE", value_enum, default_value_t = SourceChoice::Auto)]
     pub source: SourceChoice,
@@ -654,6 +662,7 @@ impl ProduceArgs {
             rate: self.rate,
             monthly_quota: self.monthly_quota,
             once: self.once,
+            plan: self.plan,
             seed: self.seed,
             metrics_addr: self.metrics.metrics_addr,
         }

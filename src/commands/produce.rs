@@ -18,6 +18,19 @@ use crate::text::printable;
 
 /// Runs `meteo produce`.
 pub async fn run(settings: ProduceSettings, shutdown: Shutdown) -> anyhow::Result<()> {
+    if settings.plan {
+        // Before the metrics, the key and Kafka: the plan is arithmetic on the list.
+        let cities = city::load(&settings.cities)?;
+        let limits = schedule::Limits {
+            per_minute: settings.rate,
+            monthly_quota: settings.monthly_quota,
+        };
+        print!(
+            "{}",
+            produce::plan::describe(cities.len(), settings.interval, limits)
+        );
+        return Ok(());
+    }
     let running = settings
         .metrics_addr
         .map(|addr| metrics::start(addr, Role::Produce, settings.kafka.topic.as_str()))

@@ -154,11 +154,13 @@ pub fn api_call(result: &'static str) {
     });
 }
 
-/// A reading was acknowledged by Kafka, `latency` after the API's answer.
-pub fn published(latency: Duration) {
+/// A reading was acknowledged by Kafka, `latency` after the API's answer and `age` after
+/// it was observed.
+pub fn published(latency: Duration, age: Duration) {
     with(|m| {
         m.published.inc();
         m.publish_duration.observe(latency.as_secs_f64());
+        m.observation_age.observe(age.as_secs_f64());
     });
 }
 

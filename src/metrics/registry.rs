@@ -18,6 +18,13 @@ use super::Role;
 /// One label, from a fixed set of values (never a city id).
 pub type Label = [(&'static str, &'static str); 1];
 
+/// Ages of a reading when Kafka takes it, in seconds: 30 s to 4 h. OpenWeatherMap updates
+/// every 10 minutes, so the bounds are dense around 10 to 20 minutes, where a freshness alert
+/// sits (an interval stretched for a long list reaches hours).
+pub const OBSERVATION_AGE_BUCKETS: [f64; 13] = [
+    30.0, 60.0, 120.0, 300.0, 600.0, 750.0, 900.0, 1200.0, 1800.0, 3600.0, 7200.0, 10800.0, 14400.0,
+];
+
 /// Every handle the hooks use. Those of the other role exist but are not registered, so
 /// they count unseen.
 pub struct Metrics {
@@ -35,6 +42,7 @@ pub struct Metrics {
     pub api_calls: Family<Label, Counter>,
     pub published: Counter,
     pub publish_duration: Histogram,
+    pub observation_age: Histogram,
     pub budget_remaining: Family<Label, Gauge>,
     /// What `/healthz` and `/readyz` answer from.
     pub checks: Mutex<Checks>,
@@ -57,6 +65,7 @@ impl Metrics {
             published: Counter::default(),
             // 1 ms to 16 s: acks=all, and retries while a broker restarts.
             publish_duration: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
+            observation_age: Histogram::new(OBSERVATION_AGE_BUCKETS.iter().copied()),
             budget_remaining: Family::default(),
             checks: Mutex::new(Checks::new(topic)),
         };
@@ -134,6 +143,12 @@ impl Metrics {
                     Unit::Seconds,
                     self.publish_duration.clone(),
                 );
+                r.register_with_unit(
+                    "meteo_produce_observation_age",
+                    "Age of each reading published, from its observation time to Kafka's acknowledgement",
+                    Unit::Seconds,
+                    self.observation_age.clone(),
+                );
                 r.register(
                     "meteo_produce_budget_remaining_calls",
                     "API calls left in the plan's window: the last 60 s, or 30 days since start",
@@ -191,6 +206,17 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("# UNIT meteo_produce_publish_duration_seconds seconds"));
+        produce.observation_age.observe(700.0);
+        let text = produce.encode(false).unwrap();
+        for line in [
+            "# TYPE meteo_produce_observation_age_seconds histogram",
+            "meteo_produce_observation_age_seconds_bucket{le=\"600\"} 0",
+            "meteo_produce_observation_age_seconds_bucket{le=\"750\"} 1",
+            "meteo_produce_observation_age_seconds_bucket{le=\"14400\"} 1",
+            "meteo_produce_observation_age_seconds_count 1",
+        ] {
+            assert!(text.contains(line), "{line} not in:\n{text}");
+        }
         assert!(!text.contains("meteo_consume"), "{text}");
     }
 }

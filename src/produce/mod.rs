@@ -1,6 +1,7 @@
 //! The produce engine: calls a [`ReadingSource`] for each city when the schedule says so and
 //! hands every new reading to a [`Publish`] (Kafka) until shutdown, then flushes and reports.
 
+pub mod plan;
 pub mod publish;
 pub mod settings;
 pub mod source;
@@ -57,6 +58,12 @@ pub type WallClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 /// The system's wall clock.
 pub fn system_clock() -> WallClock {
     Arc::new(Utc::now)
+}
+
+/// How old an observation made at `observed_at` is at `now`: zero when it is stamped ahead
+/// of the clock (far ahead is refused before publishing; a few seconds are not an age).
+pub fn observation_age(observed_at: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    (now - observed_at).to_std().unwrap_or(Duration::ZERO)
 }
 
 /// Everything the loop needs, decided once.
@@ -371,7 +378,10 @@ impl<P: Publish> Run<P> {
                         s.latencies.push(latency);
                     }
                 });
-                crate::metrics::published(latency);
+                crate::metrics::published(
+                    latency,
+                    observation_age(reading.observed_at, (self.clock)()),
+                );
                 tracing::debug!(
                     city_id = reading.city_id,
                     observed_at = %reading.observed_at,

@@ -36,6 +36,8 @@ pub struct ProduceSettings {
     pub monthly_quota: u64,
     /// One sweep, then exit.
     pub once: bool,
+    /// Print the schedule's plan for the list and exit, without a call or Kafka.
+    pub plan: bool,
     pub seed: Option<u64>,
     /// Where to serve /metrics, /healthz and /readyz; none when unset.
     pub metrics_addr: Option<std::net::SocketAddr>,

@@ -236,6 +236,7 @@ mod tests {
             rate: 60,
             monthly_quota: 1_000_000,
             once: false,
+            plan: false,
             seed: Some(42),
             metrics_addr: None,
         }

@@ -715,3 +715,11 @@ fn every_reading_the_producer_can_make_passes_the_consumers_validation() {
     // Both outcomes were exercised, or the property says little.
     assert!(published > 500 && refused > 500, "{published} / {refused}");
 }
+
+#[test]
+fn an_observations_age_is_the_time_since_it_was_made_and_never_negative() {
+    let observed = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let later = observed + chrono::Duration::seconds(754);
+    assert_eq!(observation_age(observed, later), Duration::from_secs(754));
+    assert_eq!(observation_age(later, observed), Duration::ZERO);
+}

@@ -65,6 +65,18 @@ async fn the_metrics_of_both_commands_count_what_the_pipeline_did() {
         value(&produced, "meteo_produce_publish_duration_seconds_count{}"),
         on_topic as f64
     );
+    // One age per reading published; the fake's observations are minutes old at most.
+    let ages = value(&produced, "meteo_produce_observation_age_seconds_count{}");
+    assert_eq!(ages, on_topic as f64, "{produced:?}");
+    let mean_age = value(&produced, "meteo_produce_observation_age_seconds_sum{}") / ages;
+    assert!((0.0..=3600.0).contains(&mean_age), "mean age {mean_age} s");
+    assert_eq!(
+        value(
+            &produced,
+            "meteo_produce_observation_age_seconds_bucket{le=\"+Inf\"}"
+        ),
+        ages
+    );
     let minute_left = value(
         &produced,
         "meteo_produce_budget_remaining_calls{window=\"minute\"}",

@@ -167,6 +167,58 @@ fn without_fetched_at(mut value: Value) -> Value {
     value
 }
 
+#[test]
+fn plan_prints_the_schedule_of_the_list_without_a_call_or_kafka() {
+    // Nothing listens on port 1: a call or a Kafka connection would fail or hang.
+    let mut cmd = meteo();
+    cmd.env("OWM_API_KEY", KEY)
+        .args(["--brokers", "127.0.0.1:1", "produce", "--plan"])
+        .args([
+            "--api-url",
+            "http://127.0.0.1:1",
+            "--cities",
+            "data/cities.fr.json",
+        ]);
+    let small = run_within(cmd, Duration::from_secs(10));
+    small.assert_ok();
+    assert!(small.took < Duration::from_secs(3), "{}", small.describe());
+    for line in [
+        "126 cities, at most 60 calls a minute and 1,000,000 every 30 days",
+        "calls: 12.6 a minute",
+        "each city refreshed every 10m\n",
+        "54.4% of 1,000,000",
+        "231 cities fit",
+    ] {
+        assert!(small.stdout.contains(line), "{line}\n{}", small.describe());
+    }
+    assert!(!small.stdout.contains(KEY) && !small.stderr.contains(KEY));
+
+    // 12,574 cities (the size of a whole country's list), at another interval and rate.
+    let entries: Vec<Value> = (1..=12_574)
+        .map(|id| {
+            json!({"id": id, "name": format!("Ville {id}"), "country": "FR",
+            "lat": 40.0 + (id % 100) as f64 * 0.1, "lon": 2.0 + (id / 100) as f64 * 0.01})
+        })
+        .collect();
+    let list = temp_dir("plan").join("cities.json");
+    std::fs::write(&list, serde_json::to_vec(&entries).unwrap()).unwrap();
+    let mut cmd = meteo();
+    cmd.args(["--brokers", "127.0.0.1:1", "produce", "--plan"])
+        .args(["--api-url", "http://127.0.0.1:1", "--interval", "10m"])
+        .arg("--cities")
+        .arg(&list);
+    let large = run_within(cmd, Duration::from_secs(10));
+    large.assert_ok();
+    for line in [
+        "12,574 cities",
+        "calls: 23.1 a minute",
+        "each city refreshed every 9h3m12s, stretched from --interval 10m",
+        "100.0% of 1,000,000",
+    ] {
+        assert!(large.stdout.contains(line), "{line}\n{}", large.describe());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sweep_publishes_each_city_exactly_as_the_api_described_it() {
     let fake = FakeOwm::start(DtModel::Fixed(1795895400));

@@ -136,6 +136,16 @@ impl App {
         Some((observed().max()?, observed().min()?))
     }
 
+    /// The median and the 95th percentile of the age of the country's latest readings at
+    /// [`App::now`], whatever the search shows; rows with no `observed_at` have no age and
+    /// are left out. `None` when no reading has one.
+    pub fn age_percentiles(&self) -> Option<(chrono::Duration, chrono::Duration)> {
+        let mut ages: Vec<chrono::Duration> =
+            self.cities.iter().filter_map(|c| c.age(self.now)).collect();
+        ages.sort_unstable();
+        Some((nearest_rank(&ages, 0.5)?, nearest_rank(&ages, 0.95)?))
+    }
+
     /// Takes in what the refresh task found.
     pub fn apply(&mut self, update: Update) -> Flow {
         match update {
@@ -241,10 +251,17 @@ impl App {
     }
 }
 
+/// The `p` quantile of `sorted` by nearest rank: a value that is in the list (an age a city
+/// really has), the smallest with at least `p` of the values at or below it.
+fn nearest_rank<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dash::fixtures::{cities, loaded, now, press, reading};
+    use crate::dash::fixtures::{cities, loaded, now, press, reading, type_text};
     use crossterm::event::KeyCode;
 
     #[test]
@@ -394,6 +411,43 @@ mod tests {
             result: Ok(vec![]),
         });
         assert_eq!(app.history, Some((3, LoadingState::Loaded(vec![]))));
+    }
+
+    #[test]
+    fn the_ages_are_the_median_and_95th_percentile_of_the_countrys_latest_without_nulls() {
+        let minutes = |m| chrono::Duration::minutes(m);
+        // 1, 5, 12, 30 and 200 minutes old: the 3rd and the 5th of five.
+        let mut app = loaded(120, 40);
+        assert_eq!(app.age_percentiles(), Some((minutes(12), minutes(200))));
+        // A row whose observed_at is NULL has no age: it is left out, not counted as 0.
+        let mut cities = crate::dash::fixtures::cities();
+        cities[4].missing.observed_at = true;
+        cities[0].missing.observed_at = true;
+        app.apply(Update::Latest {
+            at: now(),
+            result: Ok(cities),
+        });
+        assert_eq!(app.age_percentiles(), Some((minutes(30), minutes(200))));
+        // A search narrows the table, not the country's ages.
+        type_text(&mut app, "/lyon");
+        assert_eq!(app.age_percentiles(), Some((minutes(30), minutes(200))));
+        // No age at all: nothing to say.
+        app.apply(Update::Latest {
+            at: now(),
+            result: Ok(vec![]),
+        });
+        assert_eq!(app.age_percentiles(), None);
+    }
+
+    #[test]
+    fn a_percentile_is_the_nearest_rank() {
+        assert_eq!(nearest_rank(&[7], 0.5), Some(7));
+        assert_eq!(nearest_rank(&[1, 2, 3, 4], 0.5), Some(2));
+        assert_eq!(nearest_rank(&[1, 2, 3, 4], 0.95), Some(4));
+        let hundred: Vec<i32> = (1..=100).collect();
+        assert_eq!(nearest_rank(&hundred, 0.95), Some(95));
+        assert_eq!(nearest_rank(&hundred, 0.5), Some(50));
+        assert_eq!(nearest_rank::<i32>(&[], 0.5), None);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The header line: the country, how many cities, the span of their readings, live or
-//! synthetic, and the link to Cassandra.
+//! The header line: the country, how many cities, the span of their readings, how old they
+//! are (p50 and p95), live or synthetic, and the link to Cassandra.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -7,16 +7,17 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
-use super::format::clock;
+use super::format::{age, clock};
 use super::Look;
 use crate::dash::app::{App, Connection};
 use crate::dash::refresh::Failure;
 
 pub struct Header<'a>(pub &'a App);
 
-/// One part of the header, as long as room allows: in full, shorter, or left out (`None`).
+/// One part of the header, as long as room allows: in full, shorter, shortest, or left out
+/// (`None`).
 struct Part {
-    forms: [Option<String>; 2],
+    forms: [Option<String>; 3],
     style: Style,
 }
 
@@ -38,9 +39,25 @@ impl Widget for Header<'_> {
                         clock(newest),
                         clock(oldest)
                     )),
+                    Some(format!("{}-{}", clock(oldest), clock(newest))),
                     None,
                 ],
-                None => [None, None],
+                None => [None, None, None],
+            },
+            style: Style::new(),
+        };
+        // How fresh the country's readings are, which the span's clock times do not say.
+        let ages = Part {
+            forms: match app.age_percentiles() {
+                Some((p50, p95)) => {
+                    let short = format!("p50 {} p95 {}", age(p50), age(p95));
+                    [
+                        Some(format!("age {short}")),
+                        Some(short.clone()),
+                        Some(short),
+                    ]
+                }
+                None => [None, None, None],
             },
             style: Style::new(),
         };
@@ -52,8 +69,8 @@ impl Widget for Header<'_> {
             _ => Some(("LIVE+SYNTHETIC", "LIVE+SYN", Color::Magenta)),
         };
         let source = Part {
-            forms: source.map_or([None, None], |(long, short, _)| {
-                [Some(long.to_string()), Some(short.to_string())]
+            forms: source.map_or([None, None, None], |(long, short, _)| {
+                [long, short, short].map(|form| Some(form.to_string()))
             }),
             style: source.map_or(Style::new(), |(_, _, color)| bold.patch(look.fg(color))),
         };
@@ -84,16 +101,23 @@ impl Widget for Header<'_> {
             ),
         };
         let connection = Part {
-            forms: [Some(long), Some(short)],
+            forms: [Some(long), Some(short.clone()), Some(short)],
             style,
         };
-        // Which form of (span, source, connection), most detailed first: the span goes first,
-        // then words; the connection's clock stays whole.
-        const STEPS: [[usize; 3]; 4] = [[0, 0, 0], [1, 0, 0], [1, 0, 1], [1, 1, 1]];
+        // Which form of (span, ages, source, connection), most detailed first: the span
+        // shrinks, then goes, then words; the ages and the connection's clock stay whole.
+        const STEPS: [[usize; 4]; 6] = [
+            [0, 0, 0, 0],
+            [1, 0, 0, 0],
+            [2, 0, 0, 0],
+            [2, 1, 0, 0],
+            [2, 1, 0, 1],
+            [2, 1, 1, 1],
+        ];
         let sep = format!(" {} ", look.glyphs.bar);
         let lines = STEPS.iter().map(|step| {
             let mut spans = vec![country.clone(), count.clone()];
-            for (part, form) in [&span, &source, &connection].into_iter().zip(step) {
+            for (part, form) in [&span, &ages, &source, &connection].into_iter().zip(step) {
                 if let Some(text) = &part.forms[*form] {
                     spans.push(Span::raw(sep.clone()));
                     spans.push(Span::styled(text.clone(), part.style));

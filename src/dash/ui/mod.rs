@@ -353,6 +353,7 @@ mod tests {
         assert!(header.contains("FR"), "{header}");
         assert!(header.contains("5 cities"), "{header}");
         assert!(header.contains("newest 19:59 oldest 16:40 UTC"), "{header}");
+        assert!(header.contains("age p50 12m p95 3h"), "{header}");
         assert!(header.contains("LIVE"), "{header}");
         assert!(header.contains("Cassandra 20:00:00"), "{header}");
     }
@@ -414,6 +415,22 @@ mod tests {
             buf[(x, y)].fg == Color::Cyan && !buf[(x, y)].modifier.contains(Modifier::DIM)
         });
         assert!(coloured, "Paris at 7.3 °C is drawn cyan");
+    }
+
+    #[test]
+    fn a_stale_rows_age_is_dimmed_and_a_fresh_rows_is_not() {
+        // Lyon is 200 minutes old, past the hour's limit; Paris 5 minutes.
+        let app = loaded(120, 40);
+        let buf = draw(&app);
+        for (city, age, dim) in [("Lyon", " 3h", true), ("Paris ", " 5m", false)] {
+            let (y, line) = line_with(&buf, city);
+            // The age is the row's last cell: its position in columns, not bytes.
+            let chars: Vec<char> = line.chars().collect();
+            let x = line[..line.rfind(age).unwrap()].chars().count() + 1;
+            assert_eq!(chars[x], age.chars().nth(1).unwrap(), "{line}");
+            let cell = &buf[(x as u16, y)];
+            assert_eq!(cell.modifier.contains(Modifier::DIM), dim, "{city}: {line}");
+        }
     }
 
     #[test]
@@ -539,7 +556,13 @@ mod tests {
                 assert!(found.is_empty(), "{found:?} drawn:\n{}", text(buf));
             }
             let screen = text(&screens[0]);
-            for needle in ["+---", "Temp C", "cities | newest", "24h 5.0...10.8", " - "] {
+            for needle in [
+                "+---",
+                "Temp C",
+                " | age p50 12m p95 3h | ",
+                "24h 5.0...10.8",
+                " - ",
+            ] {
                 assert!(screen.contains(needle), "{needle:?} missing:\n{screen}");
             }
         }
@@ -605,10 +628,13 @@ mod tests {
         let header = buffer_lines(&draw(&crowded(80)))[0].clone();
         assert!(header.contains("DOWN since 20:00:00"), "{header}");
         assert!(header.contains("6 cities"), "{header}");
+        // The ages stay, shorter, when the span of times has gone.
+        assert!(header.contains("p50 5m p95 3h"), "{header}");
         // With room, every part is there in full.
         let header = buffer_lines(&draw(&crowded(120)))[0].clone();
         for part in [
             "newest 19:59 oldest 16:40 UTC",
+            "age p50 5m p95 3h",
             "LIVE+SYNTHETIC",
             "Cassandra DOWN since 20:00:00",
         ] {
