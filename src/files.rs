@@ -22,12 +22,13 @@ pub const CITY_LIST_LIMIT: u64 = 64 * 1024 * 1024;
 /// Why a file could not be read; names the file and, when over it, the limit.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
-    #[error("{what} {}: {source}", path.display())]
+    // The cause is in the message, and not a `source` too: printed as a chain (`{:#}`) it
+    // would say "No such file or directory" twice.
+    #[error("{what} {}: {error}", path.display())]
     Io {
         what: String,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     #[error("{what} {} is not a regular file (a directory, a device or a pipe)", path.display())]
     NotRegular { what: String, path: PathBuf },
@@ -45,10 +46,10 @@ pub enum FileError {
 /// no writer is refused rather than waited on; the check is made on the open file, so the
 /// file cannot be swapped between the check and the read.
 pub fn open_regular(path: &Path, what: &str) -> Result<File, FileError> {
-    let io = |source| FileError::Io {
+    let io = |error| FileError::Io {
         what: what.to_string(),
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let mut options = OpenOptions::new();
     options.read(true);
@@ -83,10 +84,10 @@ pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, File
     let mut bytes = Vec::with_capacity(usize::try_from(claimed).unwrap_or(0));
     file.take(limit.saturating_add(1))
         .read_to_end(&mut bytes)
-        .map_err(|source| FileError::Io {
+        .map_err(|error| FileError::Io {
             what: what.to_string(),
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
     if bytes.len() as u64 > limit {
         return Err(too_big());
@@ -122,6 +123,17 @@ impl fmt::Display for Size {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_file_says_why_once_even_as_a_chain() {
+        let err = anyhow::Error::new(
+            read_bounded(Path::new("/nonexistent/meteo"), 10, "city list").unwrap_err(),
+        )
+        .context("reading the city list");
+        let said = format!("{err:#}");
+        assert_eq!(said.matches("No such file or directory").count(), 1, "{said}");
+        assert!(said.contains("city list /nonexistent/meteo"), "{said}");
+    }
 
     fn temp(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();

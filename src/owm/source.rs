@@ -114,7 +114,7 @@ pub fn open(
     match source {
         Source::File(path) => {
             let file = open_regular(path, "city list").map_err(|err| match err {
-                FileError::Io { source, .. } => OpenError::File {
+                FileError::Io { error: source, .. } => OpenError::File {
                     path: path.clone(),
                     source,
                 },

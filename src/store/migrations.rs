@@ -188,7 +188,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<MigrationFile>, MigrationError> {
         let version =
             parse_file_name(&file_name).ok_or_else(|| MigrationError::BadName(path.clone()))?;
         let bytes = read_bounded(&path, CQL_FILE_LIMIT, "CQL file").map_err(|e| match e {
-            FileError::Io { source, .. } => {
+            FileError::Io { error: source, .. } => {
                 MigrationError::Unreadable(path.clone(), source.to_string())
             }
             refused => MigrationError::Refused(refused.to_string()),
