@@ -313,12 +313,27 @@ pub async fn topic_retention(
     topics: &[String],
     timeout: Duration,
 ) -> anyhow::Result<Vec<(String, TopicRetention)>> {
+    // The metadata first: it says a refused or silent broker in one line, and which topics
+    // exist (a broker describes a missing topic's settings as if it had none of its own).
+    let client = metadata_client(settings)?;
+    let existing = tokio::task::block_in_place(|| {
+        fetch_partitions(
+            &client,
+            settings.brokers.as_str(),
+            settings.option("sasl.username"),
+            timeout,
+        )
+    })?;
     let admin = admin_client(settings)?;
     let mut found = Vec::new();
     for topic in topics {
-        let retention = match topic_overrides(&admin, settings, topic, timeout).await? {
-            None => TopicRetention::Missing,
-            Some(overrides) => retention_of(&overrides),
+        let retention = if existing.contains_key(topic) {
+            match topic_overrides(&admin, settings, topic, timeout).await? {
+                None => TopicRetention::Missing,
+                Some(overrides) => retention_of(&overrides),
+            }
+        } else {
+            TopicRetention::Missing
         };
         found.push((topic.clone(), retention));
     }

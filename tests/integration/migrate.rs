@@ -692,3 +692,35 @@ fn a_zero_or_absurd_retention_is_a_one_line_usage_error() {
         assert!(run.stderr.contains(flag), "{}", run.describe());
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_says_a_missing_topic_does_not_exist_and_a_refused_kafka_in_one_line() {
+    let topic = unique("t");
+    let mut cmd = meteo();
+    cmd.args(["--keyspace", &unique("t"), "--topic", &topic])
+        .args(["migrate", "--status"]);
+    let status = run(cmd);
+    status.assert_ok();
+    for needle in [
+        "readings retention: keep everything (the table does not exist yet)".to_string(),
+        format!("topic {topic} retention: does not exist yet"),
+        format!("topic {topic}.dlq retention: does not exist yet"),
+    ] {
+        assert!(
+            status.stdout.contains(&needle),
+            "{needle}\n{}",
+            status.describe()
+        );
+    }
+
+    let address = format!("127.0.0.1:{}", closed_port());
+    let mut cmd = meteo();
+    cmd.args(["--brokers", &address, "migrate", "--status"]);
+    let refused = run(cmd);
+    refused.assert_fails_with(&[&address, "refused"]);
+    assert!(
+        refused.took < Duration::from_secs(5),
+        "{}",
+        refused.describe()
+    );
+}
