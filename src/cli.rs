@@ -26,8 +26,8 @@ use crate::settings::{
     parse_base_url, parse_concurrency, parse_datacenter, parse_download_timeout, parse_duration,
     parse_host_port, parse_kafka_config_file, parse_lang, parse_listen_addr, parse_name_filter,
     parse_password_file, parse_radius, parse_read_consistency, parse_refresh,
-    parse_replication_map, parse_secret, parse_write_consistency, simple_replication,
-    KafkaConfigFile, PasswordFile,
+    parse_replication_map, parse_retention, parse_secret, parse_write_consistency,
+    simple_replication, KafkaConfigFile, PasswordFile,
 };
 use crate::shutdown::Shutdown;
 use crate::store::{CassandraSettings, CassandraTls, Consistency, Keyspace};
@@ -517,7 +517,19 @@ pub struct MigrateArgs {
     #[arg(long, env = "METEO_TOPIC_REPLICATION_FACTOR", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=100))]
     pub topic_replication_factor: i32,
 
-    /// List applied and pending migration files, change nothing.
+    /// How long `readings` keeps a row (its default_time_to_live), e.g. 90d; the compaction
+    /// window becomes about a thirtieth of it. Unset: a new table keeps everything and an
+    /// existing one keeps its retention. Rows already written keep the TTL they had.
+    #[arg(long, value_name = "DURATION", env = "METEO_RETENTION", value_parser = parse_retention)]
+    pub retention: Option<Duration>,
+
+    /// retention.ms of the readings topic and its dead-letter topic, e.g. 7d. Unset: a new
+    /// topic takes the broker's default and an existing one keeps its own.
+    #[arg(long, value_name = "DURATION", env = "METEO_TOPIC_RETENTION", value_parser = parse_retention)]
+    pub topic_retention: Option<Duration>,
+
+    /// List applied and pending migration files, the table's and the topics' retention;
+    /// change nothing.
     #[arg(long)]
     pub status: bool,
 }
@@ -643,6 +655,8 @@ impl MigrateArgs {
                 .unwrap_or_else(|| simple_replication(self.replication_factor)),
             partitions: self.partitions,
             topic_replication_factor: self.topic_replication_factor,
+            retention: self.retention,
+            topic_retention: self.topic_retention,
             status: self.status,
         }
     }

@@ -131,7 +131,11 @@ mod tests {
         )
         .context("reading the city list");
         let said = format!("{err:#}");
-        assert_eq!(said.matches("No such file or directory").count(), 1, "{said}");
+        assert_eq!(
+            said.matches("No such file or directory").count(),
+            1,
+            "{said}"
+        );
         assert!(said.contains("city list /nonexistent/meteo"), "{said}");
     }
 

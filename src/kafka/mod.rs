@@ -13,7 +13,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, ConfigSource, NewTopic, ResourceSpecifier,
+    TopicReplication,
+};
 use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -232,9 +235,7 @@ pub async fn ensure_topics(
             )
         })
         .collect();
-    let options = AdminOptions::new()
-        .request_timeout(Some(timeout))
-        .operation_timeout(Some(timeout));
+    let options = admin_options(timeout);
     let results = admin
         .create_topics(&new_topics, &options)
         .await
@@ -262,8 +263,184 @@ pub async fn ensure_topics(
     Ok(outcomes)
 }
 
+/// The topic setting that says how long Kafka keeps a record.
+pub const RETENTION_MS: &str = "retention.ms";
+
+/// A topic's `retention.ms`, as the brokers describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicRetention {
+    /// The topic does not exist.
+    Missing,
+    /// Not set on the topic: the broker's `log.retention.*` applies.
+    BrokerDefault,
+    /// Set on the topic, in milliseconds (-1: forever).
+    Set(i64),
+}
+
+impl std::fmt::Display for TopicRetention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TopicRetention::Missing => f.write_str("does not exist yet"),
+            TopicRetention::BrokerDefault => f.write_str("broker default"),
+            TopicRetention::Set(-1) => f.write_str("keep everything (retention.ms=-1)"),
+            TopicRetention::Set(ms) => write!(f, "retention.ms={ms}"),
+        }
+    }
+}
+
+fn admin_options(timeout: Duration) -> AdminOptions {
+    AdminOptions::new()
+        .request_timeout(Some(timeout))
+        .operation_timeout(Some(timeout))
+}
+
+/// Every setting set on `topic` itself (not the broker's defaults), or `None` when the topic
+/// does not exist.
+async fn topic_overrides(
+    admin: &AdminClient<KafkaContext>,
+    settings: &KafkaSettings,
+    topic: &str,
+    timeout: Duration,
+) -> anyhow::Result<Option<Vec<(String, String)>>> {
+    let results = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &admin_options(timeout))
+        .await
+        .with_context(|| {
+            format!(
+                "describing topic {topic}'s settings on Kafka at {}",
+                settings.brokers
+            )
+        })?;
+    match results.into_iter().next() {
+        Some(Ok(resource)) => Ok(Some(
+            resource
+                .entries
+                .into_iter()
+                .filter(|e| e.source == ConfigSource::DynamicTopic)
+                .filter_map(|e| Some((e.name, e.value?)))
+                .collect(),
+        )),
+        Some(Err(RDKafkaErrorCode::UnknownTopicOrPartition)) => Ok(None),
+        Some(Err(code)) => bail!(
+            "Kafka at {} refused to describe topic {topic}: {code}",
+            settings.brokers
+        ),
+        None => bail!(
+            "Kafka at {} said nothing of topic {topic}'s settings",
+            settings.brokers
+        ),
+    }
+}
+
+/// The `retention.ms` of each topic.
+pub async fn topic_retention(
+    settings: &KafkaSettings,
+    topics: &[String],
+    timeout: Duration,
+) -> anyhow::Result<Vec<(String, TopicRetention)>> {
+    // The metadata first: it says a refused or silent broker in one line, and which topics
+    // exist (a broker describes a missing topic's settings as if it had none of its own).
+    let client = metadata_client(settings)?;
+    let existing = tokio::task::block_in_place(|| {
+        fetch_partitions(
+            &client,
+            settings.brokers.as_str(),
+            settings.option("sasl.username"),
+            settings.option("ssl.ca.location"),
+            timeout,
+        )
+    })?;
+    let admin = admin_client(settings)?;
+    let mut found = Vec::new();
+    for topic in topics {
+        let retention = if existing.contains_key(topic) {
+            match topic_overrides(&admin, settings, topic, timeout).await? {
+                None => TopicRetention::Missing,
+                Some(overrides) => retention_of(&overrides),
+            }
+        } else {
+            TopicRetention::Missing
+        };
+        found.push((topic.clone(), retention));
+    }
+    Ok(found)
+}
+
+fn retention_of(overrides: &[(String, String)]) -> TopicRetention {
+    overrides
+        .iter()
+        .find(|(name, _)| name == RETENTION_MS)
+        .and_then(|(_, value)| value.parse().ok())
+        .map_or(TopicRetention::BrokerDefault, TopicRetention::Set)
+}
+
+/// Gives an existing `topic` this `retention.ms` unless it has it already; returns whether it
+/// changed. AlterConfigs replaces every setting of the topic, so the ones already set on it
+/// (`min.insync.replicas`, `max.message.bytes`) are sent again with the new one.
+pub async fn set_topic_retention(
+    settings: &KafkaSettings,
+    topic: &str,
+    retention_ms: i64,
+    timeout: Duration,
+) -> anyhow::Result<bool> {
+    let admin = admin_client(settings)?;
+    let Some(mut overrides) = topic_overrides(&admin, settings, topic, timeout).await? else {
+        bail!(
+            "topic {topic} does not exist on Kafka at {}",
+            settings.brokers
+        );
+    };
+    if retention_of(&overrides) == TopicRetention::Set(retention_ms) {
+        return Ok(false);
+    }
+    overrides.retain(|(name, _)| name != RETENTION_MS);
+    let wanted = retention_ms.to_string();
+    let alter = overrides.iter().fold(
+        AlterConfig::new(ResourceSpecifier::Topic(topic)).set(RETENTION_MS, &wanted),
+        |alter, (name, value)| alter.set(name, value),
+    );
+    let results = admin
+        .alter_configs([&alter], &admin_options(timeout))
+        .await
+        .with_context(|| {
+            format!(
+                "setting {RETENTION_MS} of topic {topic} on Kafka at {}",
+                settings.brokers
+            )
+        })?;
+    for result in results {
+        if let Err((_, code)) = result {
+            bail!(
+                "Kafka at {} refused {RETENTION_MS}={wanted} on topic {topic}: {code}",
+                settings.brokers
+            );
+        }
+    }
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn retention_not_set_on_the_topic_is_the_brokers() {
+        let set = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            retention_of(&set(&[("min.insync.replicas", "1")])),
+            TopicRetention::BrokerDefault
+        );
+        assert_eq!(
+            retention_of(&set(&[("retention.ms", "7776000000")])),
+            TopicRetention::Set(7_776_000_000)
+        );
+        assert_eq!(TopicRetention::BrokerDefault.to_string(), "broker default");
+        assert_eq!(TopicRetention::Set(1000).to_string(), "retention.ms=1000");
+    }
+
     use super::*;
 
     #[test]

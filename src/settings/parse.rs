@@ -238,6 +238,26 @@ pub fn parse_download_timeout(value: &str) -> Result<Duration, String> {
     Ok(timeout)
 }
 
+/// Cassandra refuses a table's `default_time_to_live` above 20 years; a Kafka retention longer
+/// than that is a typo too.
+pub const RETENTION_LIMIT: Duration = Duration::from_secs(20 * 365 * 86_400);
+
+/// A retention (`--retention`, `--topic-retention`): whole seconds, from 1s to 20 years.
+pub fn parse_retention(value: &str) -> Result<Duration, String> {
+    let retention = parse_duration(value)?;
+    if retention.subsec_nanos() != 0 {
+        return Err(format!(
+            "'{value}': a retention is whole seconds, such as 90d, 36h or 1s"
+        ));
+    }
+    if retention > RETENTION_LIMIT {
+        return Err(format!(
+            "'{value}' is longer than the 20 years Cassandra allows a table's TTL (7300d)"
+        ));
+    }
+    Ok(retention)
+}
+
 /// Writes in flight at once.
 pub fn parse_concurrency(value: &str) -> Result<usize, String> {
     match value.trim().parse::<usize>() {
@@ -349,6 +369,26 @@ pub fn parse_datacenter(value: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_retention_is_whole_seconds_from_one_second_to_twenty_years() {
+        use super::parse_retention;
+        assert_eq!(parse_retention("90d"), Ok(Duration::from_secs(90 * 86_400)));
+        assert_eq!(parse_retention("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_retention("7300d"), Ok(super::RETENTION_LIMIT));
+        for (bad, says) in [
+            ("0", "more than zero"),
+            ("0d", "more than zero"),
+            ("1500ms", "whole seconds"),
+            ("7301d", "20 years"),
+            ("100y", "20 years"),
+            ("forever", "not a duration"),
+        ] {
+            let err = parse_retention(bad).unwrap_err();
+            assert!(err.contains(says) && err.contains(bad), "{bad}: {err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
     use super::*;
 
     #[test]

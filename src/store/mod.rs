@@ -9,6 +9,7 @@ pub mod precedence;
 pub mod probe;
 pub mod readings;
 pub mod reconnecting;
+pub mod retention;
 
 mod config;
 mod handshake;

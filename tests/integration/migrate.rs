@@ -398,3 +398,329 @@ async fn another_replication_on_an_existing_keyspace_is_named_with_the_way_to_ch
     );
     drop_keyspace(&keyspace).await;
 }
+
+/// `readings`' TTL and compaction in `keyspace`, read from the schema as Cassandra holds it.
+async fn readings_options(keyspace: &str) -> (i32, std::collections::HashMap<String, String>) {
+    let session = session(None).await;
+    let found = meteo::store::rows(
+        meteo::store::query_with_values(
+            &session,
+            "SELECT default_time_to_live, compaction FROM system_schema.tables \
+             WHERE keyspace_name = ? AND table_name = ?",
+            cdrs_tokio::query_values!(keyspace, "readings"),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    let row = found.first().expect("readings exists");
+    let ttl: i32 =
+        cdrs_tokio::types::IntoRustByName::get_r_by_name(row, "default_time_to_live").unwrap();
+    let map: cdrs_tokio::types::map::Map =
+        cdrs_tokio::types::IntoRustByName::get_r_by_name(row, "compaction").unwrap();
+    (ttl, map.as_r_type().unwrap())
+}
+
+/// The TTL Cassandra gives a table's rows by default, 0 for none.
+async fn table_ttl(keyspace: &str, table: &str) -> i32 {
+    let session = session(None).await;
+    let found = meteo::store::rows(
+        meteo::store::query_with_values(
+            &session,
+            "SELECT default_time_to_live FROM system_schema.tables \
+             WHERE keyspace_name = ? AND table_name = ?",
+            cdrs_tokio::query_values!(keyspace, table),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    cdrs_tokio::types::IntoRustByName::get_r_by_name(&found[0], "default_time_to_live").unwrap()
+}
+
+fn migrate_again(keyspace: &str, topic: &str, extra: &[&str]) -> crate::util::Run {
+    let mut cmd = meteo();
+    cmd.args(["--keyspace", keyspace, "--topic", topic, "migrate"])
+        .args(extra);
+    let run = run(cmd);
+    run.assert_ok();
+    run
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_sets_the_readings_ttl_and_a_fitting_window_and_not_latest() {
+    let (keyspace, topic) = migrated(&["--retention", "90d"]);
+    let (ttl, compaction) = readings_options(&keyspace).await;
+    assert_eq!(ttl, 90 * 86_400);
+    assert!(
+        compaction["class"].ends_with("TimeWindowCompactionStrategy"),
+        "{compaction:?}"
+    );
+    assert_eq!(compaction["compaction_window_unit"], "DAYS");
+    assert_eq!(compaction["compaction_window_size"], "3");
+    assert_eq!(table_ttl(&keyspace, "latest").await, 0);
+    assert_eq!(table_ttl(&keyspace, "city_countries").await, 0);
+
+    // The same retention again changes nothing, and says so.
+    let again = migrate_again(&keyspace, &topic, &["--retention", "90d"]);
+    assert!(
+        again.stderr.contains("nothing to do"),
+        "{}",
+        again.describe()
+    );
+    assert!(
+        !again.stderr.contains("keep the TTL"),
+        "{}",
+        again.describe()
+    );
+    // Without --retention, the table keeps the one it has.
+    migrate_again(&keyspace, &topic, &[]);
+    assert_eq!(readings_options(&keyspace).await.0, 90 * 86_400);
+    drop_keyspace(&keyspace).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_retention_on_an_existing_keyspace_warns_that_old_rows_keep_their_ttl() {
+    let (keyspace, topic) = migrated(&[]);
+    assert_eq!(
+        readings_options(&keyspace).await.0,
+        0,
+        "keeps everything by default"
+    );
+    let changed = migrate_again(&keyspace, &topic, &["--retention", "7d"]);
+    for needle in [
+        "from keep everything to 7d",
+        "rows already written keep the TTL",
+    ] {
+        assert!(
+            changed.stderr.contains(needle),
+            "{needle}\n{}",
+            changed.describe()
+        );
+    }
+    assert!(
+        !changed.stderr.contains("nothing to do"),
+        "{}",
+        changed.describe()
+    );
+    let (ttl, compaction) = readings_options(&keyspace).await;
+    assert_eq!(ttl, 7 * 86_400);
+    assert_eq!(compaction["compaction_window_unit"], "HOURS");
+    assert_eq!(compaction["compaction_window_size"], "6");
+    drop_keyspace(&keyspace).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_row_written_after_a_one_second_retention_expires_with_it() {
+    let (keyspace, _topic) = migrated(&["--retention", "1s"]);
+    let session = session(Some(&keyspace)).await;
+    meteo::store::query(
+        &session,
+        "INSERT INTO readings (city_id, day, observed_at, temperature) \
+         VALUES (1, '2026-01-01', '2026-01-01 00:00:00+0000', 12.5)",
+    )
+    .await
+    .unwrap();
+    let found = meteo::store::rows(
+        meteo::store::query(
+            &session,
+            "SELECT TTL(temperature) AS ttl FROM readings WHERE city_id = 1 AND day = '2026-01-01'",
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    // Read at once: 1 while the second runs, or gone (no row) when it has already passed.
+    if let Some(row) = found.first() {
+        let ttl: Option<i32> = cdrs_tokio::types::IntoRustByName::get_by_name(row, "ttl").unwrap();
+        assert_eq!(ttl, Some(1));
+    }
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let after = meteo::store::rows(
+        meteo::store::query(
+            &session,
+            "SELECT temperature FROM readings WHERE city_id = 1 AND day = '2026-01-01'",
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(after.is_empty(), "the row outlived its 1 s TTL");
+    drop_keyspace(&keyspace).await;
+}
+
+/// The `retention.ms` set on `topic` itself, `None` when the broker's default applies.
+async fn topic_retention_ms(topic: &str) -> Option<String> {
+    use rdkafka::admin::{AdminClient, AdminOptions, ConfigSource, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> =
+        meteo::kafka::client_config(&kafka_settings(topic))
+            .create()
+            .unwrap();
+    let described = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await
+        .unwrap();
+    let resource = described.into_iter().next().unwrap().unwrap();
+    resource
+        .get("retention.ms")
+        .filter(|e| e.source == ConfigSource::DynamicTopic)
+        .and_then(|e| e.value.clone())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn topic_retention_is_set_on_new_topics_changed_on_existing_ones_and_shown_by_status() {
+    let (keyspace, topic) = migrated(&[]);
+    let dlq = format!("{topic}.dlq");
+    assert_eq!(topic_retention_ms(&topic).await, None, "broker default");
+
+    let status = |keyspace: &str, topic: &str| {
+        let mut cmd = meteo();
+        cmd.args([
+            "--keyspace",
+            keyspace,
+            "--topic",
+            topic,
+            "migrate",
+            "--status",
+        ]);
+        let status = run(cmd);
+        status.assert_ok();
+        status
+    };
+    let before = status(&keyspace, &topic);
+    for needle in [
+        "readings retention: keep everything, compaction window 1 days".to_string(),
+        format!("topic {topic} retention: broker default"),
+        format!("topic {dlq} retention: broker default"),
+    ] {
+        assert!(
+            before.stdout.contains(&needle),
+            "{needle}\n{}",
+            before.describe()
+        );
+    }
+
+    let changed = migrate_again(
+        &keyspace,
+        &topic,
+        &["--topic-retention", "7d", "--retention", "90d"],
+    );
+    assert!(
+        !changed.stderr.contains("nothing to do"),
+        "{}",
+        changed.describe()
+    );
+    let week = (7 * 86_400_000_i64).to_string();
+    assert_eq!(
+        topic_retention_ms(&topic).await.as_deref(),
+        Some(week.as_str())
+    );
+    assert_eq!(
+        topic_retention_ms(&dlq).await.as_deref(),
+        Some(week.as_str())
+    );
+    // The settings made at creation survive the change (AlterConfigs replaces them all).
+    let dlq_max = {
+        use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+        use rdkafka::client::DefaultClientContext;
+        let admin: AdminClient<DefaultClientContext> =
+            meteo::kafka::client_config(&kafka_settings(&dlq))
+                .create()
+                .unwrap();
+        let described = admin
+            .describe_configs([&ResourceSpecifier::Topic(&dlq)], &AdminOptions::new())
+            .await
+            .unwrap();
+        let resource = described.into_iter().next().unwrap().unwrap();
+        resource
+            .get("max.message.bytes")
+            .and_then(|e| e.value.clone())
+    };
+    assert_eq!(
+        dlq_max,
+        Some(meteo::kafka::DLQ_MAX_MESSAGE_BYTES.to_string())
+    );
+
+    let again = migrate_again(
+        &keyspace,
+        &topic,
+        &["--topic-retention", "7d", "--retention", "90d"],
+    );
+    assert!(
+        again.stderr.contains("nothing to do"),
+        "{}",
+        again.describe()
+    );
+
+    let after = status(&keyspace, &topic);
+    for needle in [
+        "readings retention: 90d, compaction window 3 days".to_string(),
+        format!("topic {topic} retention: retention.ms={week}"),
+        format!("topic {dlq} retention: retention.ms={week}"),
+    ] {
+        assert!(
+            after.stdout.contains(&needle),
+            "{needle}\n{}",
+            after.describe()
+        );
+    }
+
+    // A topic created with the option has it from the start.
+    let (fresh_keyspace, fresh_topic) = migrated(&["--topic-retention", "36h"]);
+    assert_eq!(
+        topic_retention_ms(&fresh_topic).await.as_deref(),
+        Some((36 * 3_600_000_i64).to_string().as_str())
+    );
+    drop_keyspace(&keyspace).await;
+    drop_keyspace(&fresh_keyspace).await;
+}
+
+#[test]
+fn a_zero_or_absurd_retention_is_a_one_line_usage_error() {
+    for (flag, value, says) in [
+        ("--retention", "0", "more than zero"),
+        ("--retention", "100y", "20 years"),
+        ("--topic-retention", "0s", "more than zero"),
+        ("--retention", "1500ms", "whole seconds"),
+    ] {
+        let mut cmd = meteo();
+        cmd.args(["migrate", flag, value]);
+        let run = run(cmd);
+        assert_eq!(run.code, Some(2), "{}", run.describe());
+        assert!(run.stderr.contains(says), "{}", run.describe());
+        assert!(run.stderr.contains(flag), "{}", run.describe());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_says_a_missing_topic_does_not_exist_and_a_refused_kafka_in_one_line() {
+    let topic = unique("t");
+    let mut cmd = meteo();
+    cmd.args(["--keyspace", &unique("t"), "--topic", &topic])
+        .args(["migrate", "--status"]);
+    let status = run(cmd);
+    status.assert_ok();
+    for needle in [
+        "readings retention: keep everything (the table does not exist yet)".to_string(),
+        format!("topic {topic} retention: does not exist yet"),
+        format!("topic {topic}.dlq retention: does not exist yet"),
+    ] {
+        assert!(
+            status.stdout.contains(&needle),
+            "{needle}\n{}",
+            status.describe()
+        );
+    }
+
+    let address = format!("127.0.0.1:{}", closed_port());
+    let mut cmd = meteo();
+    cmd.args(["--brokers", &address, "migrate", "--status"]);
+    let refused = run(cmd);
+    refused.assert_fails_with(&[&address, "refused"]);
+    assert!(
+        refused.took < Duration::from_secs(5),
+        "{}",
+        refused.describe()
+    );
+}
