@@ -17,11 +17,16 @@ pub const PYTHON_CLIENT: &str = ".tools/prometheus-client-0.26.0";
 
 /// A port nothing listens on now.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    // Below the kernel's ephemeral range (net.ipv4.ip_local_port_range): port 0 would hand out
+    // one of those, and between this probe and meteo binding it an outgoing connection could
+    // take it.
+    for _ in 0..1000 {
+        let port = rand::random_range(20_000..32_000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000 on 127.0.0.1");
 }
 
 /// GET `http://127.0.0.1:{port}{path}`: the status and the body, or `None` when nothing
