@@ -190,17 +190,8 @@ pub async fn ensure_topics(
     timeout: Duration,
 ) -> anyhow::Result<Vec<(String, TopicOutcome)>> {
     let admin = admin_client(settings)?;
-    let client = metadata_client(settings)?;
     // fetch_metadata blocks the thread; the runtime is multi-threaded.
-    let existing = tokio::task::block_in_place(|| {
-        fetch_partitions(
-            &client,
-            settings.brokers.as_str(),
-            settings.option("sasl.username"),
-            settings.option("ssl.ca.location"),
-            timeout,
-        )
-    })?;
+    let existing = tokio::task::block_in_place(|| topic_partitions(settings, timeout))?;
     let mut outcomes = Vec::new();
     let mut to_create = Vec::new();
     for spec in specs {
@@ -340,16 +331,8 @@ pub async fn topic_retention(
 ) -> anyhow::Result<Vec<(String, TopicRetention)>> {
     // The metadata first: it says a refused or silent broker in one line, and which topics
     // exist (a broker describes a missing topic's settings as if it had none of its own).
-    let client = metadata_client(settings)?;
-    let existing = tokio::task::block_in_place(|| {
-        fetch_partitions(
-            &client,
-            settings.brokers.as_str(),
-            settings.option("sasl.username"),
-            settings.option("ssl.ca.location"),
-            timeout,
-        )
-    })?;
+    // fetch_metadata blocks the thread; the runtime is multi-threaded.
+    let existing = tokio::task::block_in_place(|| topic_partitions(settings, timeout))?;
     let admin = admin_client(settings)?;
     let mut found = Vec::new();
     for topic in topics {
