@@ -457,6 +457,8 @@ mod tests {
         stuck: AtomicBool,
         reconnects: std::sync::atomic::AtomicUsize,
         taken: Mutex<Vec<Vec<i64>>>,
+        /// Every request tried: its table and its rows' (description, timestamp).
+        tried: Mutex<Vec<Tried>>,
     }
 
     impl Switchable {
@@ -474,6 +476,11 @@ mod tests {
             _ingested_at: DateTime<Utc>,
         ) -> impl Future<Output = anyhow::Result<()>> + Send {
             let readings = &group.readings;
+            let rows = batch.rows.iter().map(|&i| {
+                let description = readings[i].weather_description.clone();
+                (description.unwrap_or_default(), group.stamps[i].timestamp)
+            });
+            lock(&self.tried).push((batch.table, rows.collect()));
             let result = if self.down.load(Ordering::SeqCst) {
                 Err(anyhow::anyhow!("no answer from Cassandra"))
             } else if self.stuck.load(Ordering::SeqCst) {
@@ -499,6 +506,8 @@ mod tests {
             async move { result }
         }
     }
+
+    type Tried = (grouped::Table, Vec<(String, i64)>);
 
     /// A sink whose requests hold a lot of state while they run, as the driver's do.
     struct Bulky;
@@ -724,5 +733,57 @@ mod tests {
             [1, 2, 3, 4],
             "neither pushed out"
         );
+    }
+
+    /// Two records of one observation whose natural timestamps are equal, the lower-ranked
+    /// one first.
+    fn tied() -> (Reading, Reading) {
+        use super::super::precedence::write_timestamp;
+        let a = reading(9);
+        let b = (0..100_000)
+            .map(|n| {
+                let mut b = a.clone();
+                b.temperature = 20.0;
+                b.weather_description = Some(format!("b {n}"));
+                b
+            })
+            .find(|b| write_timestamp(b) == write_timestamp(&a))
+            .unwrap();
+        let mut memo = Memo::new(2);
+        memo.decide(&a);
+        match memo.decide(&b) {
+            Decision::Outranked => (b, a),
+            _ => (a, b),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tied_records_of_one_batch_get_their_stamps_once_for_both_tables_and_every_retry() {
+        let (low, high) = tied();
+        let name = |r: &Reading| r.weather_description.clone().unwrap_or_default();
+        let writer = Arc::new(DurableWriter::new(Switchable::default(), 8));
+        writer.sink.down.store(true, Ordering::SeqCst);
+        let writing = tokio::spawn({
+            let writer = writer.clone();
+            let group = vec![low.clone(), high.clone()];
+            async move { writer.write_all_until_stored(group).await }
+        });
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        writer.sink.down.store(false, Ordering::SeqCst);
+        writing.await.unwrap();
+        let tried = lock(&writer.sink.tried).clone();
+        assert!(tried.len() > 2, "retried: {tried:?}");
+        // Both tables, every attempt: the same rows with the same timestamps, one apart.
+        let natural = super::super::precedence::write_timestamp(&low);
+        let expected = vec![(name(&low), natural), (name(&high), natural + 1)];
+        for (table, rows) in &tried {
+            assert_eq!(rows, &expected, "{table:?}");
+        }
+        // The other order: the outranked one is not written at all, in either table.
+        let writer = DurableWriter::new(Switchable::default(), 8);
+        writer.write_all_until_stored(vec![high.clone(), low]).await;
+        for (table, rows) in lock(&writer.sink.tried).iter() {
+            assert_eq!(rows, &vec![(name(&high), natural)], "{table:?}");
+        }
     }
 }
