@@ -42,7 +42,14 @@ const FETCH_SLOT_SECONDS: i64 = 10;
 
 /// The write timestamp of `r`'s cells in both tables, in microseconds since the epoch.
 pub fn write_timestamp(r: &Reading) -> i64 {
-    r.observed_at.timestamp() * MICROS_PER_SECOND + fetch_slot(r) * DIGEST_SLOTS + digest_slot(r)
+    natural_timestamp(r, digest(r))
+}
+
+/// [`write_timestamp`], given the record's digest.
+fn natural_timestamp(r: &Reading, digest: u64) -> i64 {
+    r.observed_at.timestamp() * MICROS_PER_SECOND
+        + fetch_slot(r) * DIGEST_SLOTS
+        + (digest % DIGEST_SLOTS as u64) as i64
 }
 
 /// 0 without `fetched_at`, else 1..=LAST_FETCH_SLOT by the fetch's delay after the
@@ -53,10 +60,6 @@ fn fetch_slot(r: &Reading) -> i64 {
     };
     let delay = (fetched - r.observed_at).num_seconds() + MAX_AHEAD_MINUTES * 60;
     (delay.max(0) / FETCH_SLOT_SECONDS + 1).min(LAST_FETCH_SLOT)
-}
-
-fn digest_slot(r: &Reading) -> i64 {
-    (digest(r) % DIGEST_SLOTS as u64) as i64
 }
 
 /// FNV-1a over every field of the record (numbers by their bits, text by its bytes, each
@@ -264,11 +267,12 @@ impl Memo {
     /// How `r` is written, decided against what was decided before for its city and second:
     /// the same record gets the same stamp again; one hash map probe.
     pub fn decide(&mut self, r: &Reading) -> Decision {
-        let natural = write_timestamp(r);
+        let digest = digest(r);
+        let natural = natural_timestamp(r, digest);
         let second = natural.div_euclid(MICROS_PER_SECOND);
         let offset = natural.rem_euclid(MICROS_PER_SECOND) as u32;
         let me = Entry {
-            digest: digest(r),
+            digest,
             natural: offset,
             timestamp: offset,
             millis: r.observed_at.timestamp_subsec_millis(),
@@ -368,7 +372,7 @@ mod tests {
 
     use super::*;
 
-    const PARIS_DIGEST_SLOT: i64 = 949;
+    const PARIS_DIGEST_SLOT: u64 = 949;
 
     fn paris() -> Reading {
         Reading::from_json(crate::model::tests::PARIS.as_bytes()).unwrap()
@@ -408,7 +412,7 @@ mod tests {
     #[test]
     fn the_digest_is_stable_across_builds() {
         // A change here changes which record of a pair wins in rows already stored.
-        assert_eq!(digest_slot(&paris()), PARIS_DIGEST_SLOT);
+        assert_eq!(digest(&paris()) % DIGEST_SLOTS as u64, PARIS_DIGEST_SLOT);
     }
 
     #[test]
