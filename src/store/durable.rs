@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::grouped::{self, Batch, CAPS};
+use super::precedence::{Decision, Memo, Stamp, MEMO_RECORDS};
 use crate::backoff::Backoff;
 use crate::model::Reading;
 
@@ -36,16 +37,24 @@ const GROUPS_LOOKED_BACK: usize = 16;
 /// [`ReconnectingWriter`](super::reconnecting::ReconnectingWriter)).
 const RECONNECT_EVERY: Duration = Duration::from_secs(4);
 
+/// A group of readings with the stamp decided for each ([`Memo`]): every request and retry
+/// that writes one of them uses its stamp.
+#[derive(Debug, Default)]
+pub struct Stamped {
+    pub readings: Vec<Reading>,
+    pub stamps: Vec<Stamp>,
+}
+
 /// Where readings are written: the tables ([`ReconnectingWriter`]); the retry logic's unit
 /// tests put a sink that fails on demand in its place.
 ///
 /// [`ReconnectingWriter`]: super::reconnecting::ReconnectingWriter
 pub trait ReadingSink: Send + Sync {
-    /// Writes the rows of `batch` (one partition of one table) as one request; idempotent, so
-    /// writing it again changes nothing.
+    /// Writes the rows of `batch` (one partition of one table) as one request, each with its
+    /// stamp; idempotent, so writing it again changes nothing.
     fn write_batch(
         &self,
-        readings: &[Reading],
+        group: &Stamped,
         batch: &Batch,
         ingested_at: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
@@ -64,8 +73,13 @@ pub trait ReadingSink: Send + Sync {
 /// in its last moments, and their offsets may be committed already. So the readings written
 /// shortly before an outage are kept ([`RecentWrites`]) and written again when Cassandra
 /// answers again.
+///
+/// Each reading's write timestamp is decided once, before its requests, by the writer's
+/// [`Memo`]: two different records that would share one get different ones, or the outranked
+/// one is not written (see [`super::precedence`]). The memo outlives new connections.
 pub struct DurableWriter<W> {
     sink: W,
+    memo: Mutex<Memo>,
     health: WriteHealth,
     recent: RecentWrites,
     requests: Semaphore,
@@ -77,6 +91,7 @@ impl<W: ReadingSink> DurableWriter<W> {
     pub fn new(sink: W, max_requests: usize) -> Self {
         Self {
             sink,
+            memo: Mutex::new(Memo::new(MEMO_RECORDS)),
             health: WriteHealth::default(),
             recent: RecentWrites::new(REWRITE_WINDOW, REWRITE_MAX),
             requests: Semaphore::new(max_requests.max(1)),
@@ -94,21 +109,51 @@ impl<W: ReadingSink> DurableWriter<W> {
     /// are idempotent, so a retry after a write that did land changes nothing. The first write
     /// that succeeds after an outage first writes again what was acknowledged just before it.
     pub async fn write_all_until_stored(&self, readings: Vec<Reading>) {
-        if readings.is_empty() {
+        let readings = Arc::new(self.stamp(readings));
+        if readings.readings.is_empty() {
             return;
         }
-        let readings: Arc<[Reading]> = readings.into();
         let ingested_at = Utc::now();
-        let mut writes: FuturesUnordered<_> = grouped::plan(&readings, CAPS)
+        let mut writes: FuturesUnordered<_> = grouped::plan(&readings.readings, CAPS)
             .into_iter()
             .map(|batch| self.write_batch_until_stored(&readings, batch, ingested_at))
             .collect();
         while writes.next().await.is_some() {}
     }
 
+    /// The readings to write, each with its stamp, in their order; those outranked by a
+    /// record written already are left out (they would lose whole).
+    fn stamp(&self, readings: Vec<Reading>) -> Stamped {
+        let mut memo = lock(&self.memo);
+        let mut stamped = Stamped {
+            readings: Vec::with_capacity(readings.len()),
+            stamps: Vec::with_capacity(readings.len()),
+        };
+        for r in readings {
+            match memo.decide(&r) {
+                Decision::Write(stamp) => {
+                    stamped.readings.push(r);
+                    stamped.stamps.push(stamp);
+                }
+                Decision::Outranked => {
+                    tracing::debug!(
+                        city_id = r.city_id,
+                        "a record of this observation that outranks this one is written already"
+                    );
+                }
+                Decision::NoRoom => tracing::warn!(
+                    city_id = r.city_id,
+                    observed_at = %r.observed_at,
+                    "over a thousand records of one observation; this one is not written"
+                ),
+            }
+        }
+        stamped
+    }
+
     async fn write_batch_until_stored(
         &self,
-        readings: &Arc<[Reading]>,
+        readings: &Arc<Stamped>,
         batch: Batch,
         ingested_at: DateTime<Utc>,
     ) {
@@ -190,7 +235,7 @@ impl<W: ReadingSink> DurableWriter<W> {
         let suspects = self.recent.take_suspects();
         let ingested_at = Utc::now();
         for group in &suspects {
-            for batch in grouped::plan(group, CAPS) {
+            for batch in grouped::plan(&group.readings, CAPS) {
                 let mut backoff = write_backoff();
                 while let Err(err) = self.sink.write_batch(group, &batch, ingested_at).await {
                     tracing::debug!(error = %format!("{err:#}"), "writing again failed; retrying");
@@ -198,7 +243,7 @@ impl<W: ReadingSink> DurableWriter<W> {
                 }
             }
         }
-        let readings: usize = suspects.iter().map(|g| g.len()).sum();
+        let readings: usize = suspects.iter().map(|g| g.readings.len()).sum();
         if readings > 0 {
             tracing::info!(
                 readings,
@@ -302,10 +347,10 @@ struct RecentWrites {
 
 #[derive(Default)]
 struct RecentState {
-    recent: VecDeque<(Instant, Arc<[Reading]>)>,
+    recent: VecDeque<(Instant, Arc<Stamped>)>,
     /// Readings in `recent`.
     kept: usize,
-    suspects: Vec<Arc<[Reading]>>,
+    suspects: Vec<Arc<Stamped>>,
 }
 
 impl RecentWrites {
@@ -320,7 +365,7 @@ impl RecentWrites {
     /// A write of (part of) `group` was acknowledged. `outage` says whether an outage has
     /// begun meanwhile: a write acknowledged just before the failure that another task saw
     /// first is a suspect too.
-    fn written(&self, group: &Arc<[Reading]>, outage: bool) {
+    fn written(&self, group: &Arc<Stamped>, outage: bool) {
         let mut state = lock(&self.state);
         if outage {
             if !state.suspects.iter().any(|s| Arc::ptr_eq(s, group)) {
@@ -343,13 +388,13 @@ impl RecentWrites {
         }
         while let Some((at, front)) = state.recent.front() {
             let old = now.duration_since(*at) > self.window;
-            if !old && state.kept + group.len() <= self.max {
+            if !old && state.kept + group.readings.len() <= self.max {
                 break;
             }
-            state.kept -= front.len();
+            state.kept -= front.readings.len();
             state.recent.pop_front();
         }
-        state.kept += group.len();
+        state.kept += group.readings.len();
         state.recent.push_back((now, group.clone()));
     }
 
@@ -358,7 +403,7 @@ impl RecentWrites {
     fn outage_began(&self) {
         let mut state = lock(&self.state);
         let now = Instant::now();
-        let recent: Vec<Arc<[Reading]>> = state
+        let recent: Vec<Arc<Stamped>> = state
             .recent
             .drain(..)
             .filter(|(at, _)| now.duration_since(*at) <= self.window)
@@ -373,7 +418,7 @@ impl RecentWrites {
     }
 
     /// The suspects, to write again now that the outage is over.
-    fn take_suspects(&self) -> Vec<Arc<[Reading]>> {
+    fn take_suspects(&self) -> Vec<Arc<Stamped>> {
         std::mem::take(&mut lock(&self.state).suspects)
     }
 }
@@ -389,15 +434,17 @@ mod tests {
     }
 
     /// One group of one reading per city.
-    fn group(city_ids: &[i64]) -> Arc<[Reading]> {
-        city_ids.iter().map(|&id| reading(id)).collect()
+    fn group(city_ids: &[i64]) -> Arc<Stamped> {
+        let readings: Vec<Reading> = city_ids.iter().map(|&id| reading(id)).collect();
+        let stamps = readings.iter().map(Stamp::natural).collect();
+        Arc::new(Stamped { readings, stamps })
     }
 
     /// The cities of the suspects, in order.
-    fn ids(groups: &[Arc<[Reading]>]) -> Vec<i64> {
+    fn ids(groups: &[Arc<Stamped>]) -> Vec<i64> {
         groups
             .iter()
-            .flat_map(|g| g.iter().map(|r| r.city_id))
+            .flat_map(|g| g.readings.iter().map(|r| r.city_id))
             .collect()
     }
 
@@ -410,6 +457,8 @@ mod tests {
         stuck: AtomicBool,
         reconnects: std::sync::atomic::AtomicUsize,
         taken: Mutex<Vec<Vec<i64>>>,
+        /// Every request tried: its table and its rows' (description, timestamp).
+        tried: Mutex<Vec<Tried>>,
     }
 
     impl Switchable {
@@ -422,10 +471,16 @@ mod tests {
     impl ReadingSink for Switchable {
         fn write_batch(
             &self,
-            readings: &[Reading],
+            group: &Stamped,
             batch: &Batch,
             _ingested_at: DateTime<Utc>,
         ) -> impl Future<Output = anyhow::Result<()>> + Send {
+            let readings = &group.readings;
+            let rows = batch.rows.iter().map(|&i| {
+                let description = readings[i].weather_description.clone();
+                (description.unwrap_or_default(), group.stamps[i].timestamp)
+            });
+            lock(&self.tried).push((batch.table, rows.collect()));
             let result = if self.down.load(Ordering::SeqCst) {
                 Err(anyhow::anyhow!("no answer from Cassandra"))
             } else if self.stuck.load(Ordering::SeqCst) {
@@ -452,6 +507,8 @@ mod tests {
         }
     }
 
+    type Tried = (grouped::Table, Vec<(String, i64)>);
+
     /// A sink whose requests hold a lot of state while they run, as the driver's do.
     struct Bulky;
 
@@ -466,7 +523,7 @@ mod tests {
     impl ReadingSink for Bulky {
         fn write_batch(
             &self,
-            _readings: &[Reading],
+            _group: &Stamped,
             _batch: &Batch,
             _ingested_at: DateTime<Utc>,
         ) -> impl Future<Output = anyhow::Result<()>> + Send {
@@ -483,7 +540,7 @@ mod tests {
         // A live group plans thousands of batches at once, and only `max_requests` run: the
         // state of a running request (and of a reconnection) is made only once it runs.
         let writer = DurableWriter::new(Bulky, 8);
-        let readings: Arc<[Reading]> = vec![reading(1)].into();
+        let readings = group(&[1]);
         let batch = Batch {
             table: grouped::Table::Readings,
             rows: vec![0],
@@ -676,5 +733,57 @@ mod tests {
             [1, 2, 3, 4],
             "neither pushed out"
         );
+    }
+
+    /// Two records of one observation whose natural timestamps are equal, the lower-ranked
+    /// one first.
+    fn tied() -> (Reading, Reading) {
+        use super::super::precedence::write_timestamp;
+        let a = reading(9);
+        let b = (0..100_000)
+            .map(|n| {
+                let mut b = a.clone();
+                b.temperature = 20.0;
+                b.weather_description = Some(format!("b {n}"));
+                b
+            })
+            .find(|b| write_timestamp(b) == write_timestamp(&a))
+            .unwrap();
+        let mut memo = Memo::new(2);
+        memo.decide(&a);
+        match memo.decide(&b) {
+            Decision::Outranked => (b, a),
+            _ => (a, b),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tied_records_of_one_batch_get_their_stamps_once_for_both_tables_and_every_retry() {
+        let (low, high) = tied();
+        let name = |r: &Reading| r.weather_description.clone().unwrap_or_default();
+        let writer = Arc::new(DurableWriter::new(Switchable::default(), 8));
+        writer.sink.down.store(true, Ordering::SeqCst);
+        let writing = tokio::spawn({
+            let writer = writer.clone();
+            let group = vec![low.clone(), high.clone()];
+            async move { writer.write_all_until_stored(group).await }
+        });
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        writer.sink.down.store(false, Ordering::SeqCst);
+        writing.await.unwrap();
+        let tried = lock(&writer.sink.tried).clone();
+        assert!(tried.len() > 2, "retried: {tried:?}");
+        // Both tables, every attempt: the same rows with the same timestamps, one apart.
+        let natural = super::super::precedence::write_timestamp(&low);
+        let expected = vec![(name(&low), natural), (name(&high), natural + 1)];
+        for (table, rows) in &tried {
+            assert_eq!(rows, &expected, "{table:?}");
+        }
+        // The other order: the outranked one is not written at all, in either table.
+        let writer = DurableWriter::new(Switchable::default(), 8);
+        writer.write_all_until_stored(vec![high.clone(), low]).await;
+        for (table, rows) in lock(&writer.sink.tried).iter() {
+            assert_eq!(rows, &vec![(name(&high), natural)], "{table:?}");
+        }
     }
 }

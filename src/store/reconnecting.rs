@@ -5,11 +5,10 @@ use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 
-use super::durable::ReadingSink;
+use super::durable::{ReadingSink, Stamped};
 use super::grouped::Batch;
 use super::readings::ReadingWriter;
 use super::CassandraSettings;
-use crate::model::Reading;
 
 /// Writes through the current session; [`ReconnectingWriter::reconnect`] swaps in a new one.
 ///
@@ -47,11 +46,14 @@ impl ReconnectingWriter {
 impl ReadingSink for ReconnectingWriter {
     async fn write_batch(
         &self,
-        readings: &[Reading],
+        group: &Stamped,
         batch: &Batch,
         ingested_at: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        let rows = batch.rows.iter().map(|&i| &readings[i]);
+        let rows = batch
+            .rows
+            .iter()
+            .map(|&i| (&group.readings[i], group.stamps[i]));
         self.current()
             .write_rows(batch.table, rows, ingested_at)
             .await

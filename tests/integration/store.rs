@@ -202,12 +202,12 @@ async fn a_batch_of_latest_rows_keeps_each_citys_newest_whatever_the_order() {
     let order = [5, 0, 3, 1, 2, 4, 6, 7, 8, 9, 10, 11, 12, 13, 17, 14, 15, 16];
     let rows: Vec<&Reading> = order.iter().map(|&i| &all[i]).collect();
     writer
-        .write_rows(Table::Latest, rows.into_iter(), Utc::now())
+        .write_rows(Table::Latest, natural(rows), Utc::now())
         .await
         .unwrap();
     let older: Vec<&Reading> = [0, 6, 12].iter().map(|&i| &all[i]).collect();
     writer
-        .write_rows(Table::Latest, older.into_iter(), Utc::now())
+        .write_rows(Table::Latest, natural(older), Utc::now())
         .await
         .unwrap();
 
@@ -233,7 +233,10 @@ async fn every_row_of_a_batch_of_one_readings_partition_is_stored() {
     assert!(history.len() > 1, "100 rows take more than one batch");
     assert!(history.iter().all(|b| b.rows.len() > 1), "{history:?}");
     for batch in &batches {
-        let rows = batch.rows.iter().map(|&i| &day[i]);
+        let rows = batch
+            .rows
+            .iter()
+            .map(|&i| (&day[i], meteo::store::precedence::Stamp::natural(&day[i])));
         writer
             .write_rows(batch.table, rows, Utc::now())
             .await
@@ -266,4 +269,12 @@ async fn a_session_on_a_missing_keyspace_is_refused_at_once_and_says_to_migrate(
     assert_eq!(missing.keyspace, keyspace);
     assert!(format!("{err:#}").contains("meteo migrate"), "{err:#}");
     assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+}
+
+/// Rows with their natural stamps, as a writer without the consumer's memo writes them.
+pub fn natural(
+    rows: Vec<&Reading>,
+) -> impl ExactSizeIterator<Item = (&Reading, meteo::store::precedence::Stamp)> {
+    rows.into_iter()
+        .map(|r| (r, meteo::store::precedence::Stamp::natural(r)))
 }

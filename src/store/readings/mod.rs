@@ -15,7 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::countries::{Homes, Placement};
 use super::grouped::Table;
-use super::precedence;
+use super::precedence::Stamp;
 use super::{describe, query_with_values, rows, CassandraSession, REQUEST_TIMEOUT};
 use crate::model::Reading;
 
@@ -28,7 +28,8 @@ const READING_COLUMN_COUNT: usize = 32;
 
 /// Writes readings with statements prepared once. Cheap to share through `Arc`.
 ///
-/// Both tables are written `USING TIMESTAMP` [`precedence::write_timestamp`], so of several
+/// Both tables are written `USING TIMESTAMP` the record's [`Stamp`] (its natural
+/// [`super::precedence::write_timestamp`], or the one the consumer's memo decided), so of several
 /// records written to one row the same one wins, whole, whatever their order: in `latest`
 /// the newest observation, and of two records of one observation the later fetch. A whole
 /// record wins its absent fields too: `latest` writes them as nulls (a newer reading without
@@ -95,10 +96,11 @@ impl ReadingWriter {
         })
     }
 
-    /// Writes one reading to `readings` and `latest`. Idempotent: writing it again changes
-    /// nothing, and a record that outranks it is never replaced by it.
+    /// Writes one reading to `readings` and `latest` at its natural timestamp (no memo: for
+    /// tools and tests). Idempotent: writing it again changes nothing, and a record that
+    /// outranks it is never replaced by it.
     pub async fn write(&self, reading: &Reading, ingested_at: DateTime<Utc>) -> anyhow::Result<()> {
-        let once = std::iter::once(reading);
+        let once = std::iter::once((reading, Stamp::natural(reading)));
         let (a, b) = tokio::join!(
             self.write_rows(Table::Readings, once.clone(), ingested_at),
             self.write_rows(Table::Latest, once, ingested_at)
@@ -111,28 +113,31 @@ impl ReadingWriter {
     /// Writes these readings' rows of one partition of `table` (see [`super::grouped`]) as one
     /// request: one `latest` row as a plain insert, anything else as an unlogged batch, which
     /// Cassandra applies as one mutation. Each statement carries its own `USING TIMESTAMP`
-    /// (the batch sets none). Idempotent, as [`Self::write`].
+    /// (the batch sets none): its stamp's. A row whose stamp says it stays out of `latest` is
+    /// left out there. Idempotent, as [`Self::write`].
     pub async fn write_rows<'a>(
         &self,
         table: Table,
-        rows: impl ExactSizeIterator<Item = &'a Reading>,
+        rows: impl ExactSizeIterator<Item = (&'a Reading, Stamp)>,
         ingested_at: DateTime<Utc>,
     ) -> anyhow::Result<()> {
         let what = match table {
             Table::Readings => "writing to readings",
             Table::Latest => "writing to latest",
         };
-        let rows: Vec<&Reading> = rows.collect();
+        let (rows, stamps): (Vec<&Reading>, Vec<Stamp>) = rows
+            .filter(|(_, stamp)| table == Table::Readings || stamp.latest)
+            .unzip();
         let mut statements: Vec<(&PreparedQuery, Vec<Value>)> = Vec::with_capacity(2 * rows.len());
         // Requests to other partitions: rows a city left in other countries, new countries.
         let mut elsewhere: Vec<(&PreparedQuery, Vec<Value>)> = Vec::new();
         let mut recorded: Vec<(i64, &str)> = Vec::new();
         let placements = match table {
-            Table::Latest => self.place(&rows).await.context(what)?,
+            Table::Latest => self.place(&rows, &stamps).await.context(what)?,
             Table::Readings => Vec::new(),
         };
-        for (i, r) in rows.iter().enumerate() {
-            let timestamp = precedence::write_timestamp(r);
+        for (i, (r, stamp)) in rows.iter().zip(&stamps).enumerate() {
+            let timestamp = stamp.timestamp;
             match table {
                 Table::Readings => {
                     statements.push((
@@ -245,7 +250,7 @@ impl ReadingWriter {
 
     /// What writing these rows to `latest` takes, city by city (see [`Homes::place`]); the
     /// countries of a city not met before are read first.
-    async fn place(&self, rows: &[&Reading]) -> anyhow::Result<Vec<Placement>> {
+    async fn place(&self, rows: &[&Reading], stamps: &[Stamp]) -> anyhow::Result<Vec<Placement>> {
         let mut unknown: Vec<i64> = {
             let mut homes = self.homes.lock().unwrap_or_else(|e| e.into_inner());
             homes.follow(crate::assignment::generation());
@@ -264,7 +269,8 @@ impl ReadingWriter {
         }
         Ok(rows
             .iter()
-            .map(|r| homes.place(r.city_id, &r.country, precedence::write_timestamp(r)))
+            .zip(stamps)
+            .map(|(r, stamp)| homes.place(r.city_id, &r.country, stamp.timestamp))
             .collect())
     }
 
