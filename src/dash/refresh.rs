@@ -145,12 +145,16 @@ pub struct CassandraSource {
     session: Option<Arc<CassandraSession>>,
     /// The session's contact points start at `nodes[rotation]`; the spare's at the next.
     rotation: usize,
-    /// The spare session, connecting or connected; `None` with a single contact point.
-    spare: Option<tokio::task::JoinHandle<anyhow::Result<Arc<CassandraSession>>>>,
+    /// The spare session, connecting (again every [`SPARE_RETRY`] until it succeeds) or
+    /// connected; `None` with a single contact point.
+    spare: Option<tokio::task::JoinHandle<Arc<CassandraSession>>>,
     /// The rows read so far, by city, for the country of the last refresh.
     known: HashMap<i64, Stored>,
     known_country: String,
 }
+
+/// How long the spare session waits before connecting again after it could not.
+const SPARE_RETRY: Duration = Duration::from_secs(5);
 
 /// A read that failed within this long met a refusal or a closed connection, not silence.
 const QUICK_FAILURE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -188,13 +192,22 @@ impl CassandraSource {
         let settings = rotated(&self.settings, self.rotation + 1);
         self.spare = Some(tokio::spawn(async move {
             let keyspace = settings.keyspace.as_str();
-            store::connect(&settings, Some(keyspace)).await
+            loop {
+                match store::connect(&settings, Some(keyspace)).await {
+                    Ok(session) => return session,
+                    Err(_) => tokio::time::sleep(SPARE_RETRY).await,
+                }
+            }
         }));
     }
 
-    /// The spare session in place of the session, or `None` when it could not connect.
+    /// The spare session in place of the session, or `None` when it is not connected (yet):
+    /// a new session then does as well as waiting for it.
     async fn promote_spare(&mut self) -> Option<Arc<CassandraSession>> {
-        let spare = self.spare.take()?.await.ok()?.ok()?;
+        if !self.spare.as_ref()?.is_finished() {
+            return None;
+        }
+        let spare = self.spare.take()?.await.ok()?;
         self.rotation += 1;
         self.session = Some(spare.clone());
         Some(spare)
