@@ -213,6 +213,7 @@ impl GlobalArgs {
             }),
             consistency: Consistency::LocalQuorum,
             datacenter: self.cassandra_dc.clone(),
+            read_timeout: None,
         }
     }
 }

@@ -22,8 +22,8 @@ use crate::produce::{ProduceSettings, SourceChoice};
 use crate::secret::Secret;
 use crate::settings::{
     parse_base_url, parse_concurrency, parse_download_timeout, parse_duration, parse_lang,
-    parse_listen_addr, parse_name_filter, parse_radius, parse_read_consistency, parse_refresh,
-    parse_replication_map, parse_retention, parse_secret, parse_write_consistency,
+    parse_listen_addr, parse_name_filter, parse_radius, parse_read_consistency, parse_read_timeout,
+    parse_refresh, parse_replication_map, parse_retention, parse_secret, parse_write_consistency,
     simple_replication,
 };
 use crate::shutdown::Shutdown;
@@ -284,6 +284,12 @@ pub struct DashArgs {
     #[arg(long, value_name = "LEVEL", env = "METEO_READ_CONSISTENCY", default_value = "LOCAL_ONE", value_parser = parse_read_consistency)]
     pub consistency: Consistency,
 
+    /// A read with no answer after this long is sent to the next node too, and after as long
+    /// again to the one after; the first answer wins (10ms to 10s). Keeps a refresh short
+    /// while a node is dead but not yet seen down by the others.
+    #[arg(long, value_name = "DURATION", env = "METEO_READ_TIMEOUT", default_value = "300ms", value_parser = parse_read_timeout)]
+    pub read_timeout: Duration,
+
     /// Draw everything in ASCII: borders, icons, wind, and names and descriptions without
     /// accents (automatic when the locale is not UTF-8).
     #[arg(long, env = "METEO_ASCII")]
@@ -430,6 +436,7 @@ impl DashArgs {
         DashCommandSettings {
             cassandra: CassandraSettings {
                 consistency: self.consistency,
+                read_timeout: Some(self.read_timeout),
                 ..global.cassandra()
             },
             view: crate::dash::DashSettings {
@@ -724,6 +731,13 @@ mod tests {
         assert_eq!(args.refresh, Duration::from_secs(5));
         assert_eq!(args.country, CountryCode::FR);
         assert_eq!(args.units, Units::Metric);
+        assert_eq!(args.read_timeout, Duration::from_millis(300));
+        let global = cli.global;
+        assert_eq!(
+            args.settings(&global).cassandra.read_timeout,
+            Some(Duration::from_millis(300)),
+            "the dashboard's reads carry their timeout to the session"
+        );
     }
 
     #[test]

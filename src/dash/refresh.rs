@@ -128,6 +128,14 @@ pub enum Request {
 /// Cassandra, connected lazily and again after any failure, so a node that was down at start
 /// or restarted later is picked up at the next refresh.
 ///
+/// A read with no answer within the settings' `read_timeout` goes to the next node too (the
+/// session's speculative execution). A session whose control connection was on a node that
+/// died may be left with no node to ask (cdrs-tokio 9 re-reads the topology from another node
+/// and then counts every node as unknown): its reads fail at once, and the read runs again on
+/// a spare session, connected ahead of need with its contact points in another order, so its
+/// control connection is on another node. Connecting anew at that moment would take most of a
+/// second.
+///
 /// After the first read, a refresh reads only `city_id` and `observed_at` of the partition (in
 /// [`readings::LATEST_SLICES`] ranges at once), then the whole rows of the cities whose
 /// observation changed: with 20,000 cities and nothing new, that is a small fraction of the
@@ -135,10 +143,18 @@ pub enum Request {
 pub struct CassandraSource {
     settings: CassandraSettings,
     session: Option<Arc<CassandraSession>>,
+    /// The session's contact points start at `nodes[rotation]`; the spare's at the next.
+    rotation: usize,
+    /// The spare session, connecting (again every [`SPARE_RETRY`] until it succeeds) or
+    /// connected; `None` with a single contact point.
+    spare: Option<tokio::task::JoinHandle<Arc<CassandraSession>>>,
     /// The rows read so far, by city, for the country of the last refresh.
     known: HashMap<i64, Stored>,
     known_country: String,
 }
+
+/// How long the spare session waits before connecting again after it could not.
+const SPARE_RETRY: Duration = Duration::from_secs(5);
 
 /// A read that failed within this long met a refusal or a closed connection, not silence.
 const QUICK_FAILURE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -148,6 +164,8 @@ impl CassandraSource {
         Self {
             settings,
             session: None,
+            rotation: 0,
+            spare: None,
             known: HashMap::new(),
             known_country: String::new(),
         }
@@ -158,42 +176,110 @@ impl CassandraSource {
             return Ok(session.clone());
         }
         // A missing keyspace comes back as `store::MissingKeyspace`, told apart by the screen.
-        let keyspace = self.settings.keyspace.as_str();
-        let session = store::connect(&self.settings, Some(keyspace)).await?;
+        let settings = rotated(&self.settings, self.rotation);
+        let keyspace = settings.keyspace.as_str();
+        let session = store::connect(&settings, Some(keyspace)).await?;
         self.session = Some(session.clone());
         Ok(session)
     }
 
+    /// Starts connecting the spare session, unless it is under way, done, or pointless (one
+    /// contact point: the spare's control connection would be on the same node).
+    fn prepare_spare(&mut self) {
+        if self.spare.is_some() || self.settings.nodes.len() < 2 {
+            return;
+        }
+        let settings = rotated(&self.settings, self.rotation + 1);
+        self.spare = Some(tokio::spawn(async move {
+            let keyspace = settings.keyspace.as_str();
+            loop {
+                match store::connect(&settings, Some(keyspace)).await {
+                    Ok(session) => return session,
+                    Err(_) => tokio::time::sleep(SPARE_RETRY).await,
+                }
+            }
+        }));
+    }
+
+    /// The spare session in place of the session, or `None` when it is not connected (yet):
+    /// a new session then does as well as waiting for it.
+    async fn promote_spare(&mut self) -> Option<Arc<CassandraSession>> {
+        if !self.spare.as_ref()?.is_finished() {
+            return None;
+        }
+        let spare = self.spare.take()?.await.ok()?;
+        self.rotation += 1;
+        self.session = Some(spare.clone());
+        Some(spare)
+    }
+
     /// Runs `read` on the session. A read that fails at once (a node that died under it) runs
-    /// once more on a new session (a read changes nothing): a new session starts from the
-    /// contact points that accept a connection, so a node of several that died is left out,
-    /// whatever the old session's view of the cluster. A read that failed slowly (silence) is
-    /// not tried again, so the screen says DOWN without waiting twice. A failure drops the
-    /// session, so the next call reconnects.
+    /// again (a read changes nothing): on the spare session, then on a new session, which
+    /// starts from the contact points that accept a connection, so a node of several that died
+    /// is left out, whatever the old session's view of the cluster. A read that failed slowly
+    /// (silence) is not tried again, so the screen says DOWN without waiting twice. A failure
+    /// drops the session, so the next call reconnects.
     async fn with_session<T, F, Fut>(&mut self, read: F) -> anyhow::Result<T>
     where
         F: Fn(Arc<CassandraSession>) -> Fut,
         Fut: Future<Output = anyhow::Result<T>>,
     {
         let session = self.session().await?;
+        self.prepare_spare();
         let started = tokio::time::Instant::now();
-        let result = read(session).await;
+        let mut result = read(session).await;
         if result.is_ok() {
             return result;
         }
         self.session = None;
-        if started.elapsed() > QUICK_FAILURE {
-            return result;
-        }
-        let Ok(session) = self.session().await else {
-            return result;
-        };
-        let again = read(session).await;
-        if again.is_err() {
+        for attempt in [Attempt::Spare, Attempt::New] {
+            if started.elapsed() > QUICK_FAILURE {
+                return result;
+            }
+            let session = match attempt {
+                Attempt::Spare => self.promote_spare().await,
+                Attempt::New => self.session().await.ok(),
+            };
+            let Some(session) = session else {
+                continue;
+            };
+            result = read(session).await;
+            if result.is_ok() {
+                self.prepare_spare();
+                return result;
+            }
             self.session = None;
         }
-        again
+        result
     }
+}
+
+/// Where a read that failed at once runs again.
+#[derive(Clone, Copy)]
+enum Attempt {
+    /// The spare session, connected ahead.
+    Spare,
+    /// A session connected now.
+    New,
+}
+
+impl Drop for CassandraSource {
+    fn drop(&mut self) {
+        if let Some(spare) = &self.spare {
+            spare.abort();
+        }
+    }
+}
+
+/// `settings` with the contact points starting at the `by`-th (modulo their number): a session
+/// opens its control connection on the first that answers.
+fn rotated(settings: &CassandraSettings, by: usize) -> CassandraSettings {
+    let mut settings = settings.clone();
+    if !settings.nodes.is_empty() {
+        let by = by % settings.nodes.len();
+        settings.nodes.rotate_left(by);
+    }
+    settings
 }
 
 impl Source for CassandraSource {
@@ -429,6 +515,18 @@ mod tests {
             let _ = stop_rx.await;
         }));
         (req_tx, upd_rx, stop_tx, task)
+    }
+
+    #[test]
+    fn the_spare_session_starts_from_another_contact_point() {
+        let keyspace = crate::store::Keyspace::parse("k").unwrap();
+        let nodes = vec!["a:1".to_string(), "b:1".into(), "c:1".into()];
+        let settings = CassandraSettings::new(nodes, keyspace);
+        assert_eq!(rotated(&settings, 0).nodes, ["a:1", "b:1", "c:1"]);
+        assert_eq!(rotated(&settings, 1).nodes, ["b:1", "c:1", "a:1"]);
+        assert_eq!(rotated(&settings, 4).nodes, ["b:1", "c:1", "a:1"]);
+        let one = CassandraSettings::new(vec!["a:1".into()], settings.keyspace.clone());
+        assert_eq!(rotated(&one, 5).nodes, ["a:1"]);
     }
 
     #[tokio::test(start_paused = true)]

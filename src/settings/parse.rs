@@ -227,6 +227,18 @@ pub fn parse_refresh(value: &str) -> Result<Duration, String> {
     Ok(period)
 }
 
+/// How long one of the dashboard's reads waits for its node before the next node is asked
+/// too: from 10ms to 10s (Cassandra's own read timeout is 5 s; more would never fire).
+pub fn parse_read_timeout(value: &str) -> Result<Duration, String> {
+    let timeout = parse_duration(value)?;
+    if timeout < Duration::from_millis(10) || timeout > Duration::from_secs(10) {
+        return Err(format!(
+            "'{value}' is not a read timeout between 10ms and 10s"
+        ));
+    }
+    Ok(timeout)
+}
+
 /// The download timeout of `meteo cities`: a duration of at most an hour.
 pub fn parse_download_timeout(value: &str) -> Result<Duration, String> {
     let timeout = parse_duration(value)?;
@@ -427,6 +439,16 @@ mod tests {
             "{err}"
         );
         assert!(parse_write_consistency("").is_err());
+    }
+
+    #[test]
+    fn read_timeouts_are_between_10ms_and_10s() {
+        assert_eq!(parse_read_timeout("400ms"), Ok(Duration::from_millis(400)));
+        assert_eq!(parse_read_timeout("2"), Ok(Duration::from_secs(2)));
+        for bad in ["5ms", "11s", "0", "soon"] {
+            let err = parse_read_timeout(bad).unwrap_err();
+            assert!(err.contains(&format!("'{bad}'")), "{err}");
+        }
     }
 
     #[test]

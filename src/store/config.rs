@@ -142,6 +142,11 @@ pub struct CassandraSettings {
     pub consistency: Consistency,
     /// The local datacenter: requests go to its nodes only. `None`: every node is local.
     pub datacenter: Option<String>,
+    /// A read with no answer after this long is sent to the next node too, and again after as
+    /// long to the one after (the driver's speculative execution; the first answer wins).
+    /// `None`: a read waits for its node, up to Cassandra's own read timeout (5 s). The
+    /// dashboard's `--read-timeout`.
+    pub read_timeout: Option<std::time::Duration>,
 }
 
 impl CassandraSettings {
@@ -165,6 +170,7 @@ impl CassandraSettings {
             tls: None,
             consistency: Consistency::LocalQuorum,
             datacenter: None,
+            read_timeout: None,
         }
     }
 }

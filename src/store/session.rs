@@ -17,6 +17,9 @@ use cdrs_tokio::frame::Envelope;
 use cdrs_tokio::load_balancing::node_distance_evaluator::TopologyAwareNodeDistanceEvaluator;
 use cdrs_tokio::load_balancing::TopologyAwareLoadBalancingStrategy;
 use cdrs_tokio::query::{PreparedQuery, QueryBatch, QueryValues};
+use cdrs_tokio::speculative_execution::{
+    ConstantSpeculativeExecutionPolicy, SpeculativeExecutionPolicy,
+};
 use cdrs_tokio::statement::{StatementParams, StatementParamsBuilder};
 use cdrs_tokio::transport::{TransportRustls, TransportTcp};
 
@@ -39,7 +42,13 @@ type TlsSession = Session<
 pub struct CassandraSession {
     driver: Driver,
     consistency: Consistency,
+    /// Sends a read with no answer yet to the next node ([`CassandraSettings::read_timeout`]).
+    speculation: Option<Arc<dyn SpeculativeExecutionPolicy + Send + Sync>>,
 }
+
+/// How many nodes one read may be sent to, the first included: with replication factor 3,
+/// every replica.
+const READ_EXECUTIONS: usize = 3;
 
 enum Driver {
     Plain(PlainSession),
@@ -63,10 +72,7 @@ impl CassandraSession {
     }
 
     pub async fn query(&self, cql: &str) -> cdrs_tokio::error::Result<Envelope> {
-        let params = StatementParamsBuilder::new()
-            .with_consistency(self.consistency)
-            .idempotent(is_read(cql))
-            .build();
+        let params = self.params(cql, StatementParamsBuilder::new());
         on_each!(self, s => s.query_with_params(cql, params).await)
     }
 
@@ -75,12 +81,19 @@ impl CassandraSession {
         cql: &str,
         values: QueryValues,
     ) -> cdrs_tokio::error::Result<Envelope> {
-        let params = StatementParamsBuilder::new()
-            .with_consistency(self.consistency)
-            .with_values(values)
-            .idempotent(is_read(cql))
-            .build();
+        let params = self.params(cql, StatementParamsBuilder::new().with_values(values));
         on_each!(self, s => s.query_with_params(cql, params).await)
+    }
+
+    /// The session's consistency level; for a read, idempotent (the driver may send it to
+    /// another node) and the session's speculative execution.
+    fn params(&self, cql: &str, builder: StatementParamsBuilder) -> StatementParams {
+        let read = is_read(cql);
+        let mut builder = builder.with_consistency(self.consistency).idempotent(read);
+        if let Some(policy) = self.speculation.as_ref().filter(|_| read) {
+            builder = builder.with_speculative_execution_policy(policy.clone());
+        }
+        builder.build()
     }
 
     pub async fn prepare(&self, cql: &str) -> cdrs_tokio::error::Result<PreparedQuery> {
@@ -200,6 +213,7 @@ pub async fn connect(
     let session = Arc::new(CassandraSession {
         driver,
         consistency: settings.consistency,
+        speculation: settings.read_timeout.map(speculation),
     });
     // A datacenter no node is in leaves no node to ask: say so rather than "no nodes".
     if let Some(dc) = &settings.datacenter {
@@ -217,6 +231,17 @@ pub async fn connect(
         .await
         .with_context(|| format!("Cassandra at {nodes} does not answer queries"))?;
     Ok(session)
+}
+
+/// Sends a read to the next node of its plan after `read_timeout` without an answer, up to
+/// [`READ_EXECUTIONS`] nodes. The driver's own timeout is Cassandra's (5 s): a coordinator
+/// waiting on a replica that died, which the others have not yet seen down (about 19 s with
+/// the default failure detector), would hold the read that long.
+fn speculation(read_timeout: Duration) -> Arc<dyn SpeculativeExecutionPolicy + Send + Sync> {
+    Arc::new(ConstantSpeculativeExecutionPolicy::new(
+        READ_EXECUTIONS,
+        read_timeout,
+    ))
 }
 
 fn silent(nodes: &str) -> anyhow::Error {
