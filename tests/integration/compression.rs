@@ -323,7 +323,12 @@ struct Figures {
     steady_bytes: usize,
     steady_batches: usize,
     steady_readings: i64,
+    full_bytes: usize,
+    full_batches: usize,
 }
+
+/// Readings handed to the producer at once for the full-batches figure.
+const FULL_READINGS: i64 = 2000;
 
 /// The benchmark of `scripts/bench-produce`'s compression section: for each codec, the same
 /// N synthetic readings produced in one burst (`produce --once --source synthetic`, batches
@@ -414,6 +419,30 @@ async fn benchmark_compression_codecs() {
                 .unwrap();
         }
         let steady = batches(&steady_topic);
+        // Full batches: the same producer handed 2,000 readings at once (a backlog after an
+        // outage), so every codec gets batches as full as linger.ms makes them.
+        let full_topic = crate::produce::fresh_topic().await;
+        let publisher = Publisher::new(&kafka_settings(&full_topic), compression(codec)).unwrap();
+        let readings: Vec<_> = (0..FULL_READINGS)
+            .map(|i| {
+                let city = meteo::city::City {
+                    id: 100_000 + i,
+                    name: format!("Ville {i}"),
+                    country: "FR".into(),
+                    lat: 43.0 + (i % 500) as f64 * 0.01,
+                    lon: 2.0,
+                };
+                synthetic.current(&city, chrono::Utc::now())
+            })
+            .collect();
+        let sent = futures::future::join_all(
+            readings
+                .iter()
+                .map(|r| publisher.publish(r, tokio::sync::watch::channel(None).1)),
+        )
+        .await;
+        assert!(sent.iter().all(Result::is_ok), "{codec}: full batches");
+        let full = batches(&full_topic);
         rows.push(Figures {
             codec: codec.to_string(),
             burst_bytes: burst.iter().map(|b| b.bytes).sum(),
@@ -425,15 +454,17 @@ async fn benchmark_compression_codecs() {
             steady_bytes: steady.iter().map(|b| b.bytes).sum(),
             steady_batches: steady.len(),
             steady_readings: steady.iter().map(|b| i64::from(b.records)).sum(),
+            full_bytes: full.iter().map(|b| b.bytes).sum(),
+            full_batches: full.len(),
         });
     }
 
     let none = rows.iter().find(|r| r.codec == "none");
     let mut table = format!(
         "\n== bench: compression, {n} synthetic readings in one burst (produce --once, 6 partitions), then consumed; \
-         steady: {steady_cities} readings sent one at a time\n\
-         {:<7} {:>12} {:>8} {:>10} {:>7} {:>13} {:>12} {:>13} {:>14} {:>13} {:>14}\n",
-        "codec", "broker bytes", "batches", "B/reading", "ratio", "producer CPU", "producer s", "consumer CPU", "consumer rd/s", "steady B/rd", "steady rd/batch"
+         steady: {steady_cities} readings sent one at a time; full: {FULL_READINGS} handed over at once\n\
+         {:<7} {:>12} {:>8} {:>10} {:>7} {:>13} {:>12} {:>13} {:>14} {:>13} {:>14} {:>11} {:>12}\n",
+        "codec", "broker bytes", "batches", "B/reading", "ratio", "producer CPU", "producer s", "consumer CPU", "consumer rd/s", "steady B/rd", "steady rd/batch", "full B/rd", "full rd/batch"
     );
     for r in &rows {
         let per = r.burst_bytes as f64 / n as f64;
@@ -441,7 +472,7 @@ async fn benchmark_compression_codecs() {
             format!("{:.2}x", none.burst_bytes as f64 / r.burst_bytes as f64)
         });
         table += &format!(
-            "{:<7} {:>12} {:>8} {:>10.1} {:>7} {:>12.2}s {:>11.2}s {:>12.2}s {:>14.0} {:>13.1} {:>14.2}\n",
+            "{:<7} {:>12} {:>8} {:>10.1} {:>7} {:>12.2}s {:>11.2}s {:>12.2}s {:>14.0} {:>13.1} {:>14.2} {:>11.1} {:>12.1}\n",
             r.codec,
             r.burst_bytes,
             r.burst_batches,
@@ -453,6 +484,8 @@ async fn benchmark_compression_codecs() {
             r.consumer_rate,
             r.steady_bytes as f64 / r.steady_readings.max(1) as f64,
             r.steady_readings as f64 / r.steady_batches.max(1) as f64,
+            r.full_bytes as f64 / FULL_READINGS as f64,
+            FULL_READINGS as f64 / r.full_batches.max(1) as f64,
         );
     }
     println!("{table}");
