@@ -88,8 +88,8 @@ pub struct GlobalArgs {
     /// A librdkafka property, key=value (SASL, TLS, tuning); repeatable. Split at its first
     /// `=` only, so the value may hold `=` and `,`. The environment variable takes a
     /// comma-separated list, split only before a librdkafka property name and `=`. Neither
-    /// -X nor --kafka-config may set bootstrap.servers or group.id (--brokers, --group sets
-    /// them). Values are never printed.
+    /// -X nor --kafka-config may set bootstrap.servers, group.id or compression.type
+    /// (--brokers, --group, --compression set them). Values are never printed.
     // Taken whole (parse_secret never fails): clap's own error would quote the argument.
     #[arg(short = 'X', value_name = "KEY=VALUE", env = "METEO_KAFKA_OPTS", hide_short_help = true, help_heading = KAFKA, value_parser = parse_secret, hide_env_values = true, global = true)]
     pub kafka_args: Vec<Secret>,

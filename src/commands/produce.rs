@@ -42,7 +42,7 @@ pub async fn run(settings: ProduceSettings, shutdown: Shutdown) -> anyhow::Resul
     let kafka = settings.kafka.clone();
     let partitions =
         tokio::task::block_in_place(|| producer::check_topic(&kafka, CONNECT_TIMEOUT))?;
-    let publisher = Arc::new(publish::Kafka::new(&kafka)?);
+    let publisher = Arc::new(publish::Kafka::new(&kafka, settings.compression)?);
     // Ready only while Kafka's metadata is fresh and holds the topic.
     let probed = publisher.clone();
     metrics::probe(
@@ -69,6 +69,7 @@ pub async fn run(settings: ProduceSettings, shutdown: Shutdown) -> anyhow::Resul
         from = %chosen.source.describe(),
         topic = %kafka.topic,
         partitions,
+        compression = %settings.compression,
         once = settings.once,
         "producing"
     );

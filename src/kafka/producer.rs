@@ -10,7 +10,7 @@ use rdkafka::util::Timeout;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::config::producer_config;
+use super::config::{producer_config, Compression};
 use super::reports::KafkaContext;
 use super::topic_partitions;
 use super::KafkaSettings;
@@ -73,9 +73,9 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(settings: &KafkaSettings) -> anyhow::Result<Self> {
+    pub fn new(settings: &KafkaSettings, compression: Compression) -> anyhow::Result<Self> {
         let context = KafkaContext::default();
-        let producer = producer_config(settings)
+        let producer = producer_config(settings, compression)
             .create_with_context(context.clone())
             .map_err(super::config::without_values)
             .with_context(|| format!("creating a Kafka producer for {}", settings.brokers))?;

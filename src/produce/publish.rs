@@ -8,7 +8,7 @@ use anyhow::Context;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::kafka::config::producer_config;
+use crate::kafka::config::{producer_config, Compression};
 use crate::kafka::producer::{Delivered, PublishError, Publisher};
 use crate::kafka::KafkaSettings;
 use crate::model::Reading;
@@ -57,8 +57,8 @@ pub struct Kafka {
 }
 
 impl Kafka {
-    pub fn new(settings: &KafkaSettings) -> anyhow::Result<Self> {
-        let config = producer_config(settings);
+    pub fn new(settings: &KafkaSettings, compression: Compression) -> anyhow::Result<Self> {
+        let config = producer_config(settings, compression);
         let max_message_bytes = match config.get("message.max.bytes") {
             Some(value) => value
                 .trim()
@@ -67,7 +67,7 @@ impl Kafka {
             None => DEFAULT_MESSAGE_MAX_BYTES,
         };
         Ok(Self {
-            publisher: Publisher::new(settings)?,
+            publisher: Publisher::new(settings, compression)?,
             max_message_bytes,
         })
     }

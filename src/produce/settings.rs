@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::kafka::config::Compression;
 use crate::kafka::KafkaSettings;
 use crate::secret::Secret;
 
@@ -22,6 +23,8 @@ pub enum SourceChoice {
 #[derive(Debug, Clone)]
 pub struct ProduceSettings {
     pub kafka: KafkaSettings,
+    /// The codec of the record batches sent to Kafka.
+    pub compression: Compression,
     /// The producer's city list (`meteo cities` writes it).
     pub cities: PathBuf,
     pub source: SourceChoice,

@@ -226,6 +226,7 @@ mod tests {
                 Brokers::parse("b:1").unwrap(),
                 TopicName::parse("t").unwrap(),
             ),
+            compression: Default::default(),
             cities: "cities.json".into(),
             source,
             api_url: "http://fake:1/".into(),

@@ -9,6 +9,7 @@ mod scrape;
 mod util;
 
 mod cities;
+mod compression;
 mod consume;
 mod containers;
 mod dash;

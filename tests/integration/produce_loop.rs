@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use meteo::city::City;
+use meteo::kafka::config::Compression;
 use meteo::kafka::producer::{PublishError, Publisher};
 use meteo::owm::api::{ApiConfig, Client};
 use meteo::produce::{self, publish, Producer, Publish, Undelivered};
@@ -54,7 +55,9 @@ async fn the_loop_publishes_each_new_observation_once_through_an_outage_and_flus
         plan: schedule::plan(cities.len(), Duration::from_secs(2), limits),
         cities,
         source: Arc::new(source),
-        publisher: Arc::new(publish::Kafka::new(&kafka_settings(&topic)).unwrap()),
+        publisher: Arc::new(
+            publish::Kafka::new(&kafka_settings(&topic), Compression::default()).unwrap(),
+        ),
         limits: Some(limits),
         once: false,
         clock: produce::system_clock(),
@@ -124,7 +127,7 @@ async fn a_reading_too_large_for_kafka_is_counted_once_and_never_sent_again() {
             lang: "fr".into(),
             timeout: Duration::from_secs(1),
         })),
-        publisher: Arc::new(publish::Kafka::new(&kafka).unwrap()),
+        publisher: Arc::new(publish::Kafka::new(&kafka, Compression::default()).unwrap()),
         limits: Some(limits),
         once: true,
         clock: produce::system_clock(),
@@ -172,18 +175,18 @@ async fn the_size_check_is_librdkafkas_own_to_the_byte() {
     let soon = || watch::channel(Some(Instant::now() + Duration::from_secs(3))).1;
 
     // Exactly the size: taken.
-    let kafka = publish::Kafka::new(&settings(size)).unwrap();
+    let kafka = publish::Kafka::new(&settings(size), Compression::default()).unwrap();
     let delivered = kafka.publish(&reading, soon()).await;
     assert!(delivered.is_ok(), "{delivered:?}");
     // A byte less: refused here, without a try...
-    let kafka = publish::Kafka::new(&settings(size - 1)).unwrap();
+    let kafka = publish::Kafka::new(&settings(size - 1), Compression::default()).unwrap();
     let refused = kafka.publish(&reading, soon()).await;
     assert!(
         matches!(refused, Err(Undelivered::TooLarge { bytes, max }) if bytes == size && max == size - 1),
         "{refused:?}"
     );
     // ...as librdkafka refuses it: at once and for good, so the publisher does not retry.
-    let publisher = Publisher::new(&settings(size - 1)).unwrap();
+    let publisher = Publisher::new(&settings(size - 1), Compression::default()).unwrap();
     let refused = publisher.publish(&reading, soon()).await;
     assert!(
         matches!(refused, Err(PublishError::TooLarge(_))),
@@ -218,7 +221,7 @@ async fn a_reading_the_broker_refuses_as_too_large_is_not_sent_again() {
         },
         chrono::Utc::now(),
     );
-    let kafka = publish::Kafka::new(&kafka_settings(&topic)).unwrap();
+    let kafka = publish::Kafka::new(&kafka_settings(&topic), Compression::default()).unwrap();
     let started = std::time::Instant::now();
     let never = watch::channel(None).1;
     let refused = tokio::time::timeout(Duration::from_secs(30), kafka.publish(&reading, never))
