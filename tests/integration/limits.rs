@@ -1,9 +1,10 @@
 //! Files meteo is given, end to end: a device, a pipe or a file over its size limit is refused
 //! at once with one line naming the file, instead of being read until memory runs out.
 
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use crate::util::{meteo, run, temp_dir};
+use crate::util::{meteo, run, temp_dir, Run};
 
 /// Each way of handing meteo a file, with `/dev/zero` (endless) and a file one byte over the
 /// limit: one error line naming the file and why, well before a read of /dev/zero would end.
@@ -59,4 +60,151 @@ fn endless_or_oversized_files_are_refused_at_once_naming_the_file() {
         );
         assert!(done.took < Duration::from_secs(10), "{}", done.describe());
     }
+}
+
+/// A run of meteo under a 4 GiB address-space limit and a 20 s watchdog, so a build that
+/// reads without a limit fails here instead of taking the machine; with its peak RSS in KiB
+/// (from `wait4`, this child's own, whatever other tests run at the same time).
+fn run_bounded(mut cmd: Command) -> (Run, u64) {
+    use std::io::Read as _;
+    use std::os::unix::process::CommandExt as _;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    // SAFETY: setrlimit is async-signal-safe, and nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 4 << 30,
+                rlim_max: 4 << 30,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let start = Instant::now();
+    // Reaped by wait4 below, the one wait that also gives this child's peak memory.
+    #[allow(clippy::zombie_processes)]
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let read = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            pipe.read_to_end(&mut text).unwrap();
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().unwrap()));
+    let stderr = read(Box::new(child.stderr.take().unwrap()));
+    let done = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let until = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < until {
+                if done.load(Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            // Not reaped yet (done is false), so the pid is still this child's.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        })
+    };
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    done.store(true, Ordering::SeqCst);
+    watchdog.join().unwrap();
+    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    let run = Run {
+        code,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+        took: start.elapsed(),
+    };
+    (run, usage.ru_maxrss as u64)
+}
+
+/// The four cases of issue 21 as it gives them, on `meteo consume` with what it needs to reach
+/// Cassandra over TLS with a password, so each file is really read: `CASSANDRA_CA=/dev/zero`
+/// (grew to 16.6 GB), `CASSANDRA_PASSWORD_FILE=/dev/zero` (9.3 GB in 20 s), a 50 MB password
+/// file (272 MB, then sent to Cassandra) and a 108 MB `--kafka-config` (2.9 GB). Each: one
+/// error line naming the file and the limit, within seconds, in under 64 MiB.
+#[test]
+fn the_issues_endless_and_huge_files_are_refused_in_bounded_memory() {
+    let dir = temp_dir("limits-issue");
+    let password = dir.join("password");
+    std::fs::write(&password, "hunter2\n").unwrap();
+    let huge_password = dir.join("password-50MB");
+    std::fs::write(&huge_password, "p".repeat(50_000_000)).unwrap();
+    // Whole key=value lines, each of which a parser without a limit keeps.
+    let huge_config = dir.join("kafka-108MB.properties");
+    std::fs::write(&huge_config, "a=b\n".repeat(27_000_000)).unwrap();
+    let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    let cases: [(&str, &str, String, &str); 4] = [
+        (
+            "CASSANDRA_CA",
+            "/dev/zero",
+            path(&password),
+            "/dev/zero is not a regular file",
+        ),
+        (
+            "CASSANDRA_PASSWORD_FILE",
+            "/dev/zero",
+            String::new(),
+            "/dev/zero is not a regular file",
+        ),
+        (
+            "CASSANDRA_PASSWORD_FILE",
+            "",
+            String::new(),
+            "password-50MB is larger than 4 KiB",
+        ),
+        (
+            "METEO_KAFKA_CONFIG",
+            "",
+            path(&password),
+            "kafka-108MB.properties is larger than 1 MiB",
+        ),
+    ];
+    for (variable, value, password_file, said) in cases {
+        let value = match (variable, value) {
+            (_, "/dev/zero") => value.to_string(),
+            ("CASSANDRA_PASSWORD_FILE", _) => path(&huge_password),
+            _ => path(&huge_config),
+        };
+        let mut cmd = meteo();
+        cmd.args(["consume", "--keyspace", "limits_issue"])
+            .env("CASSANDRA_TLS", "true")
+            .env("CASSANDRA_USER", "cassandra")
+            .env(variable, &value);
+        if !password_file.is_empty() {
+            cmd.env("CASSANDRA_PASSWORD_FILE", &password_file);
+        }
+        let (done, peak_kib) = run_bounded(cmd);
+        let context = format!(
+            "{variable}={value}: peak {peak_kib} KiB\n{}",
+            done.describe()
+        );
+        assert!(
+            done.code.is_some_and(|c| c != 0) && done.stderr.contains(said),
+            "expected '{said}'\n{context}"
+        );
+        assert_eq!(
+            done.stderr.lines().filter(|l| l.contains("error")).count(),
+            1,
+            "{context}"
+        );
+        assert!(done.took < Duration::from_secs(5), "{context}");
+        assert!(peak_kib < 64 * 1024, "{context}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
