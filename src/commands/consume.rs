@@ -108,10 +108,13 @@ pub async fn run(settings: ConsumeSettings, shutdown: Shutdown) -> anyhow::Resul
     .await
     .context("the consumer loop panicked")??;
     drop(running);
+    let routing = crate::store::routing::counts();
     tracing::info!(
         consumed = summary.consumed,
         written = summary.stored,
         dead_lettered = summary.dead_lettered,
+        batches = routing.requests,
+        batches_to_replica = routing.to_replica,
         "consumer stopped"
     );
     Ok(())
