@@ -1,12 +1,14 @@
 //! Token-aware routing of the writes: the Murmur3 token of a partition key, and a
-//! load-balancing strategy that counts how many requests of one partition go first to one of
-//! its replicas.
+//! load-balancing strategy that sends each request of one partition to one of its replicas
+//! first, counting how many went to a replica.
 //!
 //! cdrs-tokio 9 routes a prepared statement by the partition key values it binds, but sends a
 //! batch with no token at all (`Session::batch_with_params` hands `None` to its load
-//! balancing, whatever the [`StatementParams`](cdrs_tokio::statement::StatementParams) say).
-//! A write runs inside [`routed`], which puts the partition's token where [`TokenAware`]
-//! reads it while the driver plans the request (in the task that awaits it).
+//! balancing, whatever the [`StatementParams`](cdrs_tokio::statement::StatementParams) say),
+//! so its token-aware strategy picks any node: at replication factor 1 on three nodes, two
+//! batches in three went to a node that then forwarded them. A write runs inside
+//! [`routed`], which puts the partition's token where [`TokenAware`] reads it while the
+//! driver plans the request (in the task that awaits it), so no patched driver is needed.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,8 +75,9 @@ pub fn counts() -> RoutingCounts {
     }
 }
 
-/// The driver's strategy (`inner`), counting for each request inside [`routed`] whether the
-/// plan's first node is a replica of the partition it writes to.
+/// The driver's strategy (`inner`), given the token of the partition a request inside
+/// [`routed`] writes to when the driver passed none; it then puts that partition's replicas
+/// first, as it does for a statement whose key it knows.
 pub struct TokenAware<LB> {
     inner: LB,
 }
@@ -100,6 +103,12 @@ where
             return self.inner.query_plan(request, cluster);
         };
         let keyspace = request.as_ref().and_then(|r| r.keyspace);
+        let request = request.map(|mut r| {
+            if r.token.is_none() && r.routing_key.is_none() {
+                r.token = Some(token);
+            }
+            r
+        });
         let plan = self.inner.query_plan(request, cluster);
         let to_replica = match (plan.nodes.first(), keyspace) {
             (Some(first), Some(keyspace)) => is_replica(first, token, keyspace, cluster),
