@@ -111,7 +111,7 @@ impl Metrics {
                 );
                 r.register(
                     "meteo_consume_batches",
-                    "Write requests of one partition (batches and single statements) sent to Cassandra",
+                    "Requests of one partition sent to Cassandra: writes (batches, single statements) and reads of a city's countries",
                     self.batches.clone(),
                 );
                 r.register(

@@ -48,18 +48,18 @@ pub fn token(components: &[&[u8]]) -> Murmur3Token {
     Murmur3Token::generate(&routing_key(components))
 }
 
-/// Runs `request` (a write to the partition of `token`) so that [`TokenAware`] plans it
+/// Runs `request` (to the partition of `token`) so that [`TokenAware`] plans it
 /// with that token, and counts whether its first node is a replica.
 pub async fn routed<F: Future>(token: Murmur3Token, request: F) -> F::Output {
     ROUTE.scope(token, request).await
 }
 
-/// Write requests planned with a token, and those whose first node is a replica of it:
+/// Requests planned with a token, and those whose first node is a replica of it:
 /// process-wide, for the consumer's summary line.
 static PLANNED: AtomicU64 = AtomicU64::new(0);
 static TO_REPLICA: AtomicU64 = AtomicU64::new(0);
 
-/// Write requests of one partition sent since the process started, and how many of them
+/// Requests of one partition sent since the process started, and how many of them
 /// went first to a replica of their partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RoutingCounts {

@@ -18,7 +18,7 @@ use super::countries::{Homes, Placement};
 use super::grouped::Table;
 use super::precedence;
 use super::routing;
-use super::{describe, query_with_values, rows, CassandraSession, REQUEST_TIMEOUT};
+use super::{describe, rows, CassandraSession, REQUEST_TIMEOUT};
 use crate::model::Reading;
 
 /// The reading's columns, in the order [`values`] binds them.
@@ -48,6 +48,8 @@ pub struct ReadingWriter {
     insert_latest: PreparedQuery,
     clear_latest: PreparedQuery,
     record_country: PreparedQuery,
+    countries_of: PreparedQuery,
+    written_in: PreparedQuery,
     homes: std::sync::Mutex<Homes>,
 }
 
@@ -85,6 +87,18 @@ impl ReadingWriter {
             "INSERT INTO city_countries (city_id, country) VALUES (?, ?)".to_string(),
         )
         .await?;
+        // Read once per city and process; prepared and routed like the writes, so that at
+        // RF 3 a backlog's first groups do not wait on CQL parsed anew at a random node.
+        let countries_of = prepare(
+            &session,
+            "SELECT country FROM city_countries WHERE city_id = ?".to_string(),
+        )
+        .await?;
+        let written_in = prepare(
+            &session,
+            "SELECT WRITETIME(city_name) FROM latest WHERE country = ? AND city_id = ?".to_string(),
+        )
+        .await?;
         may_write(&session).await?;
         Ok(Self {
             session,
@@ -93,6 +107,8 @@ impl ReadingWriter {
             insert_latest,
             clear_latest,
             record_country,
+            countries_of,
+            written_in,
             homes: std::sync::Mutex::new(Homes::default()),
         })
     }
@@ -297,30 +313,25 @@ impl ReadingWriter {
     /// The countries `city_id` has had a `latest` row in, each with its row's write
     /// timestamp (0 when the row is gone).
     async fn homes_of(&self, city_id: i64) -> anyhow::Result<Vec<(String, i64)>> {
-        let found = rows(
-            query_with_values(
-                &self.session,
-                "SELECT country FROM city_countries WHERE city_id = ?",
-                QueryValues::SimpleValues(vec![Value::new(city_id)]),
+        let found = self
+            .fetch(
+                &self.countries_of,
+                vec![Value::new(city_id)],
+                city_countries_token(city_id),
             )
             .await
-            .with_context(|| format!("reading the countries of city {city_id}"))?,
-        )?;
+            .with_context(|| format!("reading the countries of city {city_id}"))?;
         let mut homes = Vec::with_capacity(found.len());
         for row in &found {
             let country: String = row.get_r_by_index(0)?;
-            let written = rows(
-                query_with_values(
-                    &self.session,
-                    "SELECT WRITETIME(city_name) FROM latest WHERE country = ? AND city_id = ?",
-                    QueryValues::SimpleValues(vec![
-                        Value::new(country.as_str()),
-                        Value::new(city_id),
-                    ]),
+            let written = self
+                .fetch(
+                    &self.written_in,
+                    vec![Value::new(country.as_str()), Value::new(city_id)],
+                    latest_token(&country),
                 )
                 .await
-                .with_context(|| format!("reading city {city_id} in latest of {country}"))?,
-            )?;
+                .with_context(|| format!("reading city {city_id} in latest of {country}"))?;
             let newest: Option<i64> = match written.first() {
                 Some(row) => row.get_by_index(0)?,
                 None => None,
@@ -328,6 +339,37 @@ impl ReadingWriter {
             homes.push((country, newest.unwrap_or(0)));
         }
         Ok(homes)
+    }
+
+    /// Runs one prepared read of the partition of `token`, to one of its replicas first.
+    async fn fetch(
+        &self,
+        prepared: &PreparedQuery,
+        values: Vec<Value>,
+        token: Murmur3Token,
+    ) -> anyhow::Result<Vec<cdrs_tokio::types::rows::Row>> {
+        let params = StatementParamsBuilder::new()
+            .with_consistency(self.session.consistency())
+            .with_values(QueryValues::SimpleValues(values))
+            .with_token(token)
+            .idempotent(true)
+            .build();
+        let answer = routing::routed(
+            token,
+            tokio::time::timeout(
+                REQUEST_TIMEOUT,
+                self.session.exec_with_params(prepared, &params),
+            ),
+        )
+        .await;
+        match answer {
+            Ok(Ok(envelope)) => rows(envelope),
+            Ok(Err(err)) => Err(anyhow!(describe(&err))),
+            Err(_) => Err(anyhow!(
+                "no answer from Cassandra within {} s",
+                REQUEST_TIMEOUT.as_secs()
+            )),
+        }
     }
 
     /// Runs one statement writing to the partition of `token`, to one of its replicas first.
