@@ -285,7 +285,7 @@ impl ReadingWriter {
         )
     }
 
-    /// What writing these rows to `latest` takes, city by city (see [`Homes::place`]); the
+    /// What writing these rows to `latest` takes, city by city (see [`Homes::place_all`]); the
     /// countries of a city not met before are read first.
     async fn place(&self, rows: &[&Reading]) -> anyhow::Result<Vec<Placement>> {
         let mut unknown: Vec<i64> = {
@@ -304,10 +304,13 @@ impl ReadingWriter {
         for (id, found) in unknown.into_iter().zip(found) {
             homes.learn(id, found);
         }
-        Ok(rows
-            .iter()
-            .map(|r| homes.place(r.city_id, &r.country, precedence::write_timestamp(r)))
-            .collect())
+        Ok(homes.place_all(rows.iter().map(|r| {
+            (
+                r.city_id,
+                r.country.as_str(),
+                precedence::write_timestamp(r),
+            )
+        })))
     }
 
     /// The countries `city_id` has had a `latest` row in, each with its row's write
