@@ -91,6 +91,7 @@ pub async fn run(settings: ConsumeSettings, shutdown: Shutdown) -> anyhow::Resul
             async move { writer.write_all_until_stored(readings).await }
         }
     };
+    let timed = writer.clone();
     let cassandra_down = move || writer.is_down();
     // On a runtime worker, not in block_on on the main thread: a finished write then wakes
     // the loop without a trip through the OS (measured with examples/bench_consume.rs).
@@ -108,10 +109,17 @@ pub async fn run(settings: ConsumeSettings, shutdown: Shutdown) -> anyhow::Resul
     .await
     .context("the consumer loop panicked")??;
     drop(running);
+    let routing = crate::store::routing::counts();
+    let timings = timed.timings();
     tracing::info!(
         consumed = summary.consumed,
         written = summary.stored,
         dead_lettered = summary.dead_lettered,
+        batches = routing.requests,
+        batches_to_replica = routing.to_replica,
+        write_requests = timings.requests,
+        permit_wait_s = format!("{:.1}", timings.waiting.as_secs_f64()),
+        under_way_s = format!("{:.1}", timings.under_way.as_secs_f64()),
         "consumer stopped"
     );
     Ok(())

@@ -115,6 +115,16 @@ pub fn record_dead_lettered() {
     });
 }
 
+/// A write request of one partition was planned: first to a replica of it, or not.
+pub fn write_request_planned(to_replica: bool) {
+    with(|m| {
+        m.batches.inc();
+        if to_replica {
+            m.batches_to_replica.inc();
+        }
+    });
+}
+
 /// What the consumer saw of its group: partitions held, lag (when the broker told it), and
 /// whether Kafka answered.
 pub fn consumer_observed(partitions: usize, lag: Option<i64>, kafka_answers: bool) {

@@ -37,6 +37,8 @@ pub struct Metrics {
     pub lag: Gauge,
     pub partitions: Gauge,
     pub write_duration: Histogram,
+    pub batches: Counter,
+    pub batches_to_replica: Counter,
     pub cassandra_up: Gauge,
     // produce
     pub api_calls: Family<Label, Counter>,
@@ -60,6 +62,8 @@ impl Metrics {
             partitions: Gauge::default(),
             // 0.5 ms to 8 s: a local write to a Cassandra that retries through an outage.
             write_duration: Histogram::new(exponential_buckets(0.0005, 2.0, 15)),
+            batches: Counter::default(),
+            batches_to_replica: Counter::default(),
             cassandra_up: Gauge::default(),
             api_calls: Family::default(),
             published: Counter::default(),
@@ -104,6 +108,16 @@ impl Metrics {
                     "From a record's fetch to its reading stored in Cassandra, retries included",
                     Unit::Seconds,
                     self.write_duration.clone(),
+                );
+                r.register(
+                    "meteo_consume_batches",
+                    "Requests of one partition sent to Cassandra: writes (batches, single statements) and reads of a city's countries",
+                    self.batches.clone(),
+                );
+                r.register(
+                    "meteo_consume_batches_to_replica",
+                    "Of those, the ones sent first to a replica of their partition (token-aware routing)",
+                    self.batches_to_replica.clone(),
                 );
                 let gauges = [
                     (

@@ -111,6 +111,30 @@ impl Homes {
         }
     }
 
+    /// [`Self::place`] for the readings of one request, in order, each given as its city,
+    /// country and timestamp; a city and country to record in `city_countries` is recorded
+    /// by the first of them only (the insert is the same, and the request is retried whole).
+    pub fn place_all<'a>(
+        &mut self,
+        readings: impl IntoIterator<Item = (i64, &'a str, i64)>,
+    ) -> Vec<Placement> {
+        let mut recording: Vec<(i64, &str)> = Vec::new();
+        readings
+            .into_iter()
+            .map(|(city_id, country, timestamp)| {
+                let mut placement = self.place(city_id, country, timestamp);
+                if placement.record {
+                    if recording.contains(&(city_id, country)) {
+                        placement.record = false;
+                    } else {
+                        recording.push((city_id, country));
+                    }
+                }
+                placement
+            })
+            .collect()
+    }
+
     /// `city_countries` holds this city and country now.
     pub fn recorded(&mut self, city_id: i64, country: &str) {
         if let Some(home) = self
@@ -126,6 +150,22 @@ impl Homes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readings_of_one_request_record_a_new_city_and_country_once() {
+        let mut homes = Homes::default();
+        homes.learn(7, Vec::new());
+        homes.learn(8, Vec::new());
+        let placed = homes.place_all([(7, "FR", 10), (8, "FR", 11), (7, "FR", 12), (7, "FR", 13)]);
+        let records: Vec<bool> = placed.iter().map(|p| p.record).collect();
+        assert_eq!(records, [true, true, false, false]);
+        assert!(placed.iter().all(|p| p.write));
+        // Not recorded yet (the request may fail): the next request records it again.
+        let again = homes.place_all([(7, "FR", 14)]);
+        assert!(again[0].record);
+        homes.recorded(7, "FR");
+        assert!(!homes.place_all([(7, "FR", 15)])[0].record);
+    }
 
     #[test]
     fn a_new_partition_assignment_forgets_every_city_learnt_before() {

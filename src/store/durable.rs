@@ -20,6 +20,40 @@ use crate::model::Reading;
 /// Longest pause between two write attempts while Cassandra does not answer.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
 
+/// Requests written (attempts, retries included) and their time: waiting for a permit, then
+/// under way. Under way over the wall time is the mean number of requests in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteTimings {
+    pub requests: u64,
+    pub waiting: Duration,
+    pub under_way: Duration,
+}
+
+#[derive(Default)]
+struct Timings {
+    requests: std::sync::atomic::AtomicU64,
+    waiting_ns: std::sync::atomic::AtomicU64,
+    under_way_ns: std::sync::atomic::AtomicU64,
+}
+
+impl Timings {
+    fn add(&self, waiting: Duration, under_way: Duration) {
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.waiting_ns.fetch_add(nanos(waiting), Ordering::Relaxed);
+        self.under_way_ns
+            .fetch_add(nanos(under_way), Ordering::Relaxed);
+    }
+
+    fn read(&self) -> WriteTimings {
+        WriteTimings {
+            requests: self.requests.load(Ordering::Relaxed),
+            waiting: Duration::from_nanos(self.waiting_ns.load(Ordering::Relaxed)),
+            under_way: Duration::from_nanos(self.under_way_ns.load(Ordering::Relaxed)),
+        }
+    }
+}
+
 /// Writes acknowledged this long before an outage are written again after it: Cassandra's
 /// default `commitlog_sync_period` (10 s, what a machine crash can lose; a process crash
 /// loses the last ~100 ms, the commit log marker period), plus a margin.
@@ -83,6 +117,7 @@ pub struct DurableWriter<W> {
     health: WriteHealth,
     recent: RecentWrites,
     requests: Semaphore,
+    timings: Timings,
     /// When the last new connection was tried; one try at a time.
     reconnected_at: tokio::sync::Mutex<Option<Instant>>,
 }
@@ -95,8 +130,15 @@ impl<W: ReadingSink> DurableWriter<W> {
             health: WriteHealth::default(),
             recent: RecentWrites::new(REWRITE_WINDOW, REWRITE_MAX),
             requests: Semaphore::new(max_requests.max(1)),
+            timings: Timings::default(),
             reconnected_at: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// Where the requests' time went so far: waiting for one of the `max_requests` permits,
+    /// then under way (for the consumer's closing line).
+    pub fn timings(&self) -> WriteTimings {
+        self.timings.read()
     }
 
     /// Whether Cassandra is failing writes now (the consumer pauses fetching meanwhile).
@@ -160,11 +202,15 @@ impl<W: ReadingSink> DurableWriter<W> {
         let mut backoff = write_backoff();
         loop {
             let written = {
+                let asked = Instant::now();
                 // Never closed: acquiring only waits for a request to finish.
                 let _permit = self.requests.acquire().await;
+                let sent = Instant::now();
                 // Boxed once it may run: unboxed, the driver's request state (kilobytes) would
                 // sit in every batch waiting for a permit, and a live group plans thousands.
-                Box::pin(self.sink.write_batch(readings, &batch, ingested_at)).await
+                let written = Box::pin(self.sink.write_batch(readings, &batch, ingested_at)).await;
+                self.timings.add(sent - asked, sent.elapsed());
+                written
             };
             match written {
                 Ok(()) => {
@@ -426,6 +472,21 @@ impl RecentWrites {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timings_add_up_each_requests_wait_and_time_under_way() {
+        let timings = Timings::default();
+        timings.add(Duration::from_millis(3), Duration::from_millis(10));
+        timings.add(Duration::ZERO, Duration::from_millis(5));
+        assert_eq!(
+            timings.read(),
+            WriteTimings {
+                requests: 2,
+                waiting: Duration::from_millis(3),
+                under_way: Duration::from_millis(15),
+            }
+        );
+    }
 
     fn reading(city_id: i64) -> Reading {
         let mut r = Reading::from_json(crate::model::tests::PARIS.as_bytes()).unwrap();

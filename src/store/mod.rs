@@ -10,6 +10,7 @@ pub mod probe;
 pub mod readings;
 pub mod reconnecting;
 pub mod retention;
+pub mod routing;
 
 mod config;
 mod handshake;

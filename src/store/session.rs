@@ -23,18 +23,19 @@ use cdrs_tokio::speculative_execution::{
 use cdrs_tokio::statement::{StatementParams, StatementParamsBuilder};
 use cdrs_tokio::transport::{TransportRustls, TransportTcp};
 
+use super::routing::TokenAware;
 use super::tls;
 use super::CassandraSettings;
 
 type PlainSession = Session<
     TransportTcp,
     TcpConnectionManager,
-    TopologyAwareLoadBalancingStrategy<TransportTcp, TcpConnectionManager>,
+    TokenAware<TopologyAwareLoadBalancingStrategy<TransportTcp, TcpConnectionManager>>,
 >;
 type TlsSession = Session<
     TransportRustls,
     RustlsConnectionManager,
-    TopologyAwareLoadBalancingStrategy<TransportRustls, RustlsConnectionManager>,
+    TokenAware<TopologyAwareLoadBalancingStrategy<TransportRustls, RustlsConnectionManager>>,
 >;
 
 /// A session to the cluster, plain or over TLS, and the consistency level of its requests.
@@ -176,10 +177,11 @@ pub async fn connect(
                     .build()
                     .await
                     .map_err(|e| anyhow!(super::describe(&e)))?;
-                // Replicas first (token-aware), then the other local nodes; nodes that die
-                // leave the plan and come back with the driver's topology events.
+                // Replicas first (token-aware, batches included: routing.rs), then the other
+                // local nodes; nodes that die leave the plan and come back with the driver's
+                // topology events.
                 let mut builder = $session_builder::new(
-                    TopologyAwareLoadBalancingStrategy::new(None, false),
+                    TokenAware::new(TopologyAwareLoadBalancingStrategy::new(None, false)),
                     config,
                 );
                 if let Some(dc) = &settings.datacenter {

@@ -127,6 +127,16 @@ async fn the_metrics_of_both_commands_count_what_the_pipeline_did() {
     assert_eq!(value(&consumed, "meteo_cassandra_up{}"), 1.0);
     assert_eq!(value(&consumed, "meteo_kafka_up{}"), 1.0);
     assert_eq!(value(&consumed, "meteo_consume_partitions_assigned{}"), 6.0);
+    // Each stored reading took at least its readings batch; on one node all go to a replica.
+    let batches = value(&consumed, "meteo_consume_batches_total{}");
+    assert!(
+        batches >= 1.0 && batches <= 4.0 * rows,
+        "{batches} for {rows} rows"
+    );
+    assert_eq!(
+        value(&consumed, "meteo_consume_batches_to_replica_total{}"),
+        batches
+    );
     assert!(!consumed.keys().any(|k| k.starts_with("meteo_produce")));
 
     // OpenMetrics when asked for, as Prometheus asks; the OpenMetrics parser takes it.

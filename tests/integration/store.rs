@@ -278,3 +278,89 @@ pub fn natural(
     rows.into_iter()
         .map(|r| (r, meteo::store::precedence::Stamp::natural(r)))
 }
+
+/// The partition tokens meteo routes its writes by are Cassandra's own: `token()` of the
+/// partition key of `readings` (composite), `latest` (text) and `city_countries` (bigint).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tokens_meteo_routes_by_are_the_ones_cassandra_computes() {
+    use cdrs_tokio::types::IntoRustByIndex;
+    let (keyspace, _) = migrated(&[]);
+    let session = session(Some(&keyspace)).await;
+    let writer = ReadingWriter::prepare(session.clone()).await.unwrap();
+    // Cities over three days, in countries of one, two and three letters of other alphabets.
+    let mut written = Vec::new();
+    for (i, country) in ["FR", "US", "Ü", "日本", "X"].iter().enumerate() {
+        for days_ago in 0..3 {
+            let mut r = paris();
+            r.city_id = 2_988_507 + i as i64 * 1_000_003 - days_ago;
+            r.country = country.to_string();
+            r.observed_at -= Duration::days(days_ago);
+            writer.write(&r, Utc::now()).await.unwrap();
+            written.push(r);
+        }
+    }
+    let routed_before = meteo::store::routing::counts();
+
+    for r in &written {
+        let cql = format!(
+            "SELECT token(city_id, day) FROM readings WHERE city_id = {} AND day = '{}'",
+            r.city_id,
+            r.day()
+        );
+        let rows = meteo::store::rows(meteo::store::query(&session, &cql).await.unwrap()).unwrap();
+        let token: i64 = rows[0].get_r_by_index(0).unwrap();
+        assert_eq!(
+            readings::readings_token(r.city_id, r.day()).value,
+            token,
+            "readings partition ({}, {})",
+            r.city_id,
+            r.day()
+        );
+    }
+    let rows = meteo::store::rows(
+        meteo::store::query(
+            &session,
+            "SELECT DISTINCT country, token(country) FROM latest",
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(rows.len(), 5);
+    for row in &rows {
+        let country: String = row.get_r_by_index(0).unwrap();
+        let token: i64 = row.get_r_by_index(1).unwrap();
+        assert_eq!(
+            readings::latest_token(&country).value,
+            token,
+            "latest partition {country}"
+        );
+    }
+    let rows = meteo::store::rows(
+        meteo::store::query(
+            &session,
+            "SELECT DISTINCT city_id, token(city_id) FROM city_countries",
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(rows.len(), written.len());
+    for row in &rows {
+        let city_id: i64 = row.get_r_by_index(0).unwrap();
+        let token: i64 = row.get_r_by_index(1).unwrap();
+        assert_eq!(
+            readings::city_countries_token(city_id).value,
+            token,
+            "city_countries partition {city_id}"
+        );
+    }
+    // One node holds every partition: each write request counted went to a replica (other
+    // tests of this process count too, and on this node they all do as well).
+    assert!(
+        routed_before.requests >= 2 * written.len() as u64,
+        "{routed_before:?}"
+    );
+    assert_eq!(routed_before.to_replica, routed_before.requests);
+    drop_keyspace(&keyspace).await;
+}

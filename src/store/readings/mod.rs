@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
+use cdrs_tokio::cluster::Murmur3Token;
 use cdrs_tokio::frame::message_batch::{BatchQuery, BatchQuerySubj, BatchType, BodyReqBatch};
 use cdrs_tokio::query::batch_query_builder::QueryBatchPreparedStatement;
 use cdrs_tokio::query::{PreparedQuery, QueryBatch, QueryValues};
@@ -16,7 +17,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::countries::{Homes, Placement};
 use super::grouped::Table;
 use super::precedence::Stamp;
-use super::{describe, query_with_values, rows, CassandraSession, REQUEST_TIMEOUT};
+use super::routing;
+use super::{describe, rows, CassandraSession, REQUEST_TIMEOUT};
 use crate::model::Reading;
 
 /// The reading's columns, in the order [`values`] binds them.
@@ -47,6 +49,8 @@ pub struct ReadingWriter {
     insert_latest: PreparedQuery,
     clear_latest: PreparedQuery,
     record_country: PreparedQuery,
+    countries_of: PreparedQuery,
+    written_in: PreparedQuery,
     homes: std::sync::Mutex<Homes>,
 }
 
@@ -84,6 +88,18 @@ impl ReadingWriter {
             "INSERT INTO city_countries (city_id, country) VALUES (?, ?)".to_string(),
         )
         .await?;
+        // Read once per city and process; prepared and routed like the writes, so that at
+        // RF 3 a backlog's first groups do not wait on CQL parsed anew at a random node.
+        let countries_of = prepare(
+            &session,
+            "SELECT country FROM city_countries WHERE city_id = ?".to_string(),
+        )
+        .await?;
+        let written_in = prepare(
+            &session,
+            "SELECT WRITETIME(city_name) FROM latest WHERE country = ? AND city_id = ?".to_string(),
+        )
+        .await?;
         may_write(&session).await?;
         Ok(Self {
             session,
@@ -92,6 +108,8 @@ impl ReadingWriter {
             insert_latest,
             clear_latest,
             record_country,
+            countries_of,
+            written_in,
             homes: std::sync::Mutex::new(Homes::default()),
         })
     }
@@ -130,7 +148,7 @@ impl ReadingWriter {
             .unzip();
         let mut statements: Vec<(&PreparedQuery, Vec<Value>)> = Vec::with_capacity(2 * rows.len());
         // Requests to other partitions: rows a city left in other countries, new countries.
-        let mut elsewhere: Vec<(&PreparedQuery, Vec<Value>)> = Vec::new();
+        let mut elsewhere: Vec<(&PreparedQuery, Vec<Value>, Murmur3Token)> = Vec::new();
         let mut recorded: Vec<(i64, &str)> = Vec::new();
         let placements = match table {
             Table::Latest => self.place(&rows, &stamps).await.context(what)?,
@@ -165,12 +183,14 @@ impl ReadingWriter {
                                 Value::new(country.as_str()),
                                 Value::new(r.city_id),
                             ],
+                            latest_token(country),
                         ));
                     }
                     if placement.record {
                         elsewhere.push((
                             &self.record_country,
                             vec![Value::new(r.city_id), Value::new(r.country.as_str())],
+                            city_countries_token(r.city_id),
                         ));
                         recorded.push((r.city_id, r.country.as_str()));
                     }
@@ -186,9 +206,20 @@ impl ReadingWriter {
         let side = futures::future::try_join_all(
             elsewhere
                 .into_iter()
-                .map(|(prepared, values)| self.execute(prepared, values)),
+                .map(|(prepared, values, token)| self.execute(prepared, values, token)),
         );
-        tokio::try_join!(side, self.send(statements)).context(what)?;
+        // Every row here is of one partition (grouped::plan): the first one's is the token.
+        let token = rows.first().map(|r| match table {
+            Table::Readings => readings_token(r.city_id, r.day()),
+            Table::Latest => latest_token(&r.country),
+        });
+        let this = async {
+            match token {
+                Some(token) => self.send(statements, token).await,
+                None => Ok(()),
+            }
+        };
+        tokio::try_join!(side, this).context(what)?;
         if !recorded.is_empty() {
             let mut homes = self.homes.lock().unwrap_or_else(|e| e.into_inner());
             for (city_id, country) in recorded {
@@ -198,12 +229,16 @@ impl ReadingWriter {
         Ok(())
     }
 
-    /// Sends statements of one partition as one request: one as a plain statement, more as
-    /// an unlogged batch.
-    async fn send(&self, mut statements: Vec<(&PreparedQuery, Vec<Value>)>) -> anyhow::Result<()> {
+    /// Sends statements of the partition of `token` as one request, to one of its replicas
+    /// first: one as a plain statement, more as an unlogged batch.
+    async fn send(
+        &self,
+        mut statements: Vec<(&PreparedQuery, Vec<Value>)>,
+        token: Murmur3Token,
+    ) -> anyhow::Result<()> {
         if statements.len() <= 1 {
             return match statements.pop() {
-                Some((prepared, values)) => self.execute(prepared, values).await,
+                Some((prepared, values)) => self.execute(prepared, values, token).await,
                 None => Ok(()),
             };
         }
@@ -238,17 +273,24 @@ impl ReadingWriter {
             },
             prepared_queries,
         };
-        let params = StatementParamsBuilder::new().idempotent(true).build();
+        let params = StatementParamsBuilder::new()
+            .with_token(token)
+            .idempotent(true)
+            .build();
+        // The driver drops the params' token for a batch: `routed` hands it to the planning.
         answered(
-            tokio::time::timeout(
-                REQUEST_TIMEOUT,
-                self.session.batch_with_params(batch, &params),
+            routing::routed(
+                token,
+                tokio::time::timeout(
+                    REQUEST_TIMEOUT,
+                    self.session.batch_with_params(batch, &params),
+                ),
             )
             .await,
         )
     }
 
-    /// What writing these rows to `latest` takes, city by city (see [`Homes::place`]); the
+    /// What writing these rows to `latest` takes, city by city (see [`Homes::place_all`]); the
     /// countries of a city not met before are read first.
     async fn place(&self, rows: &[&Reading], stamps: &[Stamp]) -> anyhow::Result<Vec<Placement>> {
         let mut unknown: Vec<i64> = {
@@ -267,40 +309,35 @@ impl ReadingWriter {
         for (id, found) in unknown.into_iter().zip(found) {
             homes.learn(id, found);
         }
-        Ok(rows
-            .iter()
-            .zip(stamps)
-            .map(|(r, stamp)| homes.place(r.city_id, &r.country, stamp.timestamp))
-            .collect())
+        Ok(homes.place_all(
+            rows.iter()
+                .zip(stamps)
+                .map(|(r, stamp)| (r.city_id, r.country.as_str(), stamp.timestamp)),
+        ))
     }
 
     /// The countries `city_id` has had a `latest` row in, each with its row's write
     /// timestamp (0 when the row is gone).
     async fn homes_of(&self, city_id: i64) -> anyhow::Result<Vec<(String, i64)>> {
-        let found = rows(
-            query_with_values(
-                &self.session,
-                "SELECT country FROM city_countries WHERE city_id = ?",
-                QueryValues::SimpleValues(vec![Value::new(city_id)]),
+        let found = self
+            .fetch(
+                &self.countries_of,
+                vec![Value::new(city_id)],
+                city_countries_token(city_id),
             )
             .await
-            .with_context(|| format!("reading the countries of city {city_id}"))?,
-        )?;
+            .with_context(|| format!("reading the countries of city {city_id}"))?;
         let mut homes = Vec::with_capacity(found.len());
         for row in &found {
             let country: String = row.get_r_by_index(0)?;
-            let written = rows(
-                query_with_values(
-                    &self.session,
-                    "SELECT WRITETIME(city_name) FROM latest WHERE country = ? AND city_id = ?",
-                    QueryValues::SimpleValues(vec![
-                        Value::new(country.as_str()),
-                        Value::new(city_id),
-                    ]),
+            let written = self
+                .fetch(
+                    &self.written_in,
+                    vec![Value::new(country.as_str()), Value::new(city_id)],
+                    latest_token(&country),
                 )
                 .await
-                .with_context(|| format!("reading city {city_id} in latest of {country}"))?,
-            )?;
+                .with_context(|| format!("reading city {city_id} in latest of {country}"))?;
             let newest: Option<i64> = match written.first() {
                 Some(row) => row.get_by_index(0)?,
                 None => None,
@@ -310,20 +347,76 @@ impl ReadingWriter {
         Ok(homes)
     }
 
-    async fn execute(&self, prepared: &PreparedQuery, values: Vec<Value>) -> anyhow::Result<()> {
+    /// Runs one prepared read of the partition of `token`, to one of its replicas first.
+    async fn fetch(
+        &self,
+        prepared: &PreparedQuery,
+        values: Vec<Value>,
+        token: Murmur3Token,
+    ) -> anyhow::Result<Vec<cdrs_tokio::types::rows::Row>> {
         let params = StatementParamsBuilder::new()
             .with_consistency(self.session.consistency())
             .with_values(QueryValues::SimpleValues(values))
+            .with_token(token)
             .idempotent(true)
             .build();
-        answered(
+        let answer = routing::routed(
+            token,
             tokio::time::timeout(
                 REQUEST_TIMEOUT,
                 self.session.exec_with_params(prepared, &params),
+            ),
+        )
+        .await;
+        match answer {
+            Ok(Ok(envelope)) => rows(envelope),
+            Ok(Err(err)) => Err(anyhow!(describe(&err))),
+            Err(_) => Err(anyhow!(
+                "no answer from Cassandra within {} s",
+                REQUEST_TIMEOUT.as_secs()
+            )),
+        }
+    }
+
+    /// Runs one statement writing to the partition of `token`, to one of its replicas first.
+    async fn execute(
+        &self,
+        prepared: &PreparedQuery,
+        values: Vec<Value>,
+        token: Murmur3Token,
+    ) -> anyhow::Result<()> {
+        let params = StatementParamsBuilder::new()
+            .with_consistency(self.session.consistency())
+            .with_values(QueryValues::SimpleValues(values))
+            .with_token(token)
+            .idempotent(true)
+            .build();
+        answered(
+            routing::routed(
+                token,
+                tokio::time::timeout(
+                    REQUEST_TIMEOUT,
+                    self.session.exec_with_params(prepared, &params),
+                ),
             )
             .await,
         )
     }
+}
+
+/// The token of a `readings` partition, `(city_id, day)`.
+pub fn readings_token(city_id: i64, day: NaiveDate) -> Murmur3Token {
+    routing::token(&[&city_id.to_be_bytes(), &cql_date_bytes(day)])
+}
+
+/// The token of a `latest` partition, `country`.
+pub fn latest_token(country: &str) -> Murmur3Token {
+    routing::token(&[country.as_bytes()])
+}
+
+/// The token of a `city_countries` partition, `city_id`.
+pub fn city_countries_token(city_id: i64) -> Murmur3Token {
+    routing::token(&[&city_id.to_be_bytes()])
 }
 
 /// A write's answer, or its lack, as one error line.
@@ -378,8 +471,17 @@ async fn prepare(session: &CassandraSession, cql: String) -> anyhow::Result<Prep
 
 /// CQL `date`: days since 1970-01-01, shifted by 2^31, as an unsigned 32-bit integer.
 fn cql_date(day: NaiveDate) -> Value {
+    Value::new(cql_date_number(day))
+}
+
+fn cql_date_number(day: NaiveDate) -> u32 {
     let days = (day - NaiveDate::default()).num_days();
-    Value::new((days + (1_i64 << 31)) as u32)
+    (days + (1_i64 << 31)) as u32
+}
+
+/// A CQL `date` as its 4 bytes on the wire (big-endian).
+fn cql_date_bytes(day: NaiveDate) -> [u8; 4] {
+    cql_date_number(day).to_be_bytes()
 }
 
 fn opt<T: Into<cdrs_tokio::types::value::Bytes>>(value: Option<T>, absent: &Value) -> Value {
