@@ -47,7 +47,9 @@ public final class JavaWriter {
 
   public static void main(String[] args) {
     // Before any logger exists: the clients' warnings only.
-    System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+    if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
+      System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+    }
     try {
       if (args.length == 2 && args[0].equals("check-timestamps")) {
         checkTimestamps(Path.of(args[1]));
@@ -105,16 +107,20 @@ public final class JavaWriter {
         int warm = number(o, "warm-readings", 20_000);
         Writer writer = new Writer(session, o.get("warm-keyspace"), inFlight);
         long[] took = consume(writer, o.get("topic"), o.get("group") + "_warm", warm, groups);
-        System.err.printf("java-writer: warm-up: %d readings in %.1f s%n", took[0], took[1] / 1e9);
+        System.err.printf(
+            "java-writer: warm-up: %d readings in %.1f s, %d requests retried%n",
+            took[0], took[1] / 1e9, writer.retries());
       }
       Writer writer = new Writer(session, o.get("keyspace"), inFlight);
       long[] took = consume(writer, o.get("topic"), o.get("group"), Long.MAX_VALUE, groups);
       double seconds = took[1] / 1e9;
       System.err.printf(
-          "java-writer: %d readings in %.1f s, %d in flight, %d connection(s) per node%n",
-          took[0], seconds, inFlight, connections);
+          "java-writer: %d readings in %.1f s, %d in flight, %d connection(s) per node,"
+              + " %d requests retried%n",
+          took[0], seconds, inFlight, connections, writer.retries());
       System.out.println("java_readings=" + took[0]);
       System.out.printf("java_seconds=%.3f%n", seconds);
+      System.out.println("java_retries=" + writer.retries());
     }
   }
 

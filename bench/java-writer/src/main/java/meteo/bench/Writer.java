@@ -24,6 +24,9 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * Writes groups of readings to meteo's tables with the statements `meteo consume` sends
@@ -45,6 +48,10 @@ final class Writer {
           + " weather_main, weather_description, weather_icon, sunrise, sunset, timezone,"
           + " ingested_at";
   private static final int COLUMN_COUNT = 32;
+  /** meteo's longest pause between two attempts (durable.rs MAX_RETRY_DELAY). */
+  private static final long MAX_DELAY_MS = 2_000;
+
+  private static final long GIVE_UP_AFTER_NANOS = TimeUnit.MINUTES.toNanos(2);
 
   private final CqlSession session;
   private final PreparedStatement insertReading;
@@ -55,6 +62,8 @@ final class Writer {
   private final PreparedStatement countriesOf;
   private final PreparedStatement writtenAt;
   private final Semaphore requests;
+  private final LongAdder retries = new LongAdder();
+  private final AtomicBoolean firstRetry = new AtomicBoolean();
   private final Homes homes = new Homes();
   /** Cities whose countries are being (or were) read: one read per city and process. */
   private final Map<Long, CompletableFuture<Void>> lookups = new ConcurrentHashMap<>();
@@ -218,25 +227,57 @@ final class Writer {
     return execute(batch.build());
   }
 
+  /**
+   * Sends one request, retried with backoff while Cassandra fails it, as meteo retries a write
+   * until it is stored (every statement here is idempotent); gives up after {@link
+   * #GIVE_UP_AFTER_NANOS}, failing the run.
+   */
   private CompletableFuture<Void> execute(Statement<?> statement) {
-    return session.executeAsync(statement).toCompletableFuture().thenApply(rs -> null);
+    return request(statement).thenApply(rs -> null);
+  }
+
+  private CompletableFuture<AsyncResultSet> request(Statement<?> statement) {
+    CompletableFuture<AsyncResultSet> done = new CompletableFuture<>();
+    attempt(statement, done, System.nanoTime(), 50);
+    return done;
+  }
+
+  private void attempt(
+      Statement<?> statement, CompletableFuture<AsyncResultSet> done, long began, long delayMs) {
+    session
+        .executeAsync(statement)
+        .whenComplete(
+            (rs, error) -> {
+              if (error == null) {
+                done.complete(rs);
+              } else if (System.nanoTime() - began > GIVE_UP_AFTER_NANOS) {
+                done.completeExceptionally(error);
+              } else {
+                retries.increment();
+                if (firstRetry.compareAndSet(false, true)) {
+                  System.err.println("java-writer: a request failed, retrying: " + error);
+                }
+                CompletableFuture.delayedExecutor(delayMs, TimeUnit.MILLISECONDS)
+                    .execute(
+                        () -> attempt(statement, done, began, Math.min(2 * delayMs, MAX_DELAY_MS)));
+              }
+            });
+  }
+
+  /** Requests Cassandra failed and that were sent again. */
+  long retries() {
+    return retries.sum();
   }
 
   /** The countries a city has had a `latest` row in, each with its row's write timestamp. */
   private CompletableFuture<List<Map.Entry<String, Long>>> homesOf(long cityId) {
-    return session
-        .executeAsync(countriesOf.bind(cityId))
-        .toCompletableFuture()
+    return request(countriesOf.bind(cityId))
         .thenCompose(
             rs -> {
               List<CompletableFuture<Map.Entry<String, Long>>> found = new ArrayList<>();
               for (Row row : rs.currentPage()) {
                 String country = row.getString(0);
-                found.add(
-                    session
-                        .executeAsync(writtenAt.bind(country, cityId))
-                        .toCompletableFuture()
-                        .thenApply(w -> entry(country, w)));
+                found.add(request(writtenAt.bind(country, cityId)).thenApply(w -> entry(country, w)));
               }
               return CompletableFuture.allOf(found.toArray(CompletableFuture[]::new))
                   .thenApply(v -> found.stream().map(CompletableFuture::join).toList());
