@@ -32,7 +32,7 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  *
  * <pre>
  * java -jar java-writer.jar run --topic T --keyspace K --group G
- *     [--warm-keyspace W --warm-readings N] [--in-flight 256] [--connections 1] [--groups 2]
+ *     [--warm-keyspace W --warm-readings N] [--in-flight 64] [--connections 1] [--groups 2]
  * java -jar java-writer.jar check-timestamps FILE   (lines: timestamp TAB json, from meteo)
  * </pre>
  *
@@ -99,7 +99,7 @@ public final class JavaWriter {
   }
 
   private static void run(Map<String, String> o) throws Exception {
-    int inFlight = number(o, "in-flight", 256);
+    int inFlight = number(o, "in-flight", 64);
     int connections = number(o, "connections", 1);
     int groups = number(o, "groups", 2);
     try (CqlSession session = session(inFlight, connections)) {
