@@ -20,6 +20,7 @@
 //! bench_consume grouped-ceiling KEYSPACE N CONCURRENCY SHAPE
 //! bench_consume verify KEYSPACE N SHAPE
 //! bench_consume latency TOPIC KEYSPACE RATE SECONDS
+//! bench_consume timestamps SHAPE N   (or `timestamps -`: readings as JSON lines on stdin)
 //! bench_consume drop-keyspaces KEYSPACE...
 //! bench_consume delete-topics TOPIC...
 //! ```
@@ -73,7 +74,8 @@ fn usage() -> anyhow::Error {
     anyhow::anyhow!(
         "usage: bench_consume fill TOPIC N SHAPE | ceiling KEYSPACE N CONCURRENCY SHAPE [TOPIC] \
          | grouped-ceiling KEYSPACE N CONCURRENCY SHAPE | verify KEYSPACE N SHAPE \
-         | latency TOPIC KEYSPACE RATE SECONDS | drop-keyspaces KS... | delete-topics T..."
+         | latency TOPIC KEYSPACE RATE SECONDS | timestamps SHAPE N | timestamps - \
+         | drop-keyspaces KS... | delete-topics T..."
     )
 }
 
@@ -110,6 +112,8 @@ async fn run() -> anyhow::Result<()> {
         }
         "verify" => verify(arg(1)?, number(2)?, shape(arg(3)?)?).await,
         "latency" => latency(arg(1)?, arg(2)?, number(3)?, number(4)?).await,
+        "timestamps" if arg(1)? == "-" => timestamps_of_stdin(),
+        "timestamps" => timestamps(shape(arg(1)?)?, number(2)?),
         "drop-keyspaces" => drop_keyspaces(&args[1..]).await,
         "delete-topics" => delete_topics(&args[1..]).await,
         _ => Err(usage()),
@@ -500,6 +504,40 @@ async fn verify(keyspace: &str, n: usize, shape: Shape) -> anyhow::Result<()> {
     println!("first_write_ms={}", first.timestamp_millis());
     println!("last_write_ms={}", last.timestamp_millis());
     println!("write_span_seconds={span:.3}");
+    Ok(())
+}
+
+/// Prints each of the data set's first `n` readings as `write timestamp TAB JSON`: what the
+/// Java client's port of [`precedence::write_timestamp`] is checked against.
+///
+/// [`precedence::write_timestamp`]: meteo::store::precedence::write_timestamp
+fn timestamps(shape: Shape, n: usize) -> anyhow::Result<()> {
+    let source = source();
+    // Spread over the data set: its first readings differ only in city and time.
+    let step = (n / 200).max(1);
+    for i in (0..n).step_by(step) {
+        let r = reading(&source, i, shape);
+        let json = serde_json::to_string(&r)?;
+        println!("{}\t{json}", meteo::store::precedence::write_timestamp(&r));
+    }
+    Ok(())
+}
+
+/// As [`timestamps`], for the readings given as JSON lines on stdin (hand-made cases).
+fn timestamps_of_stdin() -> anyhow::Result<()> {
+    for (i, line) in std::io::stdin().lines().enumerate() {
+        let line = line.context("reading stdin")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let r = Reading::from_json(line.as_bytes())
+            .map_err(|e| anyhow::anyhow!("line {}: {e}", i + 1))?;
+        println!(
+            "{}\t{}",
+            meteo::store::precedence::write_timestamp(&r),
+            serde_json::to_string(&r)?
+        );
+    }
     Ok(())
 }
 
