@@ -17,6 +17,13 @@ use crate::settings::{parse_host_port, parse_kafka_option};
 /// broker restart without churn.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The consumer's pre-fetch queue, KB of decompressed payloads (`queued.max.messages.kbytes`).
+pub const PREFETCH_QUEUE_KBYTES: u32 = 4096;
+/// One fetch response at most, compressed bytes (`fetch.max.bytes`).
+pub const FETCH_MAX_BYTES: u32 = 1024 * 1024;
+/// One partition's share of a fetch response, compressed bytes (`max.partition.fetch.bytes`).
+pub const PARTITION_FETCH_MAX_BYTES: u32 = 256 * 1024;
+
 /// Kafka's `bootstrap.servers`: one or more `host:port`, comma-separated, normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Brokers(String);
@@ -396,11 +403,24 @@ pub fn consumer_config(settings: &KafkaSettings, group: &str) -> ClientConfig {
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "2000")
         .set("enable.partition.eof", "false")
-        // librdkafka fetches ahead up to 64 MiB by default, most of the consumer's memory;
-        // 8 MiB (some 18,000 readings, more than the consumer keeps in flight) still keeps the
-        // writers busy, as long as a full queue is looked at again within 100 ms, not 1 s: at
-        // 30,000 readings/s it drains in well under a second (benchmarked within noise).
-        .set("queued.max.messages.kbytes", "8192")
+        // What librdkafka fetches ahead is most of the consumer's memory (docs/operations.md,
+        // "The consumer's memory"). Its queue counts decompressed payload bytes and is checked
+        // before each fetch, so one fetch response overshoots it by that response
+        // decompressed: with lz4 batches, 6 partitions x 1 MiB compressed by default, some
+        // 30 MiB. Small responses (256 KiB a partition, 1 MiB in all: librdkafka takes no
+        // fetch.max.bytes below message.max.bytes, 1,000,000) and a 4 MB queue (some 6,000
+        // readings, more than one group of the consumer's) bound it whatever the backlog:
+        // peak RSS 148 -> 79 MiB on 400,000 lz4 readings (issue 22). A full queue is looked
+        // at again within 100 ms, not 1 s, so the writers never wait for it.
+        .set(
+            "queued.max.messages.kbytes",
+            PREFETCH_QUEUE_KBYTES.to_string(),
+        )
+        .set("fetch.max.bytes", FETCH_MAX_BYTES.to_string())
+        .set(
+            "max.partition.fetch.bytes",
+            PARTITION_FETCH_MAX_BYTES.to_string(),
+        )
         .set("fetch.queue.backoff.ms", "100");
     overlay_base(config, settings)
 }
@@ -676,6 +696,28 @@ mod tests {
                 ("fetch.queue.backoff.ms", "100"),
             ],
         );
+    }
+
+    #[test]
+    fn the_consumer_bounds_what_it_fetches_ahead_compressed_or_not() {
+        // Issue 22: an lz4 backlog grew the consumer past 250 MiB. librdkafka counts its
+        // pre-fetch queue in decompressed payload bytes, checked before each fetch, so one
+        // fetch response overshoots it by up to its own size decompressed: the response must be
+        // small too, not the 1 MiB per partition and 8 MiB per request it was.
+        let config = consumer_config(&settings(&[]), "g");
+        let number = |key: &str| -> u64 {
+            config
+                .get(key)
+                .unwrap_or_else(|| panic!("{key} is not set"))
+                .parse()
+                .unwrap()
+        };
+        assert!(number("queued.max.messages.kbytes") <= 4096);
+        assert!(number("fetch.max.bytes") <= 1024 * 1024);
+        // librdkafka refuses a fetch.max.bytes below message.max.bytes (1,000,000 by default).
+        assert!(number("fetch.max.bytes") >= 1_000_000);
+        assert!(number("max.partition.fetch.bytes") <= 256 * 1024);
+        assert!(config.create::<rdkafka::consumer::BaseConsumer>().is_ok());
     }
 
     #[test]
