@@ -10,7 +10,9 @@
 //! `i / CITIES` cadences before a fixed time, so every (city, observed_at) is distinct and a
 //! `(city, day)` partition of `readings` gets many rows. SHAPE `live`: reading `i` is city `i`
 //! of country `COUNTRIES[i % 10]`, all observed at one time: one row per city per ten minutes,
-//! as a live stream brings them, so only `latest` can group.
+//! as a live stream brings them, so only `latest` can group. SHAPE `lz4` (issue 22, memory):
+//! the backlog over 2,000 cities, written as most producers write, with
+//! `compression.type=lz4` and `linger.ms=50`: batches of many readings, compressed.
 //!
 //! Usage (Kafka from KAFKA_BROKERS, Cassandra from CASSANDRA_NODES):
 //!
@@ -54,6 +56,8 @@ use tokio::task::JoinSet;
 
 /// Distinct cities of the data set; the rest of the distinctness comes from observation times.
 const CITIES: usize = 1000;
+/// Distinct cities of the lz4 backlog, as the issue describes it.
+const LZ4_CITIES: usize = 2000;
 /// The data set's city ids start above this (no real OpenWeatherMap id is this large).
 const CITY_BASE: i64 = 30_000_000;
 /// The latency run's city ids start above this: one new `latest` row per reading.
@@ -156,13 +160,15 @@ fn newest() -> i64 {
 enum Shape {
     Backlog,
     Live,
+    Lz4,
 }
 
 fn shape(name: &str) -> anyhow::Result<Shape> {
     match name {
         "backlog" => Ok(Shape::Backlog),
         "live" => Ok(Shape::Live),
-        _ => bail!("shape {name:?} is neither backlog nor live"),
+        "lz4" => Ok(Shape::Lz4),
+        _ => bail!("shape {name:?} is none of backlog, live and lz4"),
     }
 }
 
@@ -179,9 +185,14 @@ fn city(id: i64, k: usize, country: &str) -> City {
 /// Reading `i`'s city, country and observation time in the data set `shape`.
 fn place(shape: Shape, i: usize) -> (i64, usize, &'static str, i64) {
     match shape {
-        Shape::Backlog => {
-            let k = i % CITIES;
-            let dt = newest() - (i / CITIES) as i64 * CADENCE;
+        Shape::Backlog | Shape::Lz4 => {
+            let cities = if shape == Shape::Lz4 {
+                LZ4_CITIES
+            } else {
+                CITIES
+            };
+            let k = i % cities;
+            let dt = newest() - (i / cities) as i64 * CADENCE;
             (CITY_BASE + k as i64, k, "FR", dt)
         }
         Shape::Live => (LIVE_CITY_BASE + i as i64, i, COUNTRIES[i % 10], newest()),
@@ -199,15 +210,19 @@ fn source() -> Synthetic {
     Synthetic::new(5, Duration::from_secs(CADENCE as u64))
 }
 
-/// A producer like `meteo produce`'s: idempotent, acks from every replica, 5 ms linger.
-fn producer(topic: &str) -> anyhow::Result<FutureProducer> {
-    meteo::kafka::client_config(&kafka(topic))
+/// A producer like `meteo produce`'s: idempotent, acks from every replica, 5 ms linger. For
+/// the lz4 shape, like most other producers: lz4 batches gathered for 50 ms.
+fn producer(topic: &str, shape: Shape) -> anyhow::Result<FutureProducer> {
+    let mut config = meteo::kafka::client_config(&kafka(topic));
+    config
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")
-        .set("allow.auto.create.topics", "false")
-        .create()
-        .context("creating the Kafka producer")
+        .set("allow.auto.create.topics", "false");
+    if shape == Shape::Lz4 {
+        config.set("compression.type", "lz4").set("linger.ms", "50");
+    }
+    config.create().context("creating the Kafka producer")
 }
 
 /// Enqueues one record, waiting while librdkafka's queue is full; returns its delivery future.
@@ -242,7 +257,7 @@ async fn acknowledged(delivery: rdkafka::producer::DeliveryFuture) -> anyhow::Re
 
 /// Produces the data set's first `n` readings, key = city id, and waits for every ack.
 async fn fill(topic: &str, n: usize, shape: Shape) -> anyhow::Result<()> {
-    let producer = producer(topic)?;
+    let producer = producer(topic, shape)?;
     let source = source();
     let start = Instant::now();
     let mut deliveries = std::collections::VecDeque::new();
@@ -545,7 +560,7 @@ fn timestamps_of_stdin() -> anyhow::Result<()> {
 /// reading makes a new `latest` row) while a consumer runs, and measures for each the time from
 /// Kafka's acknowledgement to its row being readable in `latest` (polled every 2 ms).
 async fn latency(topic: &str, keyspace: &str, rate: usize, seconds: usize) -> anyhow::Result<()> {
-    let producer = producer(topic)?;
+    let producer = producer(topic, Shape::Live)?;
     let session = meteo::store::connect(&cassandra(keyspace), Some(keyspace)).await?;
     let find = Arc::new(
         prepare(

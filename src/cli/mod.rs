@@ -503,6 +503,7 @@ impl ProduceArgs {
 
 /// Parses the command line, runs the command, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
+    few_malloc_arenas();
     // clap prints usage errors itself and exits with 2; --help and --version exit with 0.
     let cli = Cli::checked_from(std::env::args_os()).unwrap_or_else(|err| err.exit());
     // While the dashboard owns the screen a log line would tear it: logs go to a file or nowhere.
@@ -574,6 +575,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     })
+}
+
+/// glibc gives each thread that allocates an arena of its own, up to 8 per core, and keeps
+/// what it freed in each: librdkafka's threads allocate the fetched records and the consumer's
+/// threads free them, so memory spreads over many arenas. Two: peak RSS 148 -> 128 MiB on an
+/// lz4 backlog of 400,000 readings (issue 22), CPU within noise. Called before any thread.
+fn few_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a tunable; no thread is running yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
 }
 
 #[cfg(test)]

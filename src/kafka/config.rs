@@ -17,6 +17,12 @@ use crate::settings::{parse_host_port, parse_kafka_option};
 /// broker restart without churn.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The consumer's pre-fetch queue, KB of decompressed payloads (`queued.max.messages.kbytes`).
+pub const PREFETCH_QUEUE_KBYTES: u32 = 8192;
+/// One fetch response at most, compressed bytes (`fetch.max.bytes`), one partition's share
+/// included (`max.partition.fetch.bytes`).
+pub const FETCH_MAX_BYTES: u32 = 1024 * 1024;
+
 /// Kafka's `bootstrap.servers`: one or more `host:port`, comma-separated, normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Brokers(String);
@@ -434,11 +440,22 @@ pub fn consumer_config(settings: &KafkaSettings, group: &str) -> ClientConfig {
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "2000")
         .set("enable.partition.eof", "false")
-        // librdkafka fetches ahead up to 64 MiB by default, most of the consumer's memory;
-        // 8 MiB (some 18,000 readings, more than the consumer keeps in flight) still keeps the
-        // writers busy, as long as a full queue is looked at again within 100 ms, not 1 s: at
-        // 30,000 readings/s it drains in well under a second (benchmarked within noise).
-        .set("queued.max.messages.kbytes", "8192")
+        // What librdkafka fetches ahead is most of the consumer's memory (docs/operations.md,
+        // "The consumer's memory"). Its queue counts decompressed payload bytes and is checked
+        // before each fetch, so one fetch response overshoots it by that response
+        // decompressed: with lz4 batches, 6 partitions x 1 MiB compressed by default, some
+        // 30 MiB. One MiB per response in all (librdkafka takes no fetch.max.bytes below
+        // message.max.bytes, 1,000,000) bounds it whatever the backlog (issue 22). A
+        // partition may still fill the whole response: a run of one partition's records makes
+        // groups with many rows per Cassandra partition; 256 KiB a partition cut them and the
+        // throughput by a third. 8 MB of queue (some 12,000 readings, more than the consumer
+        // keeps in flight) keeps the writers busy, looked at again within 100 ms, not 1 s.
+        .set(
+            "queued.max.messages.kbytes",
+            PREFETCH_QUEUE_KBYTES.to_string(),
+        )
+        .set("fetch.max.bytes", FETCH_MAX_BYTES.to_string())
+        .set("max.partition.fetch.bytes", FETCH_MAX_BYTES.to_string())
         .set("fetch.queue.backoff.ms", "100");
     overlay_base(config, settings)
 }
@@ -749,6 +766,29 @@ mod tests {
                 ("fetch.queue.backoff.ms", "100"),
             ],
         );
+    }
+
+    #[test]
+    fn the_consumer_bounds_what_it_fetches_ahead_compressed_or_not() {
+        // Issue 22: an lz4 backlog grew the consumer past 250 MiB. librdkafka counts its
+        // pre-fetch queue in decompressed payload bytes, checked before each fetch, so one
+        // fetch response overshoots it by up to its own size decompressed: the response must be
+        // small too, not the 8 MiB per request (1 MiB a partition) it was.
+        let config = consumer_config(&settings(&[]), "g");
+        let number = |key: &str| -> u64 {
+            config
+                .get(key)
+                .unwrap_or_else(|| panic!("{key} is not set"))
+                .parse()
+                .unwrap()
+        };
+        assert!(number("queued.max.messages.kbytes") <= 8192);
+        assert!(number("fetch.max.bytes") <= 1024 * 1024);
+        // librdkafka refuses a fetch.max.bytes below message.max.bytes (1,000,000 by default).
+        assert!(number("fetch.max.bytes") >= 1_000_000);
+        // One partition may fill a response: long runs of a partition make full batches.
+        assert!(number("max.partition.fetch.bytes") >= number("fetch.max.bytes"));
+        assert!(config.create::<rdkafka::consumer::BaseConsumer>().is_ok());
     }
 
     #[test]
