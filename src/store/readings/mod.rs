@@ -9,7 +9,7 @@ use cdrs_tokio::cluster::Murmur3Token;
 use cdrs_tokio::frame::message_batch::{BatchQuery, BatchQuerySubj, BatchType, BodyReqBatch};
 use cdrs_tokio::query::batch_query_builder::QueryBatchPreparedStatement;
 use cdrs_tokio::query::{PreparedQuery, QueryBatch, QueryValues};
-use cdrs_tokio::statement::{StatementParams, StatementParamsBuilder};
+use cdrs_tokio::statement::StatementParamsBuilder;
 use cdrs_tokio::types::value::Value;
 use cdrs_tokio::types::IntoRustByIndex;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -278,9 +278,16 @@ impl ReadingWriter {
             .idempotent(true)
             .build();
         // The driver drops the params' token for a batch: `routed` hands it to the planning.
-        routed_request(token, self.session.batch_with_params(batch, &params))
-            .await
-            .map(drop)
+        answered(
+            routing::routed(
+                token,
+                tokio::time::timeout(
+                    REQUEST_TIMEOUT,
+                    self.session.batch_with_params(batch, &params),
+                ),
+            )
+            .await,
+        )
     }
 
     /// What writing these rows to `latest` takes, city by city (see [`Homes::place_all`]); the
@@ -347,8 +354,28 @@ impl ReadingWriter {
         values: Vec<Value>,
         token: Murmur3Token,
     ) -> anyhow::Result<Vec<cdrs_tokio::types::rows::Row>> {
-        let params = self.statement_params(values, token);
-        rows(routed_request(token, self.session.exec_with_params(prepared, &params)).await?)
+        let params = StatementParamsBuilder::new()
+            .with_consistency(self.session.consistency())
+            .with_values(QueryValues::SimpleValues(values))
+            .with_token(token)
+            .idempotent(true)
+            .build();
+        let answer = routing::routed(
+            token,
+            tokio::time::timeout(
+                REQUEST_TIMEOUT,
+                self.session.exec_with_params(prepared, &params),
+            ),
+        )
+        .await;
+        match answer {
+            Ok(Ok(envelope)) => rows(envelope),
+            Ok(Err(err)) => Err(anyhow!(describe(&err))),
+            Err(_) => Err(anyhow!(
+                "no answer from Cassandra within {} s",
+                REQUEST_TIMEOUT.as_secs()
+            )),
+        }
     }
 
     /// Runs one statement writing to the partition of `token`, to one of its replicas first.
@@ -358,20 +385,22 @@ impl ReadingWriter {
         values: Vec<Value>,
         token: Murmur3Token,
     ) -> anyhow::Result<()> {
-        let params = self.statement_params(values, token);
-        routed_request(token, self.session.exec_with_params(prepared, &params))
-            .await
-            .map(drop)
-    }
-
-    /// The parameters of one prepared statement to the partition of `token`.
-    fn statement_params(&self, values: Vec<Value>, token: Murmur3Token) -> StatementParams {
-        StatementParamsBuilder::new()
+        let params = StatementParamsBuilder::new()
             .with_consistency(self.session.consistency())
             .with_values(QueryValues::SimpleValues(values))
             .with_token(token)
             .idempotent(true)
-            .build()
+            .build();
+        answered(
+            routing::routed(
+                token,
+                tokio::time::timeout(
+                    REQUEST_TIMEOUT,
+                    self.session.exec_with_params(prepared, &params),
+                ),
+            )
+            .await,
+        )
     }
 }
 
@@ -390,14 +419,12 @@ pub fn city_countries_token(city_id: i64) -> Murmur3Token {
     routing::token(&[&city_id.to_be_bytes()])
 }
 
-/// Sends one request to a replica of `token`'s partition first, within [`REQUEST_TIMEOUT`]:
-/// its answer, or its failure or silence as one error line.
-async fn routed_request<T>(
-    token: Murmur3Token,
-    request: impl std::future::Future<Output = cdrs_tokio::error::Result<T>>,
-) -> anyhow::Result<T> {
-    match routing::routed(token, tokio::time::timeout(REQUEST_TIMEOUT, request)).await {
-        Ok(Ok(answer)) => Ok(answer),
+/// A write's answer, or its lack, as one error line.
+fn answered<T>(
+    answer: Result<cdrs_tokio::error::Result<T>, tokio::time::error::Elapsed>,
+) -> anyhow::Result<()> {
+    match answer {
+        Ok(Ok(_)) => Ok(()),
         Ok(Err(err)) => Err(anyhow!(describe(&err))),
         Err(_) => Err(anyhow!(
             "no answer from Cassandra within {} s",
